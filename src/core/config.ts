@@ -1,0 +1,150 @@
+import { BerthError } from './errors.js';
+
+/** Dynamic batching settings of one loaded model. */
+export interface BatchingConfig {
+  /** most rows in one runtime call */
+  maxBatchSize: number;
+  /** how long a partial batch may wait for more rows while the runtime is idle (0 = dispatch at once) */
+  maxQueueDelayMs: number;
+  /** most rows waiting in the queue; beyond it requests get 429 */
+  maxQueueSize: number;
+  /** per-request deadline from arrival (ms); a request past it never reaches the runtime */
+  timeoutMs: number;
+}
+
+/** Model lifecycle settings of the model manager. */
+export interface LifecycleConfig {
+  /** unload a model unused for this long (0 = never) */
+  idleUnloadMs: number;
+  /** models kept loaded regardless of idleness, per deployment (keep-warm) */
+  minLoaded: number;
+  /** total bytes loaded models may use (0 = unlimited); least recently used are evicted first */
+  memoryBudgetBytes: number;
+  /** run this many warm-up inferences after loading */
+  warmupRuns: number;
+}
+
+export interface RuntimeConfig {
+  intraOpThreads: number;
+  interOpThreads: number;
+}
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** request bodies above this many bytes get 413 */
+  bodyLimitBytes: number;
+}
+
+/** The whole configuration. `version` is the config format's version. */
+export interface BerthConfig {
+  version: 1;
+  dataDir: string;
+  server: ServerConfig;
+  batching: BatchingConfig;
+  lifecycle: LifecycleConfig;
+  runtime: RuntimeConfig;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+export const DEFAULT_CONFIG: BerthConfig = {
+  version: 1,
+  dataDir: '.berth',
+  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 32 * 1024 * 1024 },
+  batching: { maxBatchSize: 64, maxQueueDelayMs: 0, maxQueueSize: 4096, timeoutMs: 30_000 },
+  lifecycle: { idleUnloadMs: 0, minLoaded: 0, memoryBudgetBytes: 0, warmupRuns: 2 },
+  runtime: { intraOpThreads: 1, interOpThreads: 1 },
+  logLevel: 'info',
+};
+
+type Layer = { [K in keyof BerthConfig]?: BerthConfig[K] extends object ? Partial<BerthConfig[K]> : BerthConfig[K] };
+export type ConfigLayer = Layer;
+
+/** Environment variables that map onto config keys (BERTH_ prefix). */
+const ENV_KEYS: Record<string, [keyof BerthConfig, string | null, 'int' | 'str']> = {
+  BERTH_DATA_DIR: ['dataDir', null, 'str'],
+  BERTH_HOST: ['server', 'host', 'str'],
+  BERTH_PORT: ['server', 'port', 'int'],
+  BERTH_BODY_LIMIT_BYTES: ['server', 'bodyLimitBytes', 'int'],
+  BERTH_MAX_BATCH_SIZE: ['batching', 'maxBatchSize', 'int'],
+  BERTH_MAX_QUEUE_DELAY_MS: ['batching', 'maxQueueDelayMs', 'int'],
+  BERTH_MAX_QUEUE_SIZE: ['batching', 'maxQueueSize', 'int'],
+  BERTH_TIMEOUT_MS: ['batching', 'timeoutMs', 'int'],
+  BERTH_IDLE_UNLOAD_MS: ['lifecycle', 'idleUnloadMs', 'int'],
+  BERTH_MIN_LOADED: ['lifecycle', 'minLoaded', 'int'],
+  BERTH_MEMORY_BUDGET_BYTES: ['lifecycle', 'memoryBudgetBytes', 'int'],
+  BERTH_WARMUP_RUNS: ['lifecycle', 'warmupRuns', 'int'],
+  BERTH_INTRA_OP_THREADS: ['runtime', 'intraOpThreads', 'int'],
+  BERTH_INTER_OP_THREADS: ['runtime', 'interOpThreads', 'int'],
+  BERTH_LOG_LEVEL: ['logLevel', null, 'str'],
+};
+
+/** Read the BERTH_* environment into a config layer. */
+export function configFromEnv(env: NodeJS.ProcessEnv): ConfigLayer {
+  const layer: Record<string, unknown> = {};
+  for (const [key, [section, field, kind]] of Object.entries(ENV_KEYS)) {
+    const raw = env[key];
+    if (raw === undefined || raw === '') continue;
+    const value: unknown = kind === 'int' ? Number(raw) : raw;
+    if (field === null) layer[section] = value;
+    else layer[section] = { ...(layer[section] as object | undefined), [field]: value };
+  }
+  return layer as ConfigLayer;
+}
+
+/**
+ * Merge layers over the defaults (defaults → file → environment → flags), validate every field and
+ * report every problem at once, then freeze.
+ */
+export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
+  const cfg: BerthConfig = structuredClone(DEFAULT_CONFIG);
+  for (const layer of layers) {
+    for (const [k, v] of Object.entries(layer)) {
+      if (v === undefined) continue;
+      const key = k as keyof BerthConfig;
+      if (!(key in cfg)) continue;
+      const cur = cfg[key];
+      if (cur !== null && typeof cur === 'object' && v !== null && typeof v === 'object') {
+        Object.assign(cur, Object.fromEntries(Object.entries(v as object).filter(([, x]) => x !== undefined)));
+      } else {
+        (cfg as unknown as Record<string, unknown>)[key] = v;
+      }
+    }
+  }
+  const problems: string[] = [];
+  const int = (path: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      problems.push(`${path}: expected an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+    }
+  };
+  if (cfg.version !== 1) problems.push(`version: expected 1, got ${JSON.stringify(cfg.version)}`);
+  if (typeof cfg.dataDir !== 'string' || cfg.dataDir === '') problems.push(`dataDir: expected a path, got ${JSON.stringify(cfg.dataDir)}`);
+  if (typeof cfg.server.host !== 'string' || cfg.server.host === '') problems.push(`server.host: expected a host name, got ${JSON.stringify(cfg.server.host)}`);
+  int('server.port', cfg.server.port, 0, 65535);
+  int('server.bodyLimitBytes', cfg.server.bodyLimitBytes, 1024);
+  int('batching.maxBatchSize', cfg.batching.maxBatchSize, 1, 1 << 20);
+  int('batching.maxQueueDelayMs', cfg.batching.maxQueueDelayMs, 0, 60_000);
+  int('batching.maxQueueSize', cfg.batching.maxQueueSize, 1);
+  int('batching.timeoutMs', cfg.batching.timeoutMs, 1);
+  int('lifecycle.idleUnloadMs', cfg.lifecycle.idleUnloadMs, 0);
+  int('lifecycle.minLoaded', cfg.lifecycle.minLoaded, 0);
+  int('lifecycle.memoryBudgetBytes', cfg.lifecycle.memoryBudgetBytes, 0);
+  int('lifecycle.warmupRuns', cfg.lifecycle.warmupRuns, 0, 1000);
+  int('runtime.intraOpThreads', cfg.runtime.intraOpThreads, 0, 256);
+  int('runtime.interOpThreads', cfg.runtime.interOpThreads, 0, 256);
+  if (!['debug', 'info', 'warn', 'error', 'silent'].includes(cfg.logLevel)) {
+    problems.push(`logLevel: expected one of debug, info, warn, error, silent, got ${JSON.stringify(cfg.logLevel)}`);
+  }
+  if (problems.length > 0) {
+    throw new BerthError('INVALID_CONFIG', `invalid configuration:\n  ${problems.join('\n  ')}`, { problems });
+  }
+  return deepFreeze(cfg);
+}
+
+function deepFreeze<T>(o: T): Readonly<T> {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

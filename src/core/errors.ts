@@ -1,0 +1,81 @@
+/**
+ * One catalog of every error Berth raises. Each entry has a stable `code`, the HTTP status a
+ * protocol adapter should answer with, and a one-line summary used by `docs/errors.md`
+ * (a test keeps the two in sync).
+ */
+export const ERROR_CATALOG = {
+  INVALID_ARGUMENT: { status: 400, summary: 'A request or command argument is malformed.' },
+  INVALID_INPUT: { status: 400, summary: 'An inference input does not match the model signature or card.' },
+  INVALID_CARD: { status: 400, summary: 'A model card could not be parsed or contradicts the model.' },
+  INVALID_MODEL: { status: 400, summary: 'A file is not a loadable ONNX model (truncated, random bytes, external data missing).' },
+  INVALID_CONFIG: { status: 400, summary: 'Configuration (file, environment or flags) is invalid.' },
+  MODEL_NOT_FOUND: { status: 404, summary: 'No registered model has that name.' },
+  VERSION_NOT_FOUND: { status: 404, summary: 'The model has no such version or alias.' },
+  DEPLOYMENT_NOT_FOUND: { status: 404, summary: 'No deployment has that name.' },
+  NOT_FOUND: { status: 404, summary: 'The route or resource does not exist.' },
+  ALREADY_EXISTS: { status: 409, summary: 'The thing being created already exists.' },
+  PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body exceeds the configured limit.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body has a content type Berth cannot read.' },
+  QUEUE_FULL: { status: 429, summary: 'The model queue is full; retry after the advertised delay.' },
+  DEADLINE_EXCEEDED: { status: 504, summary: 'The request timed out before the model could answer.' },
+  MODEL_UNAVAILABLE: { status: 503, summary: 'The model is not loaded and cannot be loaded now (unloaded, failed or shutting down).' },
+  MEMORY_BUDGET_EXCEEDED: { status: 503, summary: 'Loading the model would exceed the memory budget even after evicting idle models.' },
+  ARTIFACT_CORRUPTED: { status: 500, summary: 'A stored artifact no longer matches its sha256; it is never served.' },
+  INFERENCE_FAILED: { status: 500, summary: 'The runtime failed while running a batch.' },
+  SERVER_UNREACHABLE: { status: 503, summary: 'The CLI could not reach the Berth server.' },
+  INTERNAL: { status: 500, summary: 'An unexpected internal error.' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+export const ERROR_CODES = Object.keys(ERROR_CATALOG) as ErrorCode[];
+
+/** Context that travels with an error: which model, version, field… */
+export interface ErrorContext {
+  model?: string;
+  version?: number;
+  deployment?: string;
+  field?: string;
+  expected?: unknown;
+  got?: unknown;
+  /** seconds a client should wait before retrying (429/503) */
+  retryAfterSeconds?: number;
+  [key: string]: unknown;
+}
+
+/**
+ * The one error type Berth throws. The message says what was wrong, what was expected, what came,
+ * and what to do next.
+ *
+ * @example
+ * throw new BerthError('INVALID_INPUT', 'input "input": expected shape [-1, 30], got [1, 29]', { field: 'input' });
+ */
+export class BerthError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly context: ErrorContext;
+
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BerthError';
+    this.code = code;
+    this.status = ERROR_CATALOG[code].status;
+    this.context = context;
+  }
+
+  /** True for errors whose message may be shown to a remote caller as is. */
+  get exposable(): boolean {
+    return this.status < 500 || this.code === 'MODEL_UNAVAILABLE' || this.code === 'MEMORY_BUDGET_EXCEEDED' ||
+      this.code === 'DEADLINE_EXCEEDED' || this.code === 'ARTIFACT_CORRUPTED';
+  }
+}
+
+/** Wrap anything thrown into a BerthError (unknown errors become INTERNAL). */
+export function toBerthError(err: unknown): BerthError {
+  if (err instanceof BerthError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new BerthError('INTERNAL', message, {}, { cause: err });
+}
+
+export function isBerthError(err: unknown, code?: ErrorCode): err is BerthError {
+  return err instanceof BerthError && (code === undefined || err.code === code);
+}
