@@ -1,0 +1,1 @@
+export { ServingMetrics } from './metrics.js';

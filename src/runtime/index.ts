@@ -1,0 +1,2 @@
+export type { Backend, LoadedModel, LoadOptions } from './backend.js';
+export { OnnxBackend } from './onnx/onnx-backend.js';

@@ -1,0 +1,15 @@
+export { InferenceService } from './inference-service.js';
+export type {
+  DeploymentOverrides,
+  DeploymentSource,
+  InferenceObserver,
+  InferenceRequest,
+  InferenceResponse,
+  InferenceServiceOptions,
+  InferenceTiming,
+  ResolvedDeployment,
+  Route,
+} from './inference-service.js';
+export { ModelManager, MODEL_STATES, versionKey } from './model-manager.js';
+export type { LoadedEntry, LoadedModelInfo, ManagedVersion, ModelManagerObserver, ModelManagerOptions, ModelState } from './model-manager.js';
+export { validateInputs } from './validate.js';
