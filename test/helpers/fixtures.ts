@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Datatype, Tensor, TensorData } from '../../src/core/index.js';
@@ -6,8 +6,14 @@ import { allocateData } from '../../src/core/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** Where the shared fixtures live (override with BERTH_FIXTURES). */
-export const FIXTURES = process.env['BERTH_FIXTURES'] ?? path.resolve(here, '..', '..', '..', 'shared', 'fixtures');
+/**
+ * Where the shared fixtures live: BERTH_FIXTURES, else `../shared/fixtures` beside the checkout,
+ * else the workplace's `/work/shared/fixtures`.
+ */
+export const FIXTURES: string =
+  process.env['BERTH_FIXTURES'] ??
+  [path.resolve(here, '..', '..', '..', 'shared', 'fixtures'), '/work/shared/fixtures'].find((p) => existsSync(p)) ??
+  path.resolve(here, '..', '..', '..', 'shared', 'fixtures');
 
 export const FIXTURE_MODELS = [
   'breast-cancer-logreg',

@@ -1,0 +1,39 @@
+/**
+ * The model registry: models, immutable content-addressed versions, aliases, deployments and the
+ * audit log, over two seams — `MetadataStore` (SQLite now, PostgreSQL later) and `ArtifactStore`
+ * (filesystem now, S3 later). Sits below runtime and serving; imports only core.
+ */
+export * from './records.js';
+export type { ArtifactStore, StoredArtifact } from './artifact-store.js';
+export { FsArtifactStore } from './fs-artifact-store.js';
+export {
+  METADATA_DIALECTS,
+  type MetadataDialect,
+  type MetadataStore,
+  type RegistryDatabase,
+  type ModelsTable,
+  type VersionsTable,
+  type AliasesTable,
+  type AliasHistoryTable,
+  type DeploymentsTable,
+  type DeploymentHistoryTable,
+  type AuditTable,
+  type SchemaMigrationsTable,
+} from './metadata-store.js';
+export { SCHEMA_MIGRATIONS, migrateToLatest, type SchemaMigration } from './migrations.js';
+export { SqliteMetadataStore, type SqliteMetadataStoreOptions } from './sqlite/sqlite-metadata-store.js';
+export { CARD_FORMATS, CARD_OUTPUT_ROLES, mergeCardIntoSignature, parseCard } from './card.js';
+export { DEPLOYMENT_SETTING_KEYS, validateDeploymentSettings, validateDeploymentTarget } from './deployment-settings.js';
+export {
+  Registry,
+  type AliasMoveResult,
+  type AuditQuery,
+  type DeployInput,
+  type DeployResult,
+  type DeploymentAtResult,
+  type RegisterVersionInput,
+  type RegisterVersionResult,
+  type RegistryOptions,
+  type ResolvedDeploymentRecord,
+} from './registry.js';
+export { openEmbeddedRegistry, type EmbeddedRegistryOptions } from './embedded.js';

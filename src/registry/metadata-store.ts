@@ -1,0 +1,134 @@
+import type { Generated, Kysely } from 'kysely';
+
+/*
+ * The metadata tables, as Kysely sees them. Kept portable between SQLite and PostgreSQL:
+ * JSON is stored as text, booleans as 0/1 integers, times as epoch milliseconds (bigint),
+ * so one set of queries runs on both.
+ */
+
+export interface ModelsTable {
+  name: string;
+  description: string | null;
+  /** JSON object of string → string */
+  tags: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface VersionsTable {
+  model: string;
+  version: number;
+  sha256: string;
+  size_bytes: number;
+  /** JSON Signature */
+  signature: string;
+  /** JSON ModelCard or null */
+  card: string | null;
+  /** JSON Lineage */
+  lineage: string;
+  tags: string;
+  description: string | null;
+  created_at: number;
+  created_by: string;
+  source_path: string;
+  /** JSON ReferenceDataRecord or null */
+  reference: string | null;
+}
+
+export interface AliasesTable {
+  model: string;
+  alias: string;
+  version: number;
+  updated_at: number;
+}
+
+export interface AliasHistoryTable {
+  id: Generated<number>;
+  model: string;
+  alias: string;
+  version: number | null;
+  previous_version: number | null;
+  change: string;
+  at: number;
+  actor: string;
+}
+
+export interface DeploymentsTable {
+  name: string;
+  model: string;
+  /** JSON DeploymentTarget */
+  target: string;
+  /** JSON DeploymentSettings */
+  settings: string;
+  revision: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface DeploymentHistoryTable {
+  name: string;
+  revision: number;
+  model: string;
+  target: string;
+  settings: string;
+  change: string;
+  deleted: number;
+  at: number;
+  actor: string;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  model: string | null;
+  /** JSON object */
+  details: string;
+}
+
+export interface SchemaMigrationsTable {
+  version: number;
+  name: string;
+  applied_at: number;
+}
+
+/** Every table of the registry database. */
+export interface RegistryDatabase {
+  models: ModelsTable;
+  versions: VersionsTable;
+  aliases: AliasesTable;
+  alias_history: AliasHistoryTable;
+  deployments: DeploymentsTable;
+  deployment_history: DeploymentHistoryTable;
+  audit: AuditTable;
+  berth_schema_migrations: SchemaMigrationsTable;
+}
+
+export const METADATA_DIALECTS = ['sqlite', 'postgres'] as const;
+export type MetadataDialect = (typeof METADATA_DIALECTS)[number];
+
+/**
+ * Where registry metadata lives. Implementations differ only in how they connect and how they
+ * lock for a write transaction; every query is written once against `db` with Kysely.
+ *
+ * @example
+ * const store = new SqliteMetadataStore({ path: '.berth/berth.db' });
+ * await store.migrate();
+ * const names = await store.db.selectFrom('models').select('name').execute();
+ */
+export interface MetadataStore {
+  readonly dialect: MetadataDialect;
+  /** for reads; writes go through `transaction` */
+  readonly db: Kysely<RegistryDatabase>;
+  /**
+   * Run `fn` as one serialisable write transaction (committed when it resolves, rolled back when
+   * it throws). Writers never interleave: SQLite takes the write lock up front (BEGIN IMMEDIATE),
+   * PostgreSQL would take an advisory lock. Use only the `trx` handed in inside `fn`.
+   */
+  transaction<T>(fn: (trx: Kysely<RegistryDatabase>) => Promise<T>): Promise<T>;
+  /** Bring the schema to the latest version (idempotent, safe when several processes start at once). */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,157 @@
+import { sql, type Kysely } from 'kysely';
+import { BerthError } from '../core/index.js';
+import type { MetadataDialect, MetadataStore, RegistryDatabase } from './metadata-store.js';
+
+/**
+ * One forward-only schema change. `up` runs inside the migration transaction, so a failed
+ * migration leaves the schema as it was (DDL is transactional in SQLite and PostgreSQL).
+ */
+export interface SchemaMigration {
+  version: number;
+  name: string;
+  up(db: Kysely<RegistryDatabase>, dialect: MetadataDialect): Promise<void>;
+}
+
+/** The schema, in order. Append; never edit a released migration. */
+export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
+  {
+    version: 1,
+    name: 'registry',
+    async up(db, dialect) {
+      const idType = dialect === 'postgres' ? 'bigserial' : 'integer';
+      await db.schema
+        .createTable('models')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('description', 'text')
+        .addColumn('tags', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('versions')
+        .addColumn('model', 'text', (c) => c.notNull().references('models.name'))
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('signature', 'text', (c) => c.notNull())
+        .addColumn('card', 'text')
+        .addColumn('lineage', 'text', (c) => c.notNull())
+        .addColumn('tags', 'text', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('source_path', 'text', (c) => c.notNull())
+        .addColumn('reference', 'text')
+        .addPrimaryKeyConstraint('versions_pk', ['model', 'version'])
+        .addUniqueConstraint('versions_model_sha256_unique', ['model', 'sha256'])
+        .execute();
+
+      await db.schema
+        .createTable('aliases')
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('alias', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('aliases_pk', ['model', 'alias'])
+        .addForeignKeyConstraint('aliases_version_fk', ['model', 'version'], 'versions', ['model', 'version'])
+        .execute();
+
+      await db.schema
+        .createTable('alias_history')
+        .addColumn('id', idType, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('alias', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer')
+        .addColumn('previous_version', 'integer')
+        .addColumn('change', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('alias_history_model_alias_at').on('alias_history').columns(['model', 'alias', 'at']).execute();
+
+      await db.schema
+        .createTable('deployments')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('model', 'text', (c) => c.notNull().references('models.name'))
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('settings', 'text', (c) => c.notNull())
+        .addColumn('revision', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('deployment_history')
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('revision', 'integer', (c) => c.notNull())
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('settings', 'text', (c) => c.notNull())
+        .addColumn('change', 'text', (c) => c.notNull())
+        .addColumn('deleted', 'integer', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('deployment_history_pk', ['name', 'revision'])
+        .execute();
+      await db.schema.createIndex('deployment_history_name_at').on('deployment_history').columns(['name', 'at']).execute();
+
+      await db.schema
+        .createTable('audit')
+        .addColumn('id', idType, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('model', 'text')
+        .addColumn('details', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_at').on('audit').column('at').execute();
+      await db.schema.createIndex('audit_target').on('audit').column('target').execute();
+      await db.schema.createIndex('audit_model').on('audit').column('model').execute();
+    },
+  },
+];
+
+/**
+ * Apply every pending migration in one write transaction. Concurrent starters serialise on the
+ * store's write lock, so the second one finds nothing left to do. A database written by a newer
+ * Berth is refused rather than misread.
+ */
+export async function migrateToLatest(
+  store: MetadataStore,
+  migrations: readonly SchemaMigration[] = SCHEMA_MIGRATIONS,
+  now: () => number = Date.now,
+): Promise<number[]> {
+  const latest = migrations.reduce((m, x) => Math.max(m, x.version), 0);
+  return store.transaction(async (trx) => {
+    await trx.schema
+      .createTable('berth_schema_migrations')
+      .ifNotExists()
+      .addColumn('version', 'integer', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('applied_at', 'bigint', (c) => c.notNull())
+      .execute();
+    const row = await trx
+      .selectFrom('berth_schema_migrations')
+      .select(sql<number | string | null>`max(version)`.as('v'))
+      .executeTakeFirst();
+    const current = Number(row?.v ?? 0);
+    if (current > latest) {
+      throw new BerthError(
+        'INVALID_CONFIG',
+        `the metadata database has schema version ${current}, newer than this Berth understands (${latest}): ` +
+          'upgrade Berth, or point it at a data directory written by this version',
+        { expected: latest, got: current },
+      );
+    }
+    const applied: number[] = [];
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (m.version <= current) continue;
+      await m.up(trx, store.dialect);
+      await trx.insertInto('berth_schema_migrations').values({ version: m.version, name: m.name, applied_at: now() }).execute();
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}

@@ -1,0 +1,173 @@
+import type { Lineage, ModelCard, Signature } from '../core/index.js';
+
+/** Free-form string labels on a model or a version (`team: fraud`, `dataset: 2024-06`). */
+export type Tags = Record<string, string>;
+
+/** A named line of work and what points into it. */
+export interface ModelRecord {
+  name: string;
+  description: string | null;
+  tags: Tags;
+  /** ISO 8601 */
+  createdAt: string;
+  /** ISO 8601; moves when the model's metadata, versions or aliases change */
+  updatedAt: string;
+  /** highest version number (null only transiently; every stored model has a version) */
+  latestVersion: number | null;
+  versionCount: number;
+  /** alias → version number */
+  aliases: Record<string, number>;
+}
+
+/** The reference (training) data stored beside a version, for monitoring. */
+export interface ReferenceDataRecord {
+  /** sha256 of the CSV file, an artifact in the ArtifactStore */
+  sha256: string;
+  sizeBytes: number;
+  /** base name of the file as it was registered */
+  fileName: string;
+  /** data rows (header excluded) */
+  rows: number;
+}
+
+/** One immutable, content-addressed version of a model. Only `tags` and `description` ever change. */
+export interface VersionRecord {
+  model: string;
+  /** 1, 2, 3… per model */
+  version: number;
+  /** sha256 of the model file: the artifact's address */
+  sha256: string;
+  sizeBytes: number;
+  /** the model's signature with the card's facts (features, vocabularies, ranges) merged in */
+  signature: Signature;
+  card: ModelCard | null;
+  lineage: Lineage;
+  tags: Tags;
+  description: string | null;
+  /** ISO 8601 */
+  createdAt: string;
+  createdBy: string;
+  /** absolute path the file was registered from */
+  sourcePath: string;
+  reference: ReferenceDataRecord | null;
+}
+
+/** What a deployment serves: whatever an alias points at (follows moves), or one pinned version. */
+export type DeploymentTarget = { kind: 'alias'; alias: string } | { kind: 'version'; version: number };
+
+/**
+ * Per-deployment overrides of the server's batching and lifecycle defaults. All optional;
+ * an absent field means "use the version card's serving section, then the server default".
+ */
+export interface DeploymentSettings {
+  /** most rows in one runtime call (≥ 1) */
+  maxBatchSize?: number;
+  /** how long a partial batch may wait for more rows (≥ 0 ms; 0 = dispatch at once) */
+  maxQueueDelayMs?: number;
+  /** most rows waiting; beyond it requests are refused (≥ 1) */
+  maxQueueSize?: number;
+  /** per-request deadline (≥ 1 ms) */
+  timeoutMs?: number;
+  /** instances kept loaded regardless of idleness (≥ 0) */
+  minLoaded?: number;
+  /** unload after this long unused (≥ 0 ms; 0 = never) */
+  idleUnloadMs?: number;
+}
+
+/** A named endpoint and what it serves. Every change bumps `revision` and is kept in its history. */
+export interface DeploymentRecord {
+  name: string;
+  model: string;
+  target: DeploymentTarget;
+  settings: DeploymentSettings;
+  /** 1 on creation, +1 on every update or rollback */
+  revision: number;
+  /** ISO 8601 */
+  createdAt: string;
+  /** ISO 8601 */
+  updatedAt: string;
+}
+
+/** Alias history changes: a move (set), a removal, or a rollback to the previous version. */
+export const ALIAS_CHANGES = ['set', 'delete', 'rollback'] as const;
+export type AliasChange = (typeof ALIAS_CHANGES)[number];
+
+/** One move of an alias. */
+export interface AliasHistoryEntry {
+  id: number;
+  model: string;
+  alias: string;
+  /** where the alias pointed after this change (null: deleted) */
+  version: number | null;
+  /** where it pointed before (null: it did not exist) */
+  previousVersion: number | null;
+  change: AliasChange;
+  /** ISO 8601 */
+  at: string;
+  /** epoch milliseconds of `at` */
+  atMs: number;
+  actor: string;
+}
+
+export const DEPLOYMENT_CHANGES = ['create', 'update', 'rollback', 'delete'] as const;
+export type DeploymentChange = (typeof DEPLOYMENT_CHANGES)[number];
+
+/** One revision of a deployment (a deletion is a revision too, with `deleted: true`). */
+export interface DeploymentHistoryEntry {
+  name: string;
+  revision: number;
+  model: string;
+  target: DeploymentTarget;
+  settings: DeploymentSettings;
+  change: DeploymentChange;
+  deleted: boolean;
+  /** ISO 8601 */
+  at: string;
+  /** epoch milliseconds of `at` */
+  atMs: number;
+  actor: string;
+}
+
+/** Every audit action the registry writes. */
+export const AUDIT_ACTIONS = [
+  'version.register',
+  'version.tags.set',
+  'version.tags.delete',
+  'version.describe',
+  'model.tags.set',
+  'model.tags.delete',
+  'model.describe',
+  'alias.set',
+  'alias.delete',
+  'alias.rollback',
+  'deployment.create',
+  'deployment.update',
+  'deployment.rollback',
+  'deployment.delete',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** One row of the audit log: who did what to which thing, when. */
+export interface AuditEntry {
+  /** increasing; the highest id is the registry's change sequence */
+  id: number;
+  /** ISO 8601 */
+  at: string;
+  atMs: number;
+  actor: string;
+  action: AuditAction;
+  /** `model:<name>`, `version:<name>@<n>`, `alias:<name>@<alias>` or `deployment:<name>` */
+  target: string;
+  /** the model the change concerns (for deployments: the model they serve) */
+  model: string | null;
+  details: Record<string, unknown>;
+}
+
+/** What changed, delivered to `Registry.onChange` listeners after the change committed. */
+export interface RegistryChange {
+  kind: 'alias' | 'deployment' | 'version' | 'model';
+  /** model name, or deployment name for kind `deployment` */
+  name: string;
+  alias?: string;
+  version?: number;
+}
