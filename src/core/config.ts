@@ -24,9 +24,19 @@ export interface LifecycleConfig {
   warmupRuns: number;
 }
 
+export const RUNTIME_THREADS = ['auto', 'worker', 'main'] as const;
+export type RuntimeThread = (typeof RUNTIME_THREADS)[number];
+
 export interface RuntimeConfig {
   intraOpThreads: number;
   interOpThreads: number;
+  /**
+   * Where each model runs: `worker` (its own thread, so inference never blocks HTTP), `main` (the
+   * event loop's thread: no hand-off cost, best for models that take microseconds) or `auto`
+   * (measured at warm-up: models slower than `workerThresholdMs` per row move to a worker).
+   */
+  thread: RuntimeThread;
+  workerThresholdMs: number;
 }
 
 export interface ServerConfig {
@@ -53,7 +63,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 32 * 1024 * 1024 },
   batching: { maxBatchSize: 64, maxQueueDelayMs: 0, maxQueueSize: 4096, timeoutMs: 30_000 },
   lifecycle: { idleUnloadMs: 0, minLoaded: 0, memoryBudgetBytes: 0, warmupRuns: 2 },
-  runtime: { intraOpThreads: 1, interOpThreads: 1 },
+  runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'auto', workerThresholdMs: 0.1 },
   logLevel: 'info',
 };
 
@@ -76,6 +86,7 @@ const ENV_KEYS: Record<string, [keyof BerthConfig, string | null, 'int' | 'str']
   BERTH_WARMUP_RUNS: ['lifecycle', 'warmupRuns', 'int'],
   BERTH_INTRA_OP_THREADS: ['runtime', 'intraOpThreads', 'int'],
   BERTH_INTER_OP_THREADS: ['runtime', 'interOpThreads', 'int'],
+  BERTH_RUNTIME_THREAD: ['runtime', 'thread', 'str'],
   BERTH_LOG_LEVEL: ['logLevel', null, 'str'],
 };
 
@@ -132,6 +143,12 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   int('lifecycle.warmupRuns', cfg.lifecycle.warmupRuns, 0, 1000);
   int('runtime.intraOpThreads', cfg.runtime.intraOpThreads, 0, 256);
   int('runtime.interOpThreads', cfg.runtime.interOpThreads, 0, 256);
+  if (!(RUNTIME_THREADS as readonly unknown[]).includes(cfg.runtime.thread)) {
+    problems.push(`runtime.thread: expected one of ${RUNTIME_THREADS.join(', ')}, got ${JSON.stringify(cfg.runtime.thread)}`);
+  }
+  if (typeof cfg.runtime.workerThresholdMs !== 'number' || !(cfg.runtime.workerThresholdMs >= 0)) {
+    problems.push(`runtime.workerThresholdMs: expected a number of milliseconds >= 0, got ${JSON.stringify(cfg.runtime.workerThresholdMs)}`);
+  }
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(cfg.logLevel)) {
     problems.push(`logLevel: expected one of debug, info, warn, error, silent, got ${JSON.stringify(cfg.logLevel)}`);
   }

@@ -30,7 +30,7 @@ export class ServingMetrics implements InferenceObserver, ModelManagerObserver {
 
   constructor(manager?: () => ModelManager | undefined) {
     const registers = [this.registry];
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'berth_process_' });
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'berth_' });
     this.requests = new client.Counter({
       name: 'berth_requests_total',
       help: 'Inference requests by deployment, model, version and status code (OK or an error code).',

@@ -37,3 +37,4 @@ export {
   type ResolvedDeploymentRecord,
 } from './registry.js';
 export { openEmbeddedRegistry, type EmbeddedRegistryOptions } from './embedded.js';
+export { readGitInfo, type GitInfo } from './lineage.js';

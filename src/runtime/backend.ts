@@ -4,6 +4,8 @@ import type { Signature, Tensor } from '../core/index.js';
 export interface LoadOptions {
   intraOpThreads: number;
   interOpThreads: number;
+  /** run the model in its own worker thread so inference does not block the event loop */
+  worker?: boolean;
 }
 
 /** A model loaded into a runtime, ready to run batches. */

@@ -73,6 +73,8 @@ export interface InferenceObserver {
 
 /** One deployment's current route: the version and the batching it runs with. */
 export interface Route {
+  /** the deployment name, or `name@version` for a version path: the key of its queue */
+  id: string;
   deployment: ResolvedDeployment;
   version: ManagedVersion;
   key: string;
@@ -115,7 +117,7 @@ export class InferenceService {
       const cached = this.routes.get(deployment);
       if (cached) return cached;
       const resolved = await this.opts.source.resolveDeployment(deployment);
-      const r = this.makeRoute(resolved, resolved.version);
+      const r = this.makeRoute(deployment, resolved, resolved.version);
       this.routes.set(deployment, r);
       return r;
     }
@@ -124,12 +126,12 @@ export class InferenceService {
     if (cached) return cached;
     const base = await this.route(deployment);
     const v = version === base.version.version ? base.version : await this.opts.source.resolveVersion(base.deployment.model, version);
-    const r = this.makeRoute(base.deployment, v);
+    const r = this.makeRoute(`${deployment}@${version}`, base.deployment, v);
     this.versionRoutes.set(vkey, r);
     return r;
   }
 
-  private makeRoute(d: ResolvedDeployment, v: ManagedVersion): Route {
+  private makeRoute(id: string, d: ResolvedDeployment, v: ManagedVersion): Route {
     const o = d.overrides;
     const card = v.card?.serving ?? {};
     const b = this.opts.batching;
@@ -139,7 +141,7 @@ export class InferenceService {
       maxQueueSize: o.maxQueueSize ?? card.maxQueueSize ?? b.maxQueueSize,
       timeoutMs: o.timeoutMs ?? card.timeoutMs ?? b.timeoutMs,
     };
-    return { deployment: d, version: v, key: versionKey(v.model, v.version), batching };
+    return { id, deployment: d, version: v, key: versionKey(v.model, v.version), batching };
   }
 
   /**
@@ -154,15 +156,22 @@ export class InferenceService {
     const keep: string[] = [];
     const warm: Route[] = [];
     for (const d of all) {
-      const r = this.makeRoute(d, d.version);
+      const r = this.makeRoute(d.name, d, d.version);
       this.routes.set(d.name, r);
-      this.opts.manager.reconfigure(r.key, r.batching);
+      this.opts.manager.reconfigure(r.key, r.id, r.batching);
       if ((d.overrides.minLoaded ?? this.opts.lifecycle.minLoaded) > 0) {
         keep.push(r.key);
         warm.push(r);
       }
     }
     this.opts.manager.setKeepWarm(keep);
+    const idle = new Map<string, number>();
+    for (const r of this.routes.values()) {
+      const ms = r.deployment.overrides.idleUnloadMs;
+      // a version shared by several deployments stays as long as the most patient one wants
+      if (ms !== undefined) idle.set(r.key, ms === 0 || idle.get(r.key) === 0 ? 0 : Math.max(ms, idle.get(r.key) ?? 0));
+    }
+    this.opts.manager.setIdleOverrides(idle);
     const now = new Set([...this.routes.values()].map((r) => r.key));
     for (const key of before) if (!now.has(key)) this.opts.manager.retire(key);
     await Promise.all(
@@ -187,7 +196,7 @@ export class InferenceService {
       const timeout = requestTimeout(req.parameters, route.batching.timeoutMs);
       const deadline = t0 + timeout;
       entry = this.opts.manager.tryAcquire(route.key) ?? (await this.opts.manager.acquire(route.version, route.batching, deadline));
-      const result = await entry.batcher!.submit(inputs, outputNames, deadline);
+      const result = await this.opts.manager.batcherFor(entry, route.id, route.batching).submit(inputs, outputNames, deadline);
       const totalMs = this.clock.monotonic() - t0;
       const timing: InferenceTiming = { queueMs: result.queueMs, inferMs: result.inferMs, totalMs, batchRows: result.batchRows };
       this.opts.observer?.onRequest?.(deployment, route.version.model, route.version.version, 'OK', timing, totalMs);

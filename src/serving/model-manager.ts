@@ -43,8 +43,13 @@ export interface LoadedEntry {
   loadMs: number;
   /** requests holding this entry right now */
   inflight: number;
+  /** where the runtime runs this model: the event loop's thread or a worker thread */
+  thread: 'main' | 'worker';
+  /** median warm-up run time at batch 1, ms (null when no warm-up ran) */
+  warmRunMs: number | null;
   error?: BerthError;
-  batcher?: DynamicBatcher;
+  /** one queue per route (deployment), all feeding the same loaded model */
+  batchers: Map<string, DynamicBatcher>;
   model?: LoadedModel;
   ready: Promise<void>;
 }
@@ -60,6 +65,8 @@ export interface LoadedModelInfo {
   loadMs: number;
   inflight: number;
   queueDepth: number;
+  thread: 'main' | 'worker';
+  warmRunMs: number | null;
   error?: string;
 }
 
@@ -92,6 +99,7 @@ export function versionKey(model: string, version: number): string {
 export class ModelManager {
   private readonly entries = new Map<string, LoadedEntry>();
   private readonly keepWarm = new Set<string>();
+  private idleOverrides = new Map<string, number>();
   private readonly clock: Clock;
   private readonly logger: Logger;
   private loadChain: Promise<unknown> = Promise.resolve();
@@ -154,9 +162,37 @@ export class ModelManager {
     });
   }
 
-  /** Change batching settings of a loaded version in place. */
-  reconfigure(key: string, batching: BatchingConfig): void {
-    this.entries.get(key)?.batcher?.reconfigure(batching);
+  /**
+   * The queue of one route (a deployment, or a deployment's version path) on a ready entry,
+   * created on first use. Routes sharing a version share the loaded model, not the queue, so each
+   * deployment keeps its own batching settings.
+   */
+  batcherFor(entry: LoadedEntry, routeId: string, batching: BatchingConfig): DynamicBatcher {
+    let b = entry.batchers.get(routeId);
+    if (b) return b;
+    const model = entry.model;
+    if (!model) throw new BerthError('MODEL_UNAVAILABLE', `model ${entry.key} is not loaded; retry`, { retryAfterSeconds: 1 });
+    const v = entry.version;
+    const observer = this.opts.observer;
+    b = new DynamicBatcher({
+      run: (inputs, outputs) => model.run(inputs, outputs),
+      config: batching,
+      batchable: v.signature.batchable,
+      // a worker-thread model gets its next batch while computing this one, so it never waits
+      // for the main thread between batches
+      maxInflight: entry.thread === 'worker' ? 2 : 1,
+      clock: this.clock,
+      observer: observer?.onBatchFor
+        ? { onBatch: (rows, reqs, ms, ok) => observer.onBatchFor!(v.model, v.version, rows, reqs, ms, ok) }
+        : {},
+    });
+    entry.batchers.set(routeId, b);
+    return b;
+  }
+
+  /** Change the batching settings of one route's queue in place. */
+  reconfigure(key: string, routeId: string, batching: BatchingConfig): void {
+    this.entries.get(key)?.batchers.get(routeId)?.reconfigure(batching);
   }
 
   private readonly retiring = new Set<string>();
@@ -165,7 +201,7 @@ export class ModelManager {
   retire(key: string): void {
     const e = this.entries.get(key);
     if (!e) return;
-    if (e.inflight === 0 && (e.batcher?.depth ?? 0) === 0) void this.unload(key, 'retired');
+    if (e.inflight === 0 && queuedRows(e) === 0) void this.unload(key, 'retired');
     else this.retiring.add(key);
   }
 
@@ -176,6 +212,12 @@ export class ModelManager {
       this.keepWarm.add(k);
       this.retiring.delete(k);
     }
+  }
+
+  /** Per-version idle timeouts from deployment settings (ms; 0 = never), over the server default. */
+  setIdleOverrides(overrides: Map<string, number>): void {
+    this.idleOverrides = overrides;
+    this.armIdleSweep();
   }
 
   /** Unload a version: new requests wait for a reload, queued ones finish first. */
@@ -191,10 +233,10 @@ export class ModelManager {
     e.state = 'unloading';
     const done = (async () => {
       try {
-        await e.batcher?.close();
+        await Promise.all([...e.batchers.values()].map((b) => b.close()));
         await e.model?.dispose();
       } finally {
-        e.batcher = undefined;
+        e.batchers.clear();
         e.model = undefined;
         if (this.entries.get(key) === e) this.entries.delete(key);
         this.opts.observer?.onUnload?.(e.version.model, e.version.version, reason);
@@ -240,13 +282,13 @@ export class ModelManager {
 
   /** Unload models idle longer than the idle timeout; runs on a timer, callable from tests. */
   async sweepIdle(): Promise<void> {
-    const limit = this.lifecycle.idleUnloadMs;
-    if (limit <= 0) return;
     const now = this.clock.now();
     const jobs: Promise<boolean>[] = [];
     for (const e of this.entries.values()) {
+      const limit = this.idleOverrides.get(e.key) ?? this.lifecycle.idleUnloadMs;
+      if (limit <= 0) continue;
       if (e.state !== 'ready' || e.inflight > 0 || this.keepWarm.has(e.key)) continue;
-      if ((e.batcher?.depth ?? 0) > 0 || (e.batcher?.running ?? 0) > 0) continue;
+      if (queuedRows(e) > 0 || [...e.batchers.values()].some((b) => b.running > 0)) continue;
       if (now - e.lastUsed >= limit) jobs.push(this.unload(e.key, 'idle'));
     }
     await Promise.all(jobs);
@@ -255,8 +297,9 @@ export class ModelManager {
   private armIdleSweep(): void {
     if (this.idleTimer) this.clock.clearTimeout(this.idleTimer);
     this.idleTimer = null;
-    const limit = this.lifecycle.idleUnloadMs;
-    if (limit <= 0) return;
+    const limits = [this.lifecycle.idleUnloadMs, ...this.idleOverrides.values()].filter((l) => l > 0);
+    if (limits.length === 0) return;
+    const limit = Math.min(...limits);
     const every = Math.max(10, Math.min(1000, Math.floor(limit / 4)));
     const tick = (): void => {
       void this.sweepIdle().finally(() => {
@@ -276,7 +319,9 @@ export class ModelManager {
       lastUsed: e.lastUsed,
       loadMs: e.loadMs,
       inflight: e.inflight,
-      queueDepth: e.batcher?.depth ?? 0,
+      queueDepth: queuedRows(e),
+      thread: e.thread,
+      warmRunMs: e.warmRunMs,
       ...(e.error ? { error: e.error.message } : {}),
     };
   }
@@ -292,6 +337,9 @@ export class ModelManager {
       lastUsed: this.clock.now(),
       loadMs: 0,
       inflight: 0,
+      thread: 'main',
+      warmRunMs: null,
+      batchers: new Map(),
       ready: Promise.resolve(),
     };
     this.entries.set(key, entry);
@@ -310,35 +358,38 @@ export class ModelManager {
       const bytes = await this.opts.readArtifact(v.sha256);
       await this.makeRoom(v.sizeBytes, entry.key);
       const rssBefore = process.memoryUsage.rss();
-      const model = await this.opts.backend.load(bytes, {
-        intraOpThreads: this.opts.runtime.intraOpThreads,
-        interOpThreads: this.opts.runtime.interOpThreads,
-      });
+      const rt = this.opts.runtime;
+      const load = (worker: boolean): Promise<LoadedModel> =>
+        this.opts.backend.load(bytes, { intraOpThreads: rt.intraOpThreads, interOpThreads: rt.interOpThreads, worker });
+      let model = await load(rt.thread === 'worker');
+      entry.thread = rt.thread === 'worker' ? 'worker' : 'main';
       if (entry.state === 'unloading') {
         await model.dispose();
         return;
       }
       entry.model = model;
       entry.state = 'warming';
-      await this.warmUp(v.signature, model);
+      const auto = rt.thread === 'auto';
+      entry.warmRunMs = await this.warmUp(v.signature, model, auto ? Math.max(5, this.lifecycle.warmupRuns) : this.lifecycle.warmupRuns);
+      if (auto && entry.warmRunMs !== null && entry.warmRunMs >= rt.workerThresholdMs) {
+        // heavy enough that running it on the event loop would stall HTTP: give it a thread
+        const moved = await load(true);
+        await model.dispose();
+        model = moved;
+        entry.model = moved;
+        entry.thread = 'worker';
+        await this.warmUp(v.signature, moved, Math.min(2, this.lifecycle.warmupRuns));
+      }
       const rssAfter = process.memoryUsage.rss();
       entry.memoryBytes = Math.max(rssAfter - rssBefore, v.sizeBytes);
-      const observer = this.opts.observer;
-      entry.batcher = new DynamicBatcher({
-        run: (inputs, outputs) => model.run(inputs, outputs),
-        config: batching,
-        batchable: v.signature.batchable,
-        clock: this.clock,
-        observer: observer?.onBatchFor
-          ? { onBatch: (rows, reqs, ms, ok) => observer.onBatchFor!(v.model, v.version, rows, reqs, ms, ok) }
-          : {},
-      });
       entry.loadMs = this.clock.monotonic() - started;
       entry.loadedAt = this.clock.now();
       entry.lastUsed = entry.loadedAt;
       entry.state = 'ready';
       this.opts.observer?.onLoad?.(v.model, v.version, entry.loadMs, entry.memoryBytes);
       this.logger.info('model loaded', { model: v.model, version: v.version, loadMs: Math.round(entry.loadMs), memoryBytes: entry.memoryBytes });
+      const budget = this.lifecycle.memoryBudgetBytes;
+      if (budget > 0 && entry.memoryBytes > budget) throw tooBigForBudget(entry.key, entry.memoryBytes, budget);
       // a budget overshoot (measured memory above the estimate) evicts others now
       await this.makeRoom(0, entry.key);
     } catch (err) {
@@ -356,6 +407,7 @@ export class ModelManager {
   private async makeRoom(incoming: number, except: string): Promise<void> {
     const budget = this.lifecycle.memoryBudgetBytes;
     if (budget <= 0) return;
+    if (incoming > budget) throw tooBigForBudget(except, incoming, budget);
     const others = (): number => {
       let n = 0;
       for (const e of this.entries.values()) if (e.key !== except) n += e.memoryBytes;
@@ -371,7 +423,7 @@ export class ModelManager {
         if (incoming === 0) return; // already loaded: over budget only because of pinned or busy models
         throw new BerthError(
           'MEMORY_BUDGET_EXCEEDED',
-          `loading needs about ${incoming} bytes but the memory budget (${budget} bytes) is used by models that are busy or kept warm; raise memory_budget_bytes or unload a model`,
+          `loading ${except} needs about ${formatBytes(incoming)} but the memory budget (${formatBytes(budget)}) is held by models that are busy or kept warm; retry later, unload a model, or raise lifecycle.memoryBudgetBytes (berth serve --memory-budget)`,
           { retryAfterSeconds: 5 },
         );
       }
@@ -379,9 +431,9 @@ export class ModelManager {
     }
   }
 
-  private async warmUp(sig: Signature, model: LoadedModel): Promise<void> {
-    const runs = this.lifecycle.warmupRuns;
-    if (runs <= 0) return;
+  /** Run `runs` warm-up inferences at batch 1; returns the median run time in ms. */
+  private async warmUp(sig: Signature, model: LoadedModel, runs: number): Promise<number | null> {
+    if (runs <= 0) return null;
     const inputs: Tensor[] = sig.inputs.map((s) => {
       const shape = s.shape.map((d) => (d < 0 ? 1 : d));
       let n = 1;
@@ -394,11 +446,21 @@ export class ModelManager {
       if (Array.isArray(data) && s.vocabulary?.[0]) data.fill(s.vocabulary[0]);
       return { name: s.name, datatype: s.datatype, shape, data };
     });
+    const times: number[] = [];
     try {
-      for (let i = 0; i < runs; i++) await model.run(inputs);
+      for (let i = 0; i < runs; i++) {
+        const t0 = performance.now();
+        await model.run(inputs);
+        times.push(performance.now() - t0);
+      }
     } catch (err) {
       this.logger.warn('warm-up run failed; serving anyway', { error: err instanceof Error ? err.message : String(err) });
+      return null;
     }
+    // the first run pays one-off allocations; the median of the rest is the model's cost
+    const rest = times.length > 1 ? times.slice(1) : times;
+    rest.sort((a, b) => a - b);
+    return rest[rest.length >> 1] ?? null;
   }
 }
 
@@ -416,6 +478,24 @@ async function waitUntil(p: Promise<unknown>, deadline: number, clock: Clock, ke
   } finally {
     if (timer) clock.clearTimeout(timer);
   }
+}
+
+function tooBigForBudget(key: string, bytes: number, budget: number): BerthError {
+  return new BerthError(
+    'MEMORY_BUDGET_EXCEEDED',
+    `model ${key} needs ${formatBytes(bytes)} loaded, more than the whole memory budget (${formatBytes(budget)}); raise lifecycle.memoryBudgetBytes (berth serve --memory-budget)`,
+    { expected: budget, got: bytes, retryAfterSeconds: 60 },
+  );
+}
+
+function formatBytes(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${Math.round(n / 1024)} KiB`;
+}
+
+function queuedRows(e: LoadedEntry): number {
+  let n = 0;
+  for (const b of e.batchers.values()) n += b.depth;
+  return n;
 }
 
 function loadTimeout(key: string): BerthError {

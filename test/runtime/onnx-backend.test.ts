@@ -17,8 +17,11 @@ describe('OnnxBackend', () => {
       expect(sig.batchable).toBe(true);
     });
 
-    it(`answers every golden case of ${model} within tolerance`, async () => {
-      const loaded = await backend.load(readFileSync(fixturePath(model)), opts);
+    it.each([
+      ['in the calling thread', false],
+      ['in a worker thread', true],
+    ])(`answers every golden case of ${model} within tolerance %s`, async (_how, worker) => {
+      const loaded = await backend.load(readFileSync(fixturePath(model)), { ...opts, worker });
       try {
         const golden = readGolden(model);
         for (const c of golden.cases) {

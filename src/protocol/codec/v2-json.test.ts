@@ -192,8 +192,15 @@ describe('decodeInferRequest', () => {
     });
 
     it('unevenly nested data', () => {
-      expectError(() => decodeOne('FP32', [2, 2], [[1, 2], 3, 4]), 'INVALID_INPUT', /^input "x" element 2: data is nested unevenly/);
+      expectError(() => decodeOne('FP32', [2, 2], [[1, 2], 3, 4]), 'INVALID_INPUT', /^input "x": data is nested 2 levels deep in a way that does not match shape \[2, 2\]/);
       expectError(() => decodeOne('FP32', [2], [1, [2, 3]]), 'INVALID_INPUT', 'input "x" element 1: expected a number (or "NaN", "Infinity", "-Infinity") for FP32, got an array (data is nested unevenly)');
+    });
+
+    it('nesting that groups elements differently from the shape', () => {
+      expectError(() => decodeOne('FP32', [1, 4], [[[[1, 2, 3, 4]]]]), 'INVALID_INPUT', /nested 4 levels deep in a way that does not match shape \[1, 4\]; send it flat/);
+      expectError(() => decodeOne('FP32', [2, 3], [[1, 2], [3, 4], [5, 6]]), 'INVALID_INPUT', /does not match shape \[2, 3\]; send it flat, or nested as \[2, 3\]/);
+      // rows of an image may come flattened: [N, 1, 2, 2] as N arrays of 4
+      expect(Array.from(decodeOne('FP32', [2, 1, 2, 2], [[1, 2, 3, 4], [5, 6, 7, 8]]).data as Float32Array)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     });
 
     it('data nested deeper than 32 levels', () => {

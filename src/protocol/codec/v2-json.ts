@@ -196,11 +196,43 @@ function decodeInput(entry: unknown, i: number): Tensor {
     throw new BerthError('INVALID_INPUT', `input "${name}": shape ${formatShape(shape)} needs ${n} elements, got ${count}`,
       { field: name, expected: n, got: count });
   }
+  if (data.length > 0 && Array.isArray(data[0])) checkNesting(name, data, shape);
   const st = createFillState(name, datatype, allocateData(datatype, n));
   fillNested(st, data, 0);
   const tensor: Tensor = { name, datatype, shape, data: st.out };
   if (parameters !== undefined) tensor.parameters = parameters;
   return tensor;
+}
+
+/**
+ * Nested data must group elements the way the shape does: the outer levels' lengths equal the
+ * leading dimensions and the innermost arrays hold the product of the remaining ones (so rows of
+ * an image may come flattened). Deeper or differently grouped nesting is refused, not reshaped.
+ */
+function checkNesting(name: string, data: readonly unknown[], shape: readonly number[]): void {
+  let level: unknown = data;
+  let depth = 0;
+  while (Array.isArray(level)) {
+    depth++;
+    level = (level as unknown[])[0];
+  }
+  const ok = depth <= shape.length && walkNesting(data, shape, 0, depth);
+  if (!ok) {
+    const innermost = shape.slice(depth - 1).reduce((a, b) => a * b, 1);
+    throw new BerthError(
+      'INVALID_INPUT',
+      `input "${name}": data is nested ${depth} levels deep in a way that does not match shape ${formatShape(shape)}; send it flat, or nested as ${formatShape([...shape.slice(0, Math.min(depth, shape.length) - 1), innermost])}`,
+      { field: name, expected: shape, got: `${depth} levels of nesting` },
+    );
+  }
+}
+
+function walkNesting(arr: readonly unknown[], shape: readonly number[], d: number, depth: number): boolean {
+  const want = d === depth - 1 ? shape.slice(d).reduce((a, b) => a * b, 1) : shape[d];
+  if (arr.length !== want) return false;
+  if (d === depth - 1) return true;
+  for (const child of arr) if (!Array.isArray(child) || !walkNesting(child, shape, d + 1, depth)) return false;
+  return true;
 }
 
 function truncatedJson(v: unknown): string {

@@ -2,6 +2,7 @@ import ort from 'onnxruntime-node';
 import { BerthError, isBatchable, type Datatype, type Signature, type Tensor, type TensorSpec } from '../../core/index.js';
 import type { Backend, LoadedModel, LoadOptions } from '../backend.js';
 import { findExternalData } from './external-data.js';
+import { OnnxWorkerModel, type WorkerValueMetadata } from './onnx-worker-model.js';
 
 const ORT_TO_V2: Record<string, Datatype> = {
   bool: 'BOOL',
@@ -35,7 +36,7 @@ const V2_TO_ORT: Record<Datatype, ort.Tensor.Type> = {
   BYTES: 'string',
 };
 
-type ValueMetadata = ort.InferenceSession.ValueMetadata;
+type ValueMetadata = ort.InferenceSession.ValueMetadata | WorkerValueMetadata;
 
 function specFromMetadata(meta: ValueMetadata, role: 'input' | 'output'): TensorSpec | null {
   if (!meta.isTensor) {
@@ -65,7 +66,7 @@ function specFromMetadata(meta: ValueMetadata, role: 'input' | 'output'): Tensor
   return { name: meta.name, datatype, shape, dimNames };
 }
 
-function signatureOf(session: ort.InferenceSession): Signature {
+function signatureOf(session: { inputMetadata: readonly ValueMetadata[]; outputMetadata: readonly ValueMetadata[] }): Signature {
   const inputs = session.inputMetadata.map((m) => specFromMetadata(m, 'input')).filter((s): s is TensorSpec => s !== null);
   const outputs = session.outputMetadata.map((m) => specFromMetadata(m, 'output')).filter((s): s is TensorSpec => s !== null);
   if (outputs.length === 0) {
@@ -134,12 +135,28 @@ export class OnnxBackend implements Backend {
   }
 
   async load(bytes: Uint8Array, options: LoadOptions): Promise<LoadedModel> {
-    const session = await this.createSession(bytes, {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
       intraOpNumThreads: options.intraOpThreads,
       interOpNumThreads: options.interOpThreads,
-    });
+    };
+    if (options.worker) {
+      checkLoadable(bytes);
+      try {
+        return await OnnxWorkerModel.start(
+          bytes,
+          sessionOptions as Record<string, unknown>,
+          (inputMetadata, outputMetadata) => signatureOf({ inputMetadata, outputMetadata }),
+          V2_TO_ORT,
+          ORT_TO_V2,
+        );
+      } catch (err) {
+        if (err instanceof BerthError) throw err;
+        throw new BerthError('INVALID_MODEL', `cannot load the model: ${explainLoadFailure(err)}`, {}, { cause: err });
+      }
+    }
+    const session = await this.createSession(bytes, sessionOptions);
     try {
       return new OnnxLoadedModel(session, signatureOf(session));
     } catch (err) {
@@ -149,22 +166,27 @@ export class OnnxBackend implements Backend {
   }
 
   private async createSession(bytes: Uint8Array, opts: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
-    if (bytes.byteLength === 0) {
-      throw new BerthError('INVALID_MODEL', 'the file is empty (0 bytes); point at the exported .onnx file');
-    }
-    const external = findExternalData(bytes);
-    if (external.length > 0) {
-      // Loaded from bytes, the runtime would look for these files relative to the working directory.
-      throw new BerthError(
-        'INVALID_MODEL',
-        `the model keeps its weights in external data files (${external.join(', ')}), which Berth does not store; re-save it as one file with onnx.save_model(model, path, save_as_external_data=False) (models under 2 GB)`,
-        { got: external },
-      );
-    }
+    checkLoadable(bytes);
     try {
       return await ort.InferenceSession.create(bytes, opts);
     } catch (err) {
       throw new BerthError('INVALID_MODEL', `cannot load the model: ${explainLoadFailure(err)}`, {}, { cause: err });
     }
+  }
+}
+
+/** Refuse what the runtime must never see: empty files and models whose weights live elsewhere. */
+function checkLoadable(bytes: Uint8Array): void {
+  if (bytes.byteLength === 0) {
+    throw new BerthError('INVALID_MODEL', 'the file is empty (0 bytes); point at the exported .onnx file');
+  }
+  const external = findExternalData(bytes);
+  if (external.length > 0) {
+    // Loaded from bytes, the runtime would look for these files relative to the working directory.
+    throw new BerthError(
+      'INVALID_MODEL',
+      `the model keeps its weights in external data files (${external.join(', ')}), which Berth does not store; re-save it as one file with onnx.save_model(model, path, save_as_external_data=False) (models under 2 GB)`,
+      { got: external },
+    );
   }
 }

@@ -1,0 +1,88 @@
+import type {
+  AliasDeleteResult,
+  AliasHistoryView,
+  AuditList,
+  DeployRequest,
+  DeploymentDeleteResult,
+  DeploymentHistoryView,
+  DeploymentList,
+  DeploymentView,
+  MetadataPatch,
+  ModelList,
+  StatusView,
+  VersionList,
+} from '../protocol/index.js';
+import type {
+  AliasMoveResult,
+  AuditAction,
+  DeployResult,
+  DeploymentRecord,
+  ModelRecord,
+  RegisterVersionResult,
+  VersionRecord,
+} from '../registry/index.js';
+
+/** What `berth models register` sends: paths on this machine. */
+export interface RegisterFiles {
+  name: string;
+  /** the model file */
+  path: string;
+  cardPath?: string;
+  referencePath?: string;
+  description?: string;
+  tags?: Record<string, string>;
+}
+
+/** Filters of `berth audit` (`since` in epoch ms). */
+export interface AuditFilter {
+  limit?: number;
+  since?: number;
+  action?: AuditAction;
+  target?: string;
+  model?: string;
+}
+
+/** The friendly predict answer. */
+export interface PredictResult {
+  deployment: string;
+  model: string;
+  version: number;
+  request_id: string;
+  predictions: { label?: string | number; probabilities?: Record<string, number>; value?: number | number[]; [k: string]: unknown }[];
+}
+
+/**
+ * What the CLI needs from Berth, answered in the management API's JSON shapes. Two
+ * implementations: `RemoteClient` (a running server, over HTTP) and `LocalClient` (the data dir,
+ * in process), so every command works the same against either.
+ */
+export interface BerthClient {
+  readonly kind: 'remote' | 'local';
+  /** the server URL or the absolute data dir */
+  readonly where: string;
+  listModels(): Promise<ModelList>;
+  getModel(name: string): Promise<ModelRecord>;
+  updateModel(name: string, patch: MetadataPatch): Promise<ModelRecord>;
+  deleteModelTag(name: string, key: string): Promise<ModelRecord>;
+  listVersions(name: string): Promise<VersionList>;
+  getVersion(name: string, version: number): Promise<VersionRecord>;
+  updateVersion(name: string, version: number, patch: MetadataPatch): Promise<VersionRecord>;
+  deleteVersionTag(name: string, version: number, key: string): Promise<VersionRecord>;
+  registerVersion(files: RegisterFiles): Promise<RegisterVersionResult>;
+  setAlias(name: string, alias: string, version: number): Promise<AliasMoveResult>;
+  deleteAlias(name: string, alias: string): Promise<AliasDeleteResult>;
+  rollbackAlias(name: string, alias: string): Promise<AliasMoveResult>;
+  /** `atMs`: also answer where the aliases pointed then */
+  aliasHistory(name: string, opts: { alias?: string; atMs?: number }): Promise<AliasHistoryView>;
+  listDeployments(): Promise<DeploymentList>;
+  getDeployment(name: string): Promise<DeploymentView>;
+  deploy(name: string, req: DeployRequest): Promise<DeployResult>;
+  deleteDeployment(name: string): Promise<DeploymentDeleteResult>;
+  deploymentHistory(name: string, opts: { atMs?: number }): Promise<DeploymentHistoryView>;
+  rollbackDeployment(name: string): Promise<DeploymentRecord>;
+  audit(filter: AuditFilter): Promise<AuditList>;
+  status(): Promise<StatusView>;
+  /** only a running server predicts */
+  predict(deployment: string, body: unknown): Promise<PredictResult>;
+  close(): Promise<void>;
+}

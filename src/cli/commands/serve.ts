@@ -1,0 +1,162 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { BerthError, configFromEnv, resolveConfig, type BerthConfig, type ConfigLayer } from '../../core/index.js';
+import { DEFAULT_SERVER, type CliContext } from '../context.js';
+import { parseBytes, parseCount } from '../parse.js';
+import { examples, optionParser } from './options.js';
+
+/** How long a shutdown waits for in-flight requests before closing their connections. */
+const DRAIN_TIMEOUT_MS = 30_000;
+
+interface ServeFlags {
+  port?: number;
+  host?: string;
+  config?: string;
+  example?: boolean;
+  maxBatchSize?: number;
+  maxQueueDelayMs?: number;
+  maxQueueSize?: number;
+  timeoutMs?: number;
+  idleUnloadMs?: number;
+  memoryBudget?: number;
+  logLevel?: BerthConfig['logLevel'];
+}
+
+const count = (flag: string, min = 0): ((t: string) => number) => optionParser((t) => parseCount(flag, t, min));
+
+/** `berth serve` */
+export function addServeCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('serve')
+    .description('serve every deployment (Open Inference Protocol v2, friendly predict, management API) until Ctrl-C')
+    .option('--port <port>', 'TCP port (0 picks a free one)', count('--port'))
+    .option('--host <host>', 'interface to listen on (0.0.0.0 for every one)')
+    .option('--config <file>', 'configuration file, YAML or JSON (see docs/cli.md); flags and BERTH_* variables win over it')
+    .option('--example', 'register and deploy the shipped example model (breast-cancer) if it is not there yet')
+    .option('--max-batch-size <n>', 'default most rows in one runtime call', count('--max-batch-size', 1))
+    .option('--max-queue-delay-ms <ms>', 'default wait for more rows before a partial batch runs', count('--max-queue-delay-ms'))
+    .option('--max-queue-size <n>', 'default most rows waiting per model; beyond it requests get 429', count('--max-queue-size', 1))
+    .option('--timeout-ms <ms>', 'default per-request deadline', count('--timeout-ms', 1))
+    .option('--idle-unload-ms <ms>', 'unload models unused this long (0 = never)', count('--idle-unload-ms'))
+    .option('--memory-budget <size>', 'bytes loaded models may use, e.g. 512MB or 2GiB (0 = unlimited)', optionParser((t) => parseBytes('--memory-budget', t)))
+    .addOption(new Option('--log-level <level>', 'log level (JSON lines on stderr)').choices(['debug', 'info', 'warn', 'error', 'silent']))
+    .addHelpText(
+      'after',
+      examples(
+        'berth serve --example',
+        'berth serve --port 9000 --host 0.0.0.0 --data-dir /var/lib/berth --max-batch-size 32 --memory-budget 2GiB',
+        'berth serve --config berth.yaml',
+      ),
+    )
+    .action(async (o: ServeFlags) => {
+      const config = await resolveServeConfig(ctx, o);
+      const { createBerthServer, BERTH_VERSION, EXAMPLE_DEPLOYMENT } = await import('../../server/index.js');
+      const server = await createBerthServer({ config, example: o.example === true });
+      let url: string;
+      try {
+        url = await server.listen();
+      } catch (err) {
+        await server.close().catch(() => undefined);
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES') {
+          throw new BerthError(
+            'INVALID_CONFIG',
+            `cannot listen on ${config.server.host}:${config.server.port} (${code === 'EADDRINUSE' ? 'the port is in use; is another berth serve running?' : 'permission denied'}); pick another with --port`,
+            { field: 'server.port', got: config.server.port },
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+      const flag = url === DEFAULT_SERVER ? '' : ` --server ${url}`;
+      const dataDir = path.resolve(config.dataDir);
+      ctx.io.out(
+        `berth ${BERTH_VERSION} serving on ${url} (data dir ${dataDir})\n` +
+          (o.example
+            ? `  try: berth${flag} deployments show ${EXAMPLE_DEPLOYMENT} · curl ${url}/v2/models/${EXAMPLE_DEPLOYMENT} · berth${flag} alias history ${EXAMPLE_DEPLOYMENT}\n`
+            : `  try: berth${flag} models register model.onnx --name NAME · berth${flag} deploy NAME --model NAME --version 1\n`) +
+          `  API: ${url}/openapi.json · metrics: ${url}/metrics · Ctrl-C stops after in-flight requests finish\n`,
+      );
+      await waitForSignalThenClose(ctx, server);
+    });
+}
+
+async function resolveServeConfig(ctx: CliContext, o: ServeFlags): Promise<Readonly<BerthConfig>> {
+  const fileLayer = o.config === undefined ? {} : await readConfigFile(o.config);
+  const flags: Record<string, unknown> = {};
+  const section = (name: string, values: Record<string, unknown>): void => {
+    const defined = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
+    if (Object.keys(defined).length > 0) flags[name] = defined;
+  };
+  if (ctx.dataDirExplicit) flags['dataDir'] = ctx.globals.dataDir;
+  section('server', { host: o.host, port: o.port });
+  section('batching', { maxBatchSize: o.maxBatchSize, maxQueueDelayMs: o.maxQueueDelayMs, maxQueueSize: o.maxQueueSize, timeoutMs: o.timeoutMs });
+  section('lifecycle', { idleUnloadMs: o.idleUnloadMs, memoryBudgetBytes: o.memoryBudget });
+  if (o.logLevel !== undefined) flags['logLevel'] = o.logLevel;
+  return resolveConfig(fileLayer, configFromEnv(ctx.io.env), flags as ConfigLayer);
+}
+
+async function readConfigFile(file: string): Promise<ConfigLayer> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new BerthError('INVALID_CONFIG', `config file ${file} cannot be read (${(err as Error).message})`, { field: 'config', got: file }, { cause: err });
+  }
+  let doc: unknown;
+  try {
+    doc = path.extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new BerthError('INVALID_CONFIG', `config file ${file} is not valid ${path.extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`, {
+      field: 'config',
+    }, { cause: err });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new BerthError('INVALID_CONFIG', `config file ${file}: expected a mapping like "version: 1\\nserver: {port: 8080}", got ${JSON.stringify(doc)}`, {
+      field: 'config',
+    });
+  }
+  const known = ['version', 'dataDir', 'server', 'batching', 'lifecycle', 'runtime', 'logLevel'];
+  const unknown = Object.keys(doc).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw new BerthError('INVALID_CONFIG', `config file ${file}: unknown key(s) ${unknown.join(', ')} (expected ${known.join(', ')})`, {
+      field: unknown[0],
+    });
+  }
+  const layer = doc as Record<string, unknown>;
+  // a relative data dir in a config file means relative to the file, not to wherever berth was started
+  if (typeof layer['dataDir'] === 'string') layer['dataDir'] = path.resolve(path.dirname(file), layer['dataDir']);
+  return layer as ConfigLayer;
+}
+
+/** Serve until SIGINT/SIGTERM, then stop accepting, drain in-flight requests and close. A second signal stops waiting. */
+async function waitForSignalThenClose(ctx: CliContext, server: { app: { server: { closeAllConnections(): void } }; close(): Promise<void> }): Promise<void> {
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        ctx.io.err(`berth: ${signal} again: closing open connections now\n`);
+        server.app.server.closeAllConnections();
+        return;
+      }
+      stopping = true;
+      ctx.io.err(`berth: ${signal}: shutting down after in-flight requests finish (${signal} again to cut them off)\n`);
+      const force = setTimeout(() => server.app.server.closeAllConnections(), DRAIN_TIMEOUT_MS);
+      force.unref();
+      server
+        .close()
+        .catch((err: unknown) => ctx.io.err(`berth: shutdown: ${err instanceof Error ? err.message : String(err)}\n`))
+        .finally(() => {
+          clearTimeout(force);
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          resolve();
+        });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,150 @@
+import { readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { BerthError, type Signature } from '../core/index.js';
+import {
+  ManagementApi,
+  type AliasDeleteResult,
+  type AliasHistoryView,
+  type AuditList,
+  type DeployRequest,
+  type DeploymentDeleteResult,
+  type DeploymentHistoryView,
+  type DeploymentList,
+  type DeploymentView,
+  type MetadataPatch,
+  type ModelList,
+  type StatusView,
+  type VersionList,
+} from '../protocol/index.js';
+import {
+  openEmbeddedRegistry,
+  type AliasMoveResult,
+  type DeployResult,
+  type DeploymentRecord,
+  type ModelRecord,
+  type RegisterVersionResult,
+  type Registry,
+  type VersionRecord,
+} from '../registry/index.js';
+import type { AuditFilter, BerthClient, PredictResult, RegisterFiles } from './client.js';
+
+/**
+ * The registry in a data dir, in process: what `berth` uses when no server runs. SQLite (WAL)
+ * lets it write while a server on the same data dir is up; the server notices within a second.
+ */
+export class LocalClient implements BerthClient {
+  readonly kind = 'local' as const;
+
+  private constructor(
+    readonly where: string,
+    private readonly registry: Registry,
+    private readonly api: ManagementApi,
+    private readonly actor: string | undefined,
+  ) {}
+
+  /** Open (creating if needed) the data dir's registry. */
+  static async open(dataDir: string, opts: { actor?: string; version: string }): Promise<LocalClient> {
+    const dir = resolve(dataDir);
+    const registry = await openEmbeddedRegistry(dir);
+    let backend: { inspect(bytes: Uint8Array): Promise<Signature> } | undefined;
+    // onnxruntime loads only when a file is registered, so reads stay quick
+    const inspect = async (bytes: Uint8Array): Promise<Signature> => {
+      if (!backend) {
+        const { OnnxBackend } = await import('../runtime/index.js');
+        backend = new OnnxBackend();
+      }
+      return backend.inspect(bytes);
+    };
+    const api = new ManagementApi({ registry, inspect, version: opts.version, dataDir: dir });
+    return new LocalClient(dir, registry, api, opts.actor);
+  }
+
+  listModels(): Promise<ModelList> {
+    return this.api.listModels();
+  }
+  getModel(name: string): Promise<ModelRecord> {
+    return this.api.getModel(name);
+  }
+  updateModel(name: string, patch: MetadataPatch): Promise<ModelRecord> {
+    return this.api.updateModel(name, patch, this.actor);
+  }
+  deleteModelTag(name: string, key: string): Promise<ModelRecord> {
+    return this.api.deleteModelTag(name, key, this.actor);
+  }
+  listVersions(name: string): Promise<VersionList> {
+    return this.api.listVersions(name);
+  }
+  getVersion(name: string, version: number): Promise<VersionRecord> {
+    return this.api.getVersion(name, version);
+  }
+  updateVersion(name: string, version: number, patch: MetadataPatch): Promise<VersionRecord> {
+    return this.api.updateVersion(name, version, patch, this.actor);
+  }
+  deleteVersionTag(name: string, version: number, key: string): Promise<VersionRecord> {
+    return this.api.deleteVersionTag(name, version, key, this.actor);
+  }
+  async registerVersion(files: RegisterFiles): Promise<RegisterVersionResult> {
+    let cardText: string | undefined;
+    if (files.cardPath !== undefined) {
+      try {
+        cardText = await readFile(files.cardPath, 'utf8');
+      } catch (err) {
+        throw new BerthError('INVALID_ARGUMENT', `card ${files.cardPath} cannot be read (${(err as Error).message}); check the path`, {
+          field: 'card',
+          got: files.cardPath,
+        }, { cause: err });
+      }
+    }
+    return this.api.registerVersion({
+      name: files.name,
+      filePath: files.path,
+      ...(cardText !== undefined && files.cardPath !== undefined ? { cardText, cardFileName: basename(files.cardPath) } : {}),
+      ...(files.referencePath !== undefined ? { referencePath: files.referencePath } : {}),
+      ...(files.description !== undefined ? { description: files.description } : {}),
+      ...(files.tags !== undefined ? { tags: files.tags } : {}),
+      ...(this.actor !== undefined ? { actor: this.actor } : {}),
+    });
+  }
+  setAlias(name: string, alias: string, version: number): Promise<AliasMoveResult> {
+    return this.api.setAlias(name, alias, version, this.actor);
+  }
+  deleteAlias(name: string, alias: string): Promise<AliasDeleteResult> {
+    return this.api.deleteAlias(name, alias, this.actor);
+  }
+  rollbackAlias(name: string, alias: string): Promise<AliasMoveResult> {
+    return this.api.rollbackAlias(name, alias, this.actor);
+  }
+  aliasHistory(name: string, opts: { alias?: string; atMs?: number }): Promise<AliasHistoryView> {
+    return this.api.aliasHistory(name, opts);
+  }
+  listDeployments(): Promise<DeploymentList> {
+    return this.api.listDeployments();
+  }
+  getDeployment(name: string): Promise<DeploymentView> {
+    return this.api.getDeployment(name);
+  }
+  deploy(name: string, req: DeployRequest): Promise<DeployResult> {
+    return this.api.deploy(name, req, this.actor);
+  }
+  deleteDeployment(name: string): Promise<DeploymentDeleteResult> {
+    return this.api.deleteDeployment(name, this.actor);
+  }
+  deploymentHistory(name: string, opts: { atMs?: number }): Promise<DeploymentHistoryView> {
+    return this.api.deploymentHistory(name, opts);
+  }
+  rollbackDeployment(name: string): Promise<DeploymentRecord> {
+    return this.api.rollbackDeployment(name, this.actor);
+  }
+  audit(filter: AuditFilter): Promise<AuditList> {
+    return this.api.audit(filter);
+  }
+  status(): Promise<StatusView> {
+    return this.api.status();
+  }
+  async predict(): Promise<PredictResult> {
+    throw new BerthError('SERVER_UNREACHABLE', 'predict needs a running server; start one with `berth serve` (or pass --server URL)');
+  }
+  async close(): Promise<void> {
+    await this.registry.close();
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * Protocol adapters: they translate wire formats to and from the data plane and the registry,
+ * and know nothing else. REST (Open Inference Protocol v2), the friendly predict endpoint and the
+ * management API.
+ */
+export { registerV2Routes, parseVersion, type V2RestOptions } from './v2-rest.js';
+export { registerPredictRoutes } from './predict-rest.js';
+export {
+  registerManagementRoutes,
+  REGISTER_BODY_LIMIT_BYTES,
+  ACTOR_HEADER,
+  type ManagementRestOptions,
+  type RegisterUploadBody,
+} from './management-rest.js';
+export * from './management-api.js';
+export { buildOpenApiDocument } from './openapi.js';
+export { sendError, normalizeHttpError } from './http-errors.js';
+export * from './codec/index.js';

@@ -1,0 +1,731 @@
+import { DATATYPES, ERROR_CODES, TASKS } from '../core/index.js';
+import { ALIAS_CHANGES, AUDIT_ACTIONS, DEPLOYMENT_CHANGES } from '../registry/index.js';
+import { MODEL_STATES } from '../serving/index.js';
+
+/*
+ * The OpenAPI 3.1 document of every HTTP route the server answers, built as data. A test checks
+ * that the routes Fastify registered and the paths here are the same set, so a new route without
+ * documentation (or documentation of a removed route) fails the build.
+ */
+
+type Json = Record<string, unknown>;
+
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+const str = (description?: string, extra: Json = {}): Json => ({ type: 'string', ...(description ? { description } : {}), ...extra });
+const int = (description?: string, extra: Json = {}): Json => ({ type: 'integer', ...(description ? { description } : {}), ...extra });
+const num = (description?: string): Json => ({ type: 'number', ...(description ? { description } : {}) });
+const bool = (description?: string): Json => ({ type: 'boolean', ...(description ? { description } : {}) });
+const arr = (items: Json, description?: string): Json => ({ type: 'array', items, ...(description ? { description } : {}) });
+const nullable = (schema: Json): Json => ({ oneOf: [schema, { type: 'null' }] });
+const map = (values: Json, description?: string): Json => ({ type: 'object', additionalProperties: values, ...(description ? { description } : {}) });
+const obj = (properties: Record<string, Json>, required: string[] = [], extra: Json = {}): Json => ({
+  type: 'object',
+  properties,
+  ...(required.length > 0 ? { required } : {}),
+  ...extra,
+});
+const iso = (description = 'ISO 8601 time'): Json => str(description, { format: 'date-time' });
+
+const SCHEMAS: Record<string, Json> = {
+  Error: obj(
+    {
+      error: str('what was wrong, what was expected, what came, and what to do'),
+      code: str('stable error code (docs/errors.md)', { enum: ERROR_CODES }),
+      field: str('the request field at fault'),
+      expected: { description: 'what the field should have been' },
+      got: { description: 'what the field was' },
+    },
+    ['error'],
+  ),
+  Tags: map(str(), 'free-form labels, tag name → value'),
+  TensorSpec: obj(
+    {
+      name: str(),
+      datatype: str(undefined, { enum: DATATYPES }),
+      shape: arr(int(), 'dimensions; -1 for a dynamic dimension'),
+      dimNames: arr(nullable(str())),
+      featureNames: arr(str(), 'named features along the last axis, in order'),
+      vocabulary: arr(str()),
+      validRange: arr(int(), '[min, max] inclusive'),
+      allowNonFinite: bool(),
+      description: str(),
+    },
+    ['name', 'datatype', 'shape'],
+  ),
+  Signature: obj({ inputs: arr(ref('TensorSpec')), outputs: arr(ref('TensorSpec')), batchable: bool() }, ['inputs', 'outputs', 'batchable']),
+  ModelCard: obj(
+    {
+      format: str(undefined, { const: 'berth-card/1' }),
+      title: str(),
+      task: str(undefined, { enum: TASKS }),
+      description: str(),
+      features: arr(str()),
+      inputs: arr({ type: 'object' }),
+      outputs: arr({ type: 'object' }),
+      classes: obj({ labels: arr({ type: ['number', 'string'] }), names: arr(str()) }),
+      metrics: map(num()),
+      lineage: ref('Lineage'),
+      tags: ref('Tags'),
+      allowNonFinite: bool(),
+      serving: obj({ maxBatchSize: int(), maxQueueDelayMs: int(), maxQueueSize: int(), timeoutMs: int() }),
+      source: obj({ format: str(), document: {} }),
+    },
+    ['format'],
+    { description: 'a model card, normalised (docs/model-card.md)' },
+  ),
+  Lineage: obj(
+    {
+      sourcePath: str(),
+      gitCommit: str(),
+      gitDirty: bool(),
+      gitRemote: str(),
+      user: str(),
+      registeredAt: iso(),
+      framework: { type: 'object' },
+      dataset: str(),
+      parent: str(),
+    },
+    [],
+    { description: 'where a version came from', additionalProperties: true },
+  ),
+  ReferenceData: obj({ sha256: str(), sizeBytes: int(), fileName: str(), rows: int() }, ['sha256', 'sizeBytes', 'fileName', 'rows']),
+  ModelRecord: obj(
+    {
+      name: str(),
+      description: nullable(str()),
+      tags: ref('Tags'),
+      createdAt: iso(),
+      updatedAt: iso(),
+      latestVersion: nullable(int()),
+      versionCount: int(),
+      aliases: map(int(), 'alias → version'),
+    },
+    ['name', 'description', 'tags', 'createdAt', 'updatedAt', 'latestVersion', 'versionCount', 'aliases'],
+  ),
+  ModelList: obj({ models: arr(ref('ModelRecord')) }, ['models']),
+  VersionRecord: obj(
+    {
+      model: str(),
+      version: int(undefined, { minimum: 1 }),
+      sha256: str('sha256 of the model file (its artifact address)'),
+      sizeBytes: int(),
+      signature: ref('Signature'),
+      card: nullable(ref('ModelCard')),
+      lineage: ref('Lineage'),
+      tags: ref('Tags'),
+      description: nullable(str()),
+      createdAt: iso(),
+      createdBy: str(),
+      sourcePath: str(),
+      reference: nullable(ref('ReferenceData')),
+    },
+    ['model', 'version', 'sha256', 'sizeBytes', 'signature', 'card', 'lineage', 'tags', 'description', 'createdAt', 'createdBy', 'sourcePath', 'reference'],
+  ),
+  VersionList: obj({ model: str(), versions: arr(ref('VersionRecord')) }, ['model', 'versions']),
+  MetadataPatch: obj(
+    {
+      description: nullable(str('new description; null clears it')),
+      tags: ref('Tags'),
+    },
+    [],
+    { description: 'tags are added or overwritten; remove one with DELETE …/tags/{key}', minProperties: 1, additionalProperties: false },
+  ),
+  RegisterRequest: obj(
+    {
+      model_base64: str('the model file (ONNX), base64'),
+      file_name: str('the model file name (default model.onnx)'),
+      card_text: str('the model card document, JSON or YAML'),
+      card_file_name: str('the card file name; .json parses as JSON, anything else as YAML'),
+      reference_csv_base64: str('reference (training) data CSV, base64'),
+      reference_file_name: str('default reference.csv'),
+      description: str(),
+      tags: ref('Tags'),
+      source_path: str("the client's own path of the file, recorded as the version's source"),
+      lineage: ref('Lineage'),
+    },
+    ['model_base64'],
+    { additionalProperties: false },
+  ),
+  RegisterResult: obj(
+    { created: bool('false when these exact bytes were already a version of the model'), version: ref('VersionRecord') },
+    ['created', 'version'],
+  ),
+  AliasMoveResult: obj(
+    { model: str(), alias: str(), version: int(), previousVersion: nullable(int()), changed: bool('false when it already pointed there') },
+    ['model', 'alias', 'version', 'previousVersion', 'changed'],
+  ),
+  AliasDeleteResult: obj(
+    { model: str(), alias: str(), deleted: { const: true }, previousVersion: nullable(int()) },
+    ['model', 'alias', 'deleted', 'previousVersion'],
+  ),
+  AliasHistoryEntry: obj(
+    {
+      id: int(),
+      model: str(),
+      alias: str(),
+      version: nullable(int('where the alias pointed after this change (null: deleted)')),
+      previousVersion: nullable(int('where it pointed before (null: it did not exist)')),
+      change: str(undefined, { enum: ALIAS_CHANGES }),
+      at: iso(),
+      atMs: int('epoch milliseconds'),
+      actor: str(),
+    },
+    ['id', 'model', 'alias', 'version', 'previousVersion', 'change', 'at', 'atMs', 'actor'],
+  ),
+  AliasHistory: obj(
+    {
+      model: str(),
+      alias: nullable(str()),
+      entries: arr(ref('AliasHistoryEntry'), 'newest first'),
+      at: obj(
+        { time: iso(), atMs: int(), versions: map(nullable(int()), 'alias → version it pointed at then (null: did not exist)') },
+        ['time', 'atMs', 'versions'],
+      ),
+    },
+    ['model', 'alias', 'entries'],
+  ),
+  DeploymentTarget: {
+    oneOf: [
+      obj({ kind: { const: 'alias' }, alias: str() }, ['kind', 'alias']),
+      obj({ kind: { const: 'version' }, version: int(undefined, { minimum: 1 }) }, ['kind', 'version']),
+    ],
+  },
+  DeploymentSettings: obj(
+    {
+      maxBatchSize: int('most rows in one runtime call', { minimum: 1 }),
+      maxQueueDelayMs: int('how long a partial batch may wait', { minimum: 0 }),
+      maxQueueSize: int('most rows waiting', { minimum: 1 }),
+      timeoutMs: int('per-request deadline', { minimum: 1 }),
+      minLoaded: int('instances kept loaded', { minimum: 0 }),
+      idleUnloadMs: int('unload after this long unused (0 = never)', { minimum: 0 }),
+    },
+    [],
+    { additionalProperties: false },
+  ),
+  DeploymentRecord: obj(
+    {
+      name: str(),
+      model: str(),
+      target: ref('DeploymentTarget'),
+      settings: ref('DeploymentSettings'),
+      revision: int(),
+      createdAt: iso(),
+      updatedAt: iso(),
+    },
+    ['name', 'model', 'target', 'settings', 'revision', 'createdAt', 'updatedAt'],
+  ),
+  Batching: obj({ maxBatchSize: int(), maxQueueDelayMs: int(), maxQueueSize: int(), timeoutMs: int() }, [
+    'maxBatchSize',
+    'maxQueueDelayMs',
+    'maxQueueSize',
+    'timeoutMs',
+  ]),
+  LiveStatus: obj(
+    {
+      model: str(),
+      version: int(),
+      state: str(undefined, { enum: [...MODEL_STATES, 'unloaded'] }),
+      memoryBytes: int(),
+      queueDepth: int(),
+      inflight: int(),
+      loadedAt: nullable(iso()),
+      lastUsedAt: nullable(iso()),
+      loadMs: num(),
+      error: str(),
+      batching: ref('Batching'),
+    },
+    ['model', 'version', 'state', 'memoryBytes', 'queueDepth', 'inflight', 'loadedAt', 'lastUsedAt', 'loadMs', 'batching'],
+  ),
+  DeploymentView: obj(
+    {
+      deployment: ref('DeploymentRecord'),
+      servedVersion: nullable(int('the version it serves now (alias resolved)')),
+      problem: str('why it serves nothing'),
+      live: nullable(ref('LiveStatus')),
+    },
+    ['deployment', 'servedVersion', 'live'],
+  ),
+  DeploymentList: obj({ deployments: arr(ref('DeploymentView')) }, ['deployments']),
+  DeployRequest: obj(
+    {
+      model: str(),
+      alias: str('serve whatever this alias points at (follows its moves)'),
+      version: int('serve this version, pinned', { minimum: 1 }),
+      settings: ref('DeploymentSettings'),
+    },
+    ['model'],
+    { description: 'exactly one of alias or version', additionalProperties: false },
+  ),
+  DeployResult: obj({ deployment: ref('DeploymentRecord'), created: bool(), changed: bool() }, ['deployment', 'created', 'changed']),
+  DeploymentDeleteResult: obj({ name: str(), deleted: { const: true } }, ['name', 'deleted']),
+  DeploymentHistoryEntry: obj(
+    {
+      name: str(),
+      revision: int(),
+      model: str(),
+      target: ref('DeploymentTarget'),
+      settings: ref('DeploymentSettings'),
+      change: str(undefined, { enum: DEPLOYMENT_CHANGES }),
+      deleted: bool(),
+      at: iso(),
+      atMs: int(),
+      actor: str(),
+    },
+    ['name', 'revision', 'model', 'target', 'settings', 'change', 'deleted', 'at', 'atMs', 'actor'],
+  ),
+  DeploymentHistory: obj(
+    {
+      name: str(),
+      entries: arr(ref('DeploymentHistoryEntry'), 'newest first'),
+      at: obj(
+        { time: iso(), atMs: int(), revision: nullable(ref('DeploymentHistoryEntry')), version: nullable(int('the version served then')) },
+        ['time', 'atMs', 'revision', 'version'],
+      ),
+    },
+    ['name', 'entries'],
+  ),
+  AuditEntry: obj(
+    {
+      id: int(),
+      at: iso(),
+      atMs: int(),
+      actor: str(),
+      action: str(undefined, { enum: AUDIT_ACTIONS }),
+      target: str('model:<name>, version:<name>@<n>, alias:<name>@<alias> or deployment:<name>'),
+      model: nullable(str()),
+      details: { type: 'object' },
+    },
+    ['id', 'at', 'atMs', 'actor', 'action', 'target', 'model', 'details'],
+  ),
+  AuditList: obj({ entries: arr(ref('AuditEntry'), 'newest first') }, ['entries']),
+  LoadedModel: obj(
+    {
+      model: str(),
+      version: int(),
+      state: str(undefined, { enum: MODEL_STATES }),
+      memoryBytes: int(),
+      queueDepth: int(),
+      inflight: int(),
+      loadedAt: nullable(iso()),
+      lastUsedAt: nullable(iso()),
+      loadMs: num(),
+      error: str(),
+    },
+    ['model', 'version', 'state', 'memoryBytes', 'queueDepth', 'inflight', 'loadedAt', 'lastUsedAt', 'loadMs'],
+  ),
+  Status: obj(
+    {
+      name: { const: 'berth' },
+      server: bool(),
+      version: str(),
+      startedAt: nullable(iso()),
+      uptimeSeconds: nullable(int()),
+      dataDir: nullable(str()),
+      models: int('registered models'),
+      deployments: int(),
+      loaded: arr(ref('LoadedModel')),
+    },
+    ['name', 'server', 'version', 'startedAt', 'uptimeSeconds', 'dataDir', 'models', 'deployments', 'loaded'],
+  ),
+  // Open Inference Protocol v2
+  V2ServerMetadata: obj({ name: str(), version: str(), extensions: arr(str()) }, ['name', 'version', 'extensions']),
+  V2TensorMetadata: obj({ name: str(), datatype: str(undefined, { enum: DATATYPES }), shape: arr(int()), parameters: { type: 'object' } }, [
+    'name',
+    'datatype',
+    'shape',
+  ]),
+  V2ModelMetadata: obj(
+    {
+      name: str(),
+      versions: arr(str()),
+      platform: str(),
+      inputs: arr(ref('V2TensorMetadata')),
+      outputs: arr(ref('V2TensorMetadata')),
+      parameters: { type: 'object' },
+    },
+    ['name', 'platform', 'inputs', 'outputs'],
+  ),
+  V2ModelReady: obj({ name: str(), version: str(), ready: bool(), state: str() }, ['name', 'ready']),
+  V2RequestInput: obj(
+    { name: str(), shape: arr(int()), datatype: str(undefined, { enum: DATATYPES }), parameters: { type: 'object' }, data: {} },
+    ['name', 'shape', 'datatype', 'data'],
+  ),
+  V2RequestOutput: obj({ name: str(), parameters: { type: 'object' } }, ['name']),
+  V2InferenceRequest: obj(
+    { id: str(), parameters: { type: 'object' }, inputs: arr(ref('V2RequestInput')), outputs: arr(ref('V2RequestOutput')) },
+    ['inputs'],
+  ),
+  V2ResponseOutput: obj(
+    { name: str(), shape: arr(int()), datatype: str(undefined, { enum: DATATYPES }), parameters: { type: 'object' }, data: arr({}) },
+    ['name', 'shape', 'datatype', 'data'],
+  ),
+  V2InferenceResponse: obj(
+    { model_name: str(), model_version: str(), id: str(), parameters: { type: 'object' }, outputs: arr(ref('V2ResponseOutput')) },
+    ['model_name', 'outputs'],
+  ),
+  V2RepositoryIndex: arr(obj({ name: str(), version: str(), state: str(), reason: str() }, ['name', 'state'])),
+  // the friendly endpoint
+  PredictRequest: {
+    oneOf: [
+      obj({ rows: arr(map({ type: ['number', 'string', 'integer', 'null'] }), 'one object per row, feature name → value') }, ['rows']),
+      obj({ instances: arr({}, 'one per row: an array of feature values in order (or an object keyed by input name)') }, ['instances']),
+    ],
+  },
+  PredictionRow: obj({
+    label: { type: ['string', 'integer'], description: 'the predicted class (its name when the card has one)' },
+    probabilities: map(num(), 'class name → probability'),
+    value: { oneOf: [num(), arr(num())], description: 'regression output' },
+    scores: arr(num()),
+    outputs: { type: 'object' },
+  }),
+  PredictResponse: obj(
+    { deployment: str(), model: str(), version: int(), request_id: str(), predictions: arr(ref('PredictionRow')) },
+    ['deployment', 'model', 'version', 'request_id', 'predictions'],
+  ),
+};
+
+interface Param {
+  name: string;
+  in: 'path' | 'query' | 'header';
+  description: string;
+  required?: boolean;
+  schema?: Json;
+}
+
+const p = {
+  model: { name: 'name', in: 'path', description: 'model name', schema: str() } as Param,
+  deployment: { name: 'name', in: 'path', description: 'deployment name (the v2 protocol calls it a model)', schema: str() } as Param,
+  version: { name: 'version', in: 'path', description: 'version number (1, 2, …)', schema: str(undefined, { pattern: '^[1-9][0-9]*$' }) } as Param,
+  alias: { name: 'alias', in: 'path', description: 'alias name, e.g. production', schema: str() } as Param,
+  key: { name: 'key', in: 'path', description: 'tag name', schema: str() } as Param,
+  at: {
+    name: 'at',
+    in: 'query',
+    description: 'a moment (ISO 8601, UTC when no zone is given, or epoch milliseconds): also answer what was in force then',
+    schema: str(),
+  } as Param,
+  actor: { name: 'x-berth-actor', in: 'header', description: 'who makes the change, for the audit log (default "api")', schema: str() } as Param,
+};
+
+const ERR = { description: 'error', content: { 'application/json': { schema: ref('Error') } } };
+
+function json(description: string, schema: Json): Json {
+  return { description, content: { 'application/json': { schema } } };
+}
+
+function op(o: {
+  id: string;
+  tag: string;
+  summary: string;
+  description?: string;
+  params?: Param[];
+  body?: Json;
+  ok: Record<string, Json>;
+  errors?: number[];
+}): Json {
+  const params = (o.params ?? []).map((x) => ({ ...x, required: x.in === 'path' ? true : (x.required ?? false) }));
+  const responses: Record<string, Json> = { ...o.ok };
+  for (const code of o.errors ?? [400, 404]) responses[String(code)] = ERR;
+  return {
+    operationId: o.id,
+    tags: [o.tag],
+    summary: o.summary,
+    ...(o.description ? { description: o.description } : {}),
+    ...(params.length > 0 ? { parameters: params } : {}),
+    ...(o.body ? { requestBody: { required: true, content: { 'application/json': { schema: o.body } } } } : {}),
+    responses,
+  };
+}
+
+function buildPaths(): Record<string, Json> {
+  const modelsTag = 'models';
+  const aliasTag = 'aliases';
+  const depTag = 'deployments';
+  const v2 = 'inference (v2)';
+  const v2Metadata = (id: string, withVersion: boolean): Json =>
+    op({
+      id,
+      tag: v2,
+      summary: withVersion ? 'metadata of one version of the model a deployment serves' : "a deployment's model metadata",
+      params: withVersion ? [p.deployment, p.version] : [p.deployment],
+      ok: { '200': json('model metadata', ref('V2ModelMetadata')) },
+    });
+  const v2Ready = (id: string, withVersion: boolean): Json =>
+    op({
+      id,
+      tag: v2,
+      summary: withVersion ? 'is that version loaded and ready' : "is the deployment's model loaded and ready",
+      params: withVersion ? [p.deployment, p.version] : [p.deployment],
+      ok: { '200': json('ready', ref('V2ModelReady')) },
+      errors: [400, 404],
+    });
+  const v2Infer = (id: string, withVersion: boolean): Json =>
+    op({
+      id,
+      tag: v2,
+      summary: withVersion ? 'run inference on one version' : 'run inference (Open Inference Protocol v2)',
+      params: withVersion ? [p.deployment, p.version] : [p.deployment],
+      body: ref('V2InferenceRequest'),
+      ok: { '200': json('outputs', ref('V2InferenceResponse')) },
+      errors: [400, 404, 413, 429, 500, 503, 504],
+    });
+
+  return {
+    '/v2': { get: op({ id: 'v2ServerMetadata', tag: v2, summary: 'server metadata', ok: { '200': json('server', ref('V2ServerMetadata')) }, errors: [] }) },
+    '/v2/health/live': {
+      get: op({ id: 'v2Live', tag: v2, summary: 'liveness', ok: { '200': json('live', obj({ live: bool() }, ['live'])) }, errors: [] }),
+    },
+    '/v2/health/ready': {
+      get: op({
+        id: 'v2Ready',
+        tag: v2,
+        summary: 'readiness (503 while starting or shutting down)',
+        ok: { '200': json('ready', obj({ ready: bool() }, ['ready'])), '503': json('not ready', obj({ ready: bool() }, ['ready'])) },
+        errors: [],
+      }),
+    },
+    '/v2/models/{name}': { get: v2Metadata('v2ModelMetadata', false) },
+    '/v2/models/{name}/versions/{version}': { get: v2Metadata('v2ModelVersionMetadata', true) },
+    '/v2/models/{name}/ready': { get: v2Ready('v2ModelReady', false) },
+    '/v2/models/{name}/versions/{version}/ready': { get: v2Ready('v2ModelVersionReady', true) },
+    '/v2/models/{name}/infer': { post: v2Infer('v2Infer', false) },
+    '/v2/models/{name}/versions/{version}/infer': { post: v2Infer('v2InferVersion', true) },
+    '/v2/repository/index': {
+      post: op({ id: 'v2RepositoryIndex', tag: v2, summary: 'every deployment and its state', ok: { '200': json('index', ref('V2RepositoryIndex')) }, errors: [] }),
+    },
+    '/v2/repository/models/{name}/load': {
+      post: op({
+        id: 'v2RepositoryLoad',
+        tag: v2,
+        summary: "load a deployment's model now",
+        params: [p.deployment],
+        ok: { '200': json('loaded', obj({})) },
+        errors: [404, 503],
+      }),
+    },
+    '/v2/repository/models/{name}/unload': {
+      post: op({ id: 'v2RepositoryUnload', tag: v2, summary: "unload a deployment's model", params: [p.deployment], ok: { '200': json('unloaded', obj({})) } }),
+    },
+    '/v1/deployments/{name}/predict': {
+      post: op({
+        id: 'predict',
+        tag: 'inference (friendly)',
+        summary: 'predict with named features',
+        description:
+          'Send `{"rows": [{"feature": value, …}]}` (needs the card\'s feature names) or `{"instances": [[…], …]}`; ' +
+          'answers labels and class probabilities named by the card, the version that answered and a request id (also in `x-request-id`).',
+        params: [p.deployment, { name: 'x-request-id', in: 'header', description: 'request id to echo (generated when absent)', schema: str() }],
+        body: ref('PredictRequest'),
+        ok: { '200': json('predictions', ref('PredictResponse')) },
+        errors: [400, 404, 413, 429, 500, 503, 504],
+      }),
+    },
+    '/metrics': {
+      get: {
+        operationId: 'metrics',
+        tags: ['operations'],
+        summary: 'Prometheus metrics',
+        responses: { '200': { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: str() } } } },
+      },
+    },
+    '/openapi.json': {
+      get: {
+        operationId: 'openapi',
+        tags: ['operations'],
+        summary: 'this document',
+        responses: { '200': json('OpenAPI 3.1 document', { type: 'object' }) },
+      },
+    },
+    '/v1/status': {
+      get: op({ id: 'status', tag: 'operations', summary: 'server version, uptime, data dir and loaded models', ok: { '200': json('status', ref('Status')) }, errors: [] }),
+    },
+    '/v1/audit': {
+      get: op({
+        id: 'listAudit',
+        tag: 'audit',
+        summary: 'the audit log, newest first',
+        params: [
+          { name: 'limit', in: 'query', description: 'most entries (1-10000, default 100)', schema: int(undefined, { minimum: 1, maximum: 10000 }) },
+          { name: 'since', in: 'query', description: 'only entries at or after this moment (ISO 8601 or epoch ms)', schema: str() },
+          { name: 'action', in: 'query', description: 'only this action', schema: str(undefined, { enum: AUDIT_ACTIONS }) },
+          { name: 'target', in: 'query', description: 'only this exact target, e.g. alias:fraud@production', schema: str() },
+          { name: 'model', in: 'query', description: 'only entries concerning this model', schema: str() },
+        ],
+        ok: { '200': json('entries', ref('AuditList')) },
+        errors: [400],
+      }),
+    },
+    '/v1/models': {
+      get: op({ id: 'listModels', tag: modelsTag, summary: 'every model', ok: { '200': json('models', ref('ModelList')) }, errors: [] }),
+    },
+    '/v1/models/{name}': {
+      get: op({ id: 'getModel', tag: modelsTag, summary: 'one model', params: [p.model], ok: { '200': json('model', ref('ModelRecord')) } }),
+      patch: op({
+        id: 'updateModel',
+        tag: modelsTag,
+        summary: "change a model's description or add tags",
+        params: [p.model, p.actor],
+        body: ref('MetadataPatch'),
+        ok: { '200': json('the model after the change', ref('ModelRecord')) },
+      }),
+    },
+    '/v1/models/{name}/tags/{key}': {
+      delete: op({
+        id: 'deleteModelTag',
+        tag: modelsTag,
+        summary: 'remove a model tag',
+        params: [p.model, p.key, p.actor],
+        ok: { '200': json('the model after the change', ref('ModelRecord')) },
+      }),
+    },
+    '/v1/models/{name}/versions': {
+      get: op({ id: 'listVersions', tag: modelsTag, summary: "a model's versions, oldest first", params: [p.model], ok: { '200': json('versions', ref('VersionList')) } }),
+      post: op({
+        id: 'registerVersion',
+        tag: modelsTag,
+        summary: 'register a model file as the next version',
+        description:
+          'The file travels base64-encoded (bodies up to 500 MiB). It is refused with INVALID_MODEL when it is not a loadable model, and nothing is registered. ' +
+          'Identical bytes answer 200 with `created: false` and the existing version.',
+        params: [p.model, p.actor],
+        body: ref('RegisterRequest'),
+        ok: { '201': json('a new version', ref('RegisterResult')), '200': json('these bytes were already registered', ref('RegisterResult')) },
+        errors: [400, 413],
+      }),
+    },
+    '/v1/models/{name}/versions/{version}': {
+      get: op({ id: 'getVersion', tag: modelsTag, summary: 'one version', params: [p.model, p.version], ok: { '200': json('version', ref('VersionRecord')) } }),
+      patch: op({
+        id: 'updateVersion',
+        tag: modelsTag,
+        summary: "change a version's description or add tags (nothing else of a version ever changes)",
+        params: [p.model, p.version, p.actor],
+        body: ref('MetadataPatch'),
+        ok: { '200': json('the version after the change', ref('VersionRecord')) },
+      }),
+    },
+    '/v1/models/{name}/versions/{version}/tags/{key}': {
+      delete: op({
+        id: 'deleteVersionTag',
+        tag: modelsTag,
+        summary: 'remove a version tag',
+        params: [p.model, p.version, p.key, p.actor],
+        ok: { '200': json('the version after the change', ref('VersionRecord')) },
+      }),
+    },
+    '/v1/models/{name}/aliases/history': {
+      get: op({
+        id: 'aliasHistory',
+        tag: aliasTag,
+        summary: "every move of a model's aliases; with `at`, where each pointed then",
+        params: [p.model, { name: 'alias', in: 'query', description: 'only this alias', schema: str() }, p.at],
+        ok: { '200': json('history', ref('AliasHistory')) },
+      }),
+    },
+    '/v1/models/{name}/aliases/{alias}': {
+      put: op({
+        id: 'setAlias',
+        tag: aliasTag,
+        summary: 'point an alias at a version',
+        params: [p.model, p.alias, p.actor],
+        body: obj({ version: int(undefined, { minimum: 1 }) }, ['version']),
+        ok: { '200': json('the move', ref('AliasMoveResult')) },
+      }),
+      delete: op({
+        id: 'deleteAlias',
+        tag: aliasTag,
+        summary: 'remove an alias (refused while a deployment serves through it)',
+        params: [p.model, p.alias, p.actor],
+        ok: { '200': json('removed', ref('AliasDeleteResult')) },
+      }),
+    },
+    '/v1/models/{name}/aliases/{alias}/rollback': {
+      post: op({
+        id: 'rollbackAlias',
+        tag: aliasTag,
+        summary: "undo the alias's latest change",
+        params: [p.model, p.alias, p.actor],
+        ok: { '200': json('the move', ref('AliasMoveResult')) },
+      }),
+    },
+    '/v1/deployments': {
+      get: op({ id: 'listDeployments', tag: depTag, summary: 'every deployment with the version it serves', ok: { '200': json('deployments', ref('DeploymentList')) }, errors: [] }),
+    },
+    '/v1/deployments/{name}': {
+      get: op({
+        id: 'getDeployment',
+        tag: depTag,
+        summary: 'one deployment with the version it serves and its live state',
+        params: [p.deployment],
+        ok: { '200': json('deployment', ref('DeploymentView')) },
+      }),
+      put: op({
+        id: 'deploy',
+        tag: depTag,
+        summary: 'create or change a deployment (a new revision)',
+        params: [p.deployment, p.actor],
+        body: ref('DeployRequest'),
+        ok: { '201': json('created', ref('DeployResult')), '200': json('changed, or already so (`changed: false`)', ref('DeployResult')) },
+      }),
+      delete: op({
+        id: 'deleteDeployment',
+        tag: depTag,
+        summary: 'remove a deployment (its history stays)',
+        params: [p.deployment, p.actor],
+        ok: { '200': json('removed', ref('DeploymentDeleteResult')) },
+      }),
+    },
+    '/v1/deployments/{name}/history': {
+      get: op({
+        id: 'deploymentHistory',
+        tag: depTag,
+        summary: "every revision of a deployment; with `at`, the revision in force then and the version it served",
+        params: [p.deployment, p.at],
+        ok: { '200': json('history', ref('DeploymentHistory')) },
+      }),
+    },
+    '/v1/deployments/{name}/rollback': {
+      post: op({
+        id: 'rollbackDeployment',
+        tag: depTag,
+        summary: 'return the deployment to its previous revision (as a new revision)',
+        params: [p.deployment, p.actor],
+        ok: { '200': json('the deployment after the rollback', ref('DeploymentRecord')) },
+      }),
+    },
+  };
+}
+
+/**
+ * The OpenAPI 3.1 document of the Berth server: the v2 inference protocol, the friendly predict
+ * endpoint, the management API and operations routes.
+ *
+ * @example
+ * const doc = buildOpenApiDocument({ version: '0.1.0' });
+ * Object.keys(doc.paths) // ['/v2', '/v2/health/live', …]
+ */
+export function buildOpenApiDocument(opts: { version: string }): { openapi: string; info: Json; paths: Record<string, Json>; components: Json } & Json {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Berth',
+      version: opts.version,
+      summary: 'Serve, version and manage ML models.',
+      description:
+        'Inference over the Open Inference Protocol v2 (`/v2`) and a friendly JSON predict endpoint; management of models, versions, aliases, ' +
+        'deployments and the audit log under `/v1`. Errors answer `{"error": "...", "code": "..."}` with the codes of docs/errors.md.',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    },
+    tags: [
+      { name: 'inference (v2)', description: 'Open Inference Protocol v2 (KServe, Triton); `{name}` is a deployment' },
+      { name: 'inference (friendly)', description: 'named features in, labelled predictions out' },
+      { name: 'models', description: 'models and their immutable, content-addressed versions' },
+      { name: 'aliases', description: 'movable names for versions, with history' },
+      { name: 'deployments', description: 'named endpoints and what they serve, with history' },
+      { name: 'audit', description: 'who changed what, when' },
+      { name: 'operations', description: 'status, metrics and this document' },
+    ],
+    paths: buildPaths(),
+    components: { schemas: SCHEMAS },
+  };
+}

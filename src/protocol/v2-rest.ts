@@ -1,0 +1,182 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BerthError, type Logger, type Signature, type TensorSpec } from '../core/index.js';
+import type { InferenceService } from '../serving/index.js';
+import { versionKey } from '../serving/index.js';
+import { decodeInferRequest, encodeInferResponse } from './codec/v2-json.js';
+import { sendError } from './http-errors.js';
+
+export interface V2RestOptions {
+  service: InferenceService;
+  logger: Logger;
+  serverName: string;
+  serverVersion: string;
+  /** every deployment name, for the repository index */
+  listDeployments: () => Promise<string[]>;
+  /** readiness of the whole server */
+  isReady: () => boolean;
+}
+
+type NameParams = { name: string };
+type VersionParams = { name: string; version: string };
+
+/**
+ * The Open Inference Protocol v2 REST surface (health, server and model metadata, readiness,
+ * infer, and the repository extension). `{name}` is a deployment; a version path reaches one
+ * version of the deployment's model.
+ */
+export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): void {
+  const { service, logger } = opts;
+
+  app.get('/v2', async () => ({
+    name: opts.serverName,
+    version: opts.serverVersion,
+    extensions: ['model_repository', 'schedule_policy', 'parameters'],
+  }));
+  app.get('/v2/health/live', async () => ({ live: true }));
+  app.get('/v2/health/ready', async (_req, reply) => {
+    const ready = opts.isReady();
+    return reply.code(ready ? 200 : 503).send({ ready });
+  });
+
+  const metadata = async (name: string, version: number | undefined): Promise<Record<string, unknown>> => {
+    const route = await service.route(name, version);
+    const v = route.version;
+    const info = service.manager.get(versionKey(v.model, v.version));
+    return {
+      name,
+      versions: [String(v.version)],
+      platform: 'onnxruntime_onnx',
+      inputs: v.signature.inputs.map(tensorMetadata),
+      outputs: v.signature.outputs.map(tensorMetadata),
+      parameters: {
+        model: v.model,
+        version: v.version,
+        sha256: v.sha256,
+        state: info?.state ?? 'unloaded',
+        memory_bytes: info?.memoryBytes ?? 0,
+        ...(info ? { runtime_thread: info.thread } : {}),
+        batchable: v.signature.batchable,
+        max_batch_size: v.signature.batchable ? route.batching.maxBatchSize : 0,
+        max_queue_delay_ms: route.batching.maxQueueDelayMs,
+        max_queue_size: route.batching.maxQueueSize,
+        timeout_ms: route.batching.timeoutMs,
+        ...(v.card?.task ? { task: v.card.task } : {}),
+        ...(v.card?.classes?.names ? { class_names: v.card.classes.names } : {}),
+      },
+    };
+  };
+
+  const ready = async (name: string, version: number | undefined, reply: FastifyReply): Promise<unknown> => {
+    const route = await service.route(name, version);
+    const state = service.manager.stateOf(route.key);
+    const isReady = state === 'ready';
+    return reply.code(isReady ? 200 : 400).send({ name, version: String(route.version.version), ready: isReady, state });
+  };
+
+  const wrap =
+    <P>(fn: (req: FastifyRequest<{ Params: P }>, reply: FastifyReply) => Promise<unknown>) =>
+    async (req: FastifyRequest<{ Params: P }>, reply: FastifyReply): Promise<unknown> => {
+      try {
+        return await fn(req, reply);
+      } catch (err) {
+        return sendError(reply, req, err, logger);
+      }
+    };
+
+  app.get<{ Params: NameParams }>('/v2/models/:name', wrap<NameParams>(async (req) => metadata(req.params.name, undefined)));
+  app.get<{ Params: VersionParams }>(
+    '/v2/models/:name/versions/:version',
+    wrap<VersionParams>(async (req) => metadata(req.params.name, parseVersion(req.params.version))),
+  );
+  app.get<{ Params: NameParams }>('/v2/models/:name/ready', wrap<NameParams>(async (req, reply) => ready(req.params.name, undefined, reply)));
+  app.get<{ Params: VersionParams }>(
+    '/v2/models/:name/versions/:version/ready',
+    wrap<VersionParams>(async (req, reply) => ready(req.params.name, parseVersion(req.params.version), reply)),
+  );
+
+  const infer = async (name: string, version: number | undefined, body: unknown, reply: FastifyReply): Promise<unknown> => {
+    const decoded = decodeInferRequest(body);
+    const res = await service.infer(name, decoded, version === undefined ? {} : { version });
+    const payload = encodeInferResponse({
+      modelName: res.modelName,
+      modelVersion: res.modelVersion,
+      ...(res.id !== undefined ? { id: res.id } : {}),
+      outputs: res.outputs,
+    });
+    return reply.header('content-type', 'application/json; charset=utf-8').send(payload);
+  };
+
+  app.post<{ Params: NameParams }>('/v2/models/:name/infer', async (req, reply) => {
+    try {
+      return await infer(req.params.name, undefined, req.body, reply);
+    } catch (err) {
+      return sendError(reply, req, err, logger);
+    }
+  });
+  app.post<{ Params: VersionParams }>('/v2/models/:name/versions/:version/infer', async (req, reply) => {
+    try {
+      return await infer(req.params.name, parseVersion(req.params.version), req.body, reply);
+    } catch (err) {
+      return sendError(reply, req, err, logger);
+    }
+  });
+
+  // Repository extension
+  app.post(
+    '/v2/repository/index',
+    wrap(async () => {
+      const names = await opts.listDeployments();
+      const out = [];
+      for (const name of names) {
+        try {
+          const r = await service.route(name);
+          const info = service.manager.get(r.key);
+          const state = info?.state ?? 'unloaded';
+          out.push({ name, version: String(r.version.version), state: state === 'ready' ? 'READY' : state.toUpperCase(), reason: info?.error ?? '' });
+        } catch (err) {
+          out.push({ name, version: '', state: 'UNAVAILABLE', reason: err instanceof Error ? err.message : String(err) });
+        }
+      }
+      return out;
+    }),
+  );
+  app.post<{ Params: NameParams }>(
+    '/v2/repository/models/:name/load',
+    wrap<NameParams>(async (req) => {
+      const r = await service.route(req.params.name);
+      await service.manager.load(r.version, r.batching);
+      return {};
+    }),
+  );
+  app.post<{ Params: NameParams }>(
+    '/v2/repository/models/:name/unload',
+    wrap<NameParams>(async (req) => {
+      const r = await service.route(req.params.name);
+      await service.manager.unload(r.key, 'requested');
+      return {};
+    }),
+  );
+}
+
+function tensorMetadata(s: TensorSpec): Record<string, unknown> {
+  const m: Record<string, unknown> = { name: s.name, datatype: s.datatype, shape: s.shape };
+  const params: Record<string, unknown> = {};
+  if (s.featureNames) params['feature_names'] = s.featureNames;
+  if (s.vocabulary) params['vocabulary'] = s.vocabulary;
+  if (s.validRange) params['valid_range'] = s.validRange;
+  if (Object.keys(params).length > 0) m['parameters'] = params;
+  return m;
+}
+
+export function parseVersion(text: string): number {
+  if (!/^[1-9][0-9]{0,8}$/.test(text)) {
+    throw new BerthError('INVALID_ARGUMENT', `version: expected a positive integer, got ${JSON.stringify(text)}`, {
+      field: 'version',
+      expected: 'positive integer',
+      got: text,
+    });
+  }
+  return Number(text);
+}
+
+export type { Signature };

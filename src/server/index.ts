@@ -1,0 +1,3 @@
+export { createBerthServer, BERTH_VERSION, toManagedVersion } from './server.js';
+export type { BerthServer, BerthServerOptions } from './server.js';
+export { ensureExampleDeployment, exampleDir, EXAMPLE_DEPLOYMENT, EXAMPLE_MODEL } from './example.js';

@@ -1,0 +1,239 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyInstance } from 'fastify';
+import {
+  createLogger,
+  systemClock,
+  toBerthError,
+  type BerthConfig,
+  type Clock,
+  type Logger,
+} from '../core/index.js';
+import { ServingMetrics } from '../monitor/index.js';
+import { registerManagementRoutes, registerPredictRoutes, registerV2Routes, sendError } from '../protocol/index.js';
+import { openEmbeddedRegistry, type Registry, type VersionRecord } from '../registry/index.js';
+import { OnnxBackend } from '../runtime/index.js';
+import {
+  InferenceService,
+  ModelManager,
+  type DeploymentSource,
+  type ManagedVersion,
+  type ResolvedDeployment,
+} from '../serving/index.js';
+import { ensureExampleDeployment } from './example.js';
+
+export interface BerthServerOptions {
+  config: Readonly<BerthConfig>;
+  logger?: Logger;
+  clock?: Clock;
+  /** register and deploy the shipped example model if it is not there yet */
+  example?: boolean;
+  /** how often to look for registry changes made by other processes (ms; 0 = never) */
+  pollMs?: number;
+}
+
+/** A running Berth: the HTTP app and everything behind it. */
+export interface BerthServer {
+  readonly app: FastifyInstance;
+  readonly registry: Registry;
+  readonly service: InferenceService;
+  readonly manager: ModelManager;
+  readonly metrics: ServingMetrics;
+  readonly config: Readonly<BerthConfig>;
+  /** Listen on the configured host and port; resolves to the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export const BERTH_VERSION: string = readPackageVersion();
+
+function readPackageVersion(): string {
+  try {
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const pkg = JSON.parse(readFileSync(path.join(here, '..', '..', 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function toManagedVersion(v: VersionRecord): ManagedVersion {
+  const m: ManagedVersion = { model: v.model, version: v.version, sha256: v.sha256, sizeBytes: v.sizeBytes, signature: v.signature };
+  if (v.card) m.card = v.card;
+  return m;
+}
+
+/** Adapts the registry to what the data plane needs to know. */
+function deploymentSource(registry: Registry): DeploymentSource {
+  const resolve = async (name: string): Promise<ResolvedDeployment> => {
+    const { deployment, version } = await registry.resolveDeployment(name);
+    return { name, model: deployment.model, revision: deployment.revision, version: toManagedVersion(version), overrides: deployment.settings };
+  };
+  return {
+    resolveDeployment: resolve,
+    resolveVersion: async (model, version) => toManagedVersion(await registry.getVersion(model, version)),
+    listDeployments: async () => {
+      const out: ResolvedDeployment[] = [];
+      for (const d of await registry.listDeployments()) {
+        try {
+          out.push(await resolve(d.name));
+        } catch {
+          // a deployment whose alias was deleted resolves to nothing until it is fixed
+        }
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * The composition root: reads config, opens the stores, builds the runtime, the model manager,
+ * the data plane and the protocol adapters. Nothing else knows all of them.
+ */
+export async function createBerthServer(opts: BerthServerOptions): Promise<BerthServer> {
+  const config = opts.config;
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const clock = opts.clock ?? systemClock;
+  const registry = await openEmbeddedRegistry(config.dataDir, { clock });
+  let manager: ModelManager | undefined;
+  const metrics = new ServingMetrics(() => manager);
+  manager = new ModelManager({
+    backend: new OnnxBackend(),
+    readArtifact: (sha) => registry.artifacts.read(sha),
+    lifecycle: config.lifecycle,
+    runtime: config.runtime,
+    clock,
+    logger,
+    observer: metrics,
+  });
+  const service = new InferenceService({
+    source: deploymentSource(registry),
+    manager,
+    batching: config.batching,
+    lifecycle: config.lifecycle,
+    clock,
+    logger,
+    observer: metrics,
+  });
+
+  if (opts.example) await ensureExampleDeployment(registry, logger);
+
+  let ready = false;
+  let refreshing: Promise<void> | null = null;
+  let again = false;
+  const refresh = (): Promise<void> => {
+    if (refreshing) {
+      again = true;
+      return refreshing;
+    }
+    refreshing = service
+      .refresh()
+      .catch((err: unknown) => logger.error('refreshing deployments failed', { error: toBerthError(err).message }))
+      .finally(() => {
+        refreshing = null;
+        if (again) {
+          again = false;
+          void refresh();
+        }
+      });
+    return refreshing;
+  };
+  const unsubscribe = registry.onChange(() => void refresh());
+  let seq = await registry.changeSeq();
+  let pollTimer: NodeJS.Timeout | null = null;
+  const pollMs = opts.pollMs ?? 1000;
+  if (pollMs > 0) {
+    pollTimer = setInterval(() => {
+      void registry.changeSeq().then((s) => {
+        if (s !== seq) {
+          seq = s;
+          void refresh();
+        }
+      }, () => undefined);
+    }, pollMs);
+    pollTimer.unref();
+  }
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit: config.server.bodyLimitBytes,
+    keepAliveTimeout: 65_000,
+    routerOptions: { maxParamLength: 256 },
+  });
+  // JSON for every content type: `curl -d @body.json` sends form encoding by default.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.length === 0) return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  app.setErrorHandler((err, req, reply) => {
+    const e = toBerthError(err);
+    metrics.onProtocolError(e.code === 'INTERNAL' ? ((err as { code?: string }).code ?? 'INTERNAL') : e.code);
+    return sendError(reply, req, err, logger);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(JSON.stringify({ error: `no route ${req.method} ${req.url.split('?')[0]}; see /openapi.json for the API`, code: 'NOT_FOUND' })),
+  );
+
+  registerV2Routes(app, {
+    service,
+    logger,
+    serverName: 'berth',
+    serverVersion: BERTH_VERSION,
+    listDeployments: async () => (await registry.listDeployments()).map((d) => d.name),
+    isReady: () => ready,
+  });
+  registerPredictRoutes(app, { service, logger });
+  const inspector = new OnnxBackend();
+  registerManagementRoutes(app, {
+    registry,
+    service,
+    logger,
+    version: BERTH_VERSION,
+    inspect: (bytes) => inspector.inspect(bytes),
+    dataDir: path.resolve(config.dataDir),
+    clock,
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const { contentType, body } = await metrics.render();
+    return reply.header('content-type', contentType).send(body);
+  });
+
+  await refresh();
+  ready = true;
+
+  const server: BerthServer = {
+    app,
+    registry,
+    service,
+    manager,
+    metrics,
+    config,
+    async listen() {
+      await app.listen({ host: config.server.host, port: config.server.port });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
+      const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+      return `http://${host}:${port}`;
+    },
+    async close() {
+      ready = false;
+      unsubscribe();
+      if (pollTimer) clearInterval(pollTimer);
+      await app.close();
+      await refreshing;
+      await manager!.close();
+      await registry.close();
+    },
+  };
+  return server;
+}

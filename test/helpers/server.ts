@@ -1,0 +1,98 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { resolveConfig, silentLogger, type ConfigLayer } from '../../src/core/index.js';
+import { parseCard } from '../../src/registry/index.js';
+import type { DeploymentSettings } from '../../src/registry/index.js';
+import { OnnxBackend } from '../../src/runtime/index.js';
+import { createBerthServer, type BerthServer } from '../../src/server/index.js';
+import { fixturePath } from './fixtures.js';
+
+export interface TestServer {
+  server: BerthServer;
+  url: string;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/** A real Berth server on 127.0.0.1, port 0, with a temp data dir. */
+export async function startServer(layer: ConfigLayer = {}, opts: { example?: boolean; dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'berth-test-'));
+  const config = resolveConfig(
+    { logLevel: 'silent' },
+    layer,
+    { dataDir, server: { host: '127.0.0.1', port: 0, ...(layer.server ?? {}) } },
+  );
+  const server = await createBerthServer({ config, logger: silentLogger, example: opts.example ?? false, pollMs: 0 });
+  const url = await server.listen();
+  return {
+    server,
+    url,
+    dataDir,
+    async close() {
+      await server.close();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const backend = new OnnxBackend();
+
+/** Register a fixture model (with its fixture card) and deploy it under `deployment`. */
+export async function deployFixture(
+  ts: TestServer,
+  model: string,
+  opts: { deployment?: string; settings?: DeploymentSettings; card?: boolean; name?: string } = {},
+): Promise<{ deployment: string; version: number }> {
+  const name = opts.name ?? model;
+  const cardFile = fixturePath(model, 'card.json');
+  const card = opts.card === false ? undefined : parseCard(readFileSync(cardFile, 'utf8'), cardFile);
+  const { version } = await ts.server.registry.registerVersion({
+    name,
+    filePath: fixturePath(model),
+    ...(card ? { card } : {}),
+    inspect: (b) => backend.inspect(b),
+  });
+  const deployment = opts.deployment ?? name;
+  await ts.server.registry.deploy({
+    name: deployment,
+    model: name,
+    target: { kind: 'version', version: version.version },
+    ...(opts.settings ? { settings: opts.settings } : {}),
+  });
+  await ts.server.service.refresh();
+  return { deployment, version: version.version };
+}
+
+export interface HttpAnswer<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+/** POST JSON and read the answer (parsed when JSON). */
+export async function post<T = Record<string, unknown>>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer<T>> {
+  return answer<T>(
+    await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    }),
+  );
+}
+
+export async function get<T = Record<string, unknown>>(url: string): Promise<HttpAnswer<T>> {
+  return answer<T>(await fetch(url));
+}
+
+async function answer<T>(res: Response): Promise<HttpAnswer<T>> {
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, headers: res.headers, body: parsed as T, text };
+}
