@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BerthError, type Datatype, type ModelCard, type Signature } from '../core/index.js';
 import { mergeCardIntoSignature, parseCard } from './card.js';
+import { FIXTURES } from '../../test/helpers/fixtures.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
-const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
 const FIXTURE_NAMES = readdirSync(FIXTURES).filter((d) => existsSync(join(FIXTURES, d, 'card.json'))).sort();
 
 function fixtureCard(name: string): ModelCard {

@@ -11,7 +11,7 @@ import {
   type Logger,
 } from '../core/index.js';
 import { ServingMetrics } from '../monitor/index.js';
-import { registerManagementRoutes, registerPredictRoutes, registerV2Routes, sendError } from '../protocol/index.js';
+import { parseJsonBody, registerManagementRoutes, registerPredictRoutes, registerV2Routes, sendError } from '../protocol/index.js';
 import { openEmbeddedRegistry, type Registry, type VersionRecord } from '../registry/index.js';
 import { OnnxBackend } from '../runtime/index.js';
 import {
@@ -167,7 +167,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     const text = body as string;
     if (text.length === 0) return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJsonBody(text));
     } catch (err) {
       done(err as Error, undefined);
     }

@@ -47,3 +47,33 @@ export function addModel(opts: { n: number; batchDim: number | string; externalW
   const model = [...int(1, 8), ...str(2, 'berth-tests'), ...bytes(7, graph), ...bytes(8, opset)];
   return Uint8Array.from(model);
 }
+
+/** ONNX TensorProto element types by Open Inference Protocol datatype. */
+export const ONNX_ELEM_TYPES = {
+  FP32: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  BYTES: 8,
+  BOOL: 9,
+  FP16: 10,
+  FP64: 11,
+  UINT32: 12,
+  UINT64: 13,
+} as const;
+
+/** Y = Identity(X) for X of `elemType` and shape [batchDim, width]. */
+export function identityModel(elemType: number, width: number, batchDim: number | string = 'N'): Uint8Array {
+  const info = (name: string): number[] => {
+    const dims = [batchDim, width].flatMap((d) => bytes(1, typeof d === 'number' ? int(1, d) : str(2, d)));
+    const tensorType = [...int(1, elemType), ...bytes(2, dims)];
+    return [...str(1, name), ...bytes(2, bytes(1, tensorType))];
+  };
+  const node = [...str(1, 'X'), ...str(2, 'Y'), ...str(4, 'Identity')];
+  const graph = [...bytes(1, node), ...str(2, 'identity'), ...bytes(11, info('X')), ...bytes(12, info('Y'))];
+  const opset = [...str(1, ''), ...int(2, 13)];
+  return Uint8Array.from([...int(1, 8), ...str(2, 'berth-tests'), ...bytes(7, graph), ...bytes(8, opset)]);
+}
