@@ -63,7 +63,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 32 * 1024 * 1024 },
   batching: { maxBatchSize: 64, maxQueueDelayMs: 0, maxQueueSize: 4096, timeoutMs: 30_000 },
   lifecycle: { idleUnloadMs: 0, minLoaded: 0, memoryBudgetBytes: 0, warmupRuns: 2 },
-  runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'auto', workerThresholdMs: 0.1 },
+  runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'main', workerThresholdMs: 0.1 },
   logLevel: 'info',
 };
 

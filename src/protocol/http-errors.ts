@@ -26,25 +26,40 @@ export function normalizeHttpError(err: unknown): BerthError {
   return toBerthError(err);
 }
 
+/** An error as the wire carries it: status, headers and the JSON body. */
+export interface ErrorAnswer {
+  status: number;
+  code: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
 /**
- * Send an error the way the v2 protocol wants it: `{"error": "..."}` with the right status, the
- * stable `code` alongside, and `Retry-After` on 429/503. 5xx answers hide internals and log them.
+ * An error the way the v2 protocol wants it: `{"error": "..."}` with the right status, the stable
+ * `code` alongside, and `Retry-After` on 429/503. 5xx answers hide internals and log them.
  */
-export function sendError(reply: FastifyReply, request: FastifyRequest | undefined, err: unknown, logger: Logger): FastifyReply {
+export function errorAnswer(err: unknown, logger: Logger, url?: string): ErrorAnswer {
   const e = normalizeHttpError(err);
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
   const retry = e.context.retryAfterSeconds;
-  if (typeof retry === 'number') reply.header('retry-after', String(Math.max(1, Math.ceil(retry))));
-  else if (e.status === 429 || e.status === 503) reply.header('retry-after', '1');
+  if (typeof retry === 'number') headers['retry-after'] = String(Math.max(1, Math.ceil(retry)));
+  else if (e.status === 429 || e.status === 503) headers['retry-after'] = '1';
   let message = e.message;
   if (!e.exposable) {
-    logger.error('request failed', { code: e.code, error: e.message, url: request?.url, stack: e.stack });
+    logger.error('request failed', { code: e.code, error: e.message, url, stack: e.stack });
     message = `internal error (${e.code}); the server log has the details`;
   }
   const body: Record<string, unknown> = { error: message, code: e.code };
   if (e.context.field !== undefined) body['field'] = e.context.field;
   if (e.context.expected !== undefined && e.exposable) body['expected'] = e.context.expected;
   if (e.context.got !== undefined && e.exposable) body['got'] = e.context.got;
-  return reply.code(e.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body, jsonSafe));
+  return { status: e.status, code: e.code, headers, body: JSON.stringify(body, jsonSafe) };
+}
+
+/** Send `errorAnswer(err)` through Fastify. */
+export function sendError(reply: FastifyReply, request: FastifyRequest | undefined, err: unknown, logger: Logger): FastifyReply {
+  const a = errorAnswer(err, logger, request?.url);
+  return reply.code(a.status).headers(a.headers).send(a.body);
 }
 
 function jsonSafe(_k: string, v: unknown): unknown {

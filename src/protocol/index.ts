@@ -14,5 +14,6 @@ export {
 } from './management-rest.js';
 export * from './management-api.js';
 export { buildOpenApiDocument } from './openapi.js';
-export { sendError, normalizeHttpError } from './http-errors.js';
+export { sendError, normalizeHttpError, errorAnswer, type ErrorAnswer } from './http-errors.js';
+export { createFastInferHandler, type FastInferOptions } from './fast-infer.js';
 export * from './codec/index.js';

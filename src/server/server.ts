@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
   createLogger,
@@ -11,7 +12,7 @@ import {
   type Logger,
 } from '../core/index.js';
 import { ServingMetrics } from '../monitor/index.js';
-import { parseJsonBody, registerManagementRoutes, registerPredictRoutes, registerV2Routes, sendError } from '../protocol/index.js';
+import { createFastInferHandler, registerManagementRoutes, registerPredictRoutes, registerV2Routes, sendError } from '../protocol/index.js';
 import { openEmbeddedRegistry, type Registry, type VersionRecord } from '../registry/index.js';
 import { OnnxBackend } from '../runtime/index.js';
 import {
@@ -155,11 +156,23 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     pollTimer.unref();
   }
 
+  const fastInfer = createFastInferHandler({
+    service,
+    logger,
+    bodyLimitBytes: config.server.bodyLimitBytes,
+    onProtocolError: (code) => metrics.onProtocolError(code),
+  });
   const app = Fastify({
     logger: false,
     bodyLimit: config.server.bodyLimitBytes,
-    keepAliveTimeout: 65_000,
     routerOptions: { maxParamLength: 256 },
+    serverFactory: (handler) => {
+      const server = createServer((req, res) => {
+        if (!fastInfer(req, res)) handler(req, res);
+      });
+      server.keepAliveTimeout = 65_000;
+      return server;
+    },
   });
   // JSON for every content type: `curl -d @body.json` sends form encoding by default.
   app.removeAllContentTypeParsers();
@@ -167,7 +180,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     const text = body as string;
     if (text.length === 0) return done(null, undefined);
     try {
-      done(null, parseJsonBody(text));
+      done(null, JSON.parse(text));
     } catch (err) {
       done(err as Error, undefined);
     }

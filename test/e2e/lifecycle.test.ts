@@ -60,7 +60,7 @@ describe('model lifecycle', () => {
   });
 
   it('runs light models on the event loop and moves heavy ones to a worker thread (runtime.thread auto)', async () => {
-    const ts = await start();
+    const ts = await start({ runtime: { thread: 'auto' } });
     await deployFixture(ts, 'wide-mlp', { deployment: 'heavy' });
     await deployFixture(ts, 'breast-cancer-gbt', { deployment: 'light' });
     for (const d of ['heavy', 'light']) expect((await post(`${ts.url}/v2/repository/models/${d}/load`, {})).status).toBe(200);

@@ -15,10 +15,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const dataDir = mkdtempSync(path.join(tmpdir(), 'berth-server-crash-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-async function startServe(): Promise<{ child: ChildProcess; url: string }> {
+async function startServe(): Promise<{ child: ChildProcess; url: string; exited: Promise<unknown> }> {
   const child = spawn(process.execPath, [path.join(root, 'bin', 'berth.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--log-level', 'error'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const exited = new Promise((r) => child.once('exit', r));
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 30_000);
@@ -33,7 +34,7 @@ async function startServe(): Promise<{ child: ChildProcess; url: string }> {
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) => reject(new Error(`serve exited (${code}): ${out}`)));
   });
-  return { child, url };
+  return { child, url, exited };
 }
 
 interface Acked {
@@ -47,7 +48,7 @@ describe('kill -9 of a serving process', () => {
     const gbt = readFileSync(fixturePath('breast-cancer-gbt')).toString('base64');
     const acked: Acked = { versions: [], aliases: new Map(), deployments: new Map() };
     for (let round = 0; round < 3; round++) {
-      const { child, url } = await startServe();
+      const { child, url, exited } = await startServe();
       let stop = false;
       const worker = async (w: number): Promise<void> => {
         for (let i = 0; !stop; i++) {
@@ -74,7 +75,7 @@ describe('kill -9 of a serving process', () => {
       child.kill('SIGKILL');
       stop = true;
       await Promise.all(workers);
-      await new Promise((r) => child.once('exit', r));
+      await exited;
     }
     expect(acked.versions.length).toBeGreaterThan(3);
 

@@ -4,4 +4,3 @@ export {
   type DecodedRequest, type RequestedOutput, type InferResponseParts,
 } from './v2-json.js';
 export { decodeRows, postprocessPredictions, type PredictionRow } from './rows.js';
-export { parseJsonBody } from './json-body.js';
