@@ -21,6 +21,8 @@ interface ServeFlags {
   timeoutMs?: number;
   idleUnloadMs?: number;
   memoryBudget?: number;
+  runtimeThread?: string;
+  intraOpThreads?: number;
   logLevel?: BerthConfig['logLevel'];
 }
 
@@ -41,6 +43,8 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
     .option('--timeout-ms <ms>', 'default per-request deadline', count('--timeout-ms', 1))
     .option('--idle-unload-ms <ms>', 'unload models unused this long (0 = never)', count('--idle-unload-ms'))
     .option('--memory-budget <size>', 'bytes loaded models may use, e.g. 512MB or 2GiB (0 = unlimited)', optionParser((t) => parseBytes('--memory-budget', t)))
+    .option('--runtime-thread <where>', 'where models run: main (default), worker (own thread each) or auto (heavy models to a worker)')
+    .option('--intra-op-threads <n>', 'onnxruntime threads per model (default 1)', count('--intra-op-threads', 0))
     .addOption(new Option('--log-level <level>', 'log level (JSON lines on stderr)').choices(['debug', 'info', 'warn', 'error', 'silent']))
     .addHelpText(
       'after',
@@ -94,6 +98,7 @@ async function resolveServeConfig(ctx: CliContext, o: ServeFlags): Promise<Reado
   section('server', { host: o.host, port: o.port });
   section('batching', { maxBatchSize: o.maxBatchSize, maxQueueDelayMs: o.maxQueueDelayMs, maxQueueSize: o.maxQueueSize, timeoutMs: o.timeoutMs });
   section('lifecycle', { idleUnloadMs: o.idleUnloadMs, memoryBudgetBytes: o.memoryBudget });
+  section('runtime', { thread: o.runtimeThread, intraOpThreads: o.intraOpThreads });
   if (o.logLevel !== undefined) flags['logLevel'] = o.logLevel;
   return resolveConfig(fileLayer, configFromEnv(ctx.io.env), flags as ConfigLayer);
 }
