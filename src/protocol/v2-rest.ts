@@ -140,7 +140,7 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
     '/v2/repository/models/:name/load',
     wrap<NameParams>(async (req) => {
       const r = await service.route(req.params.name);
-      await service.manager.load(r.version, r.batching);
+      await service.manager.load(r.version);
       return {};
     }),
   );

@@ -176,7 +176,7 @@ export class InferenceService {
     for (const key of before) if (!now.has(key)) this.opts.manager.retire(key);
     await Promise.all(
       warm.map((r) =>
-        this.opts.manager.load(r.version, r.batching).catch((err: unknown) => {
+        this.opts.manager.load(r.version).catch((err: unknown) => {
           this.logger.error('keep-warm load failed', { deployment: r.deployment.name, error: toBerthError(err).message });
         }),
       ),
@@ -195,7 +195,7 @@ export class InferenceService {
       const outputNames = req.outputs && req.outputs.length > 0 ? selectOutputs(route, req.outputs) : undefined;
       const timeout = requestTimeout(req.parameters, route.batching.timeoutMs);
       const deadline = t0 + timeout;
-      entry = this.opts.manager.tryAcquire(route.key) ?? (await this.opts.manager.acquire(route.version, route.batching, deadline));
+      entry = this.opts.manager.tryAcquire(route.key) ?? (await this.opts.manager.acquire(route.version, deadline));
       const result = await this.opts.manager.batcherFor(entry, route.id, route.batching).submit(inputs, outputNames, deadline);
       const totalMs = this.clock.monotonic() - t0;
       const timing: InferenceTiming = { queueMs: result.queueMs, inferMs: result.inferMs, totalMs, batchRows: result.batchRows };

@@ -130,7 +130,7 @@ export class ModelManager {
    * The ready entry for `v`, loading it if needed. Waits at most until `deadline` (monotonic ms).
    * The caller must `release` it when its request is done.
    */
-  async acquire(v: ManagedVersion, batching: BatchingConfig, deadline: number): Promise<LoadedEntry> {
+  async acquire(v: ManagedVersion, deadline: number): Promise<LoadedEntry> {
     const key = versionKey(v.model, v.version);
     for (;;) {
       const fast = this.tryAcquire(key);
@@ -138,7 +138,7 @@ export class ModelManager {
       let e = this.entries.get(key);
       if (!e || e.state === 'failed') {
         this.coldStarts++;
-        e = this.startLoad(v, batching);
+        e = this.startLoad(v);
       }
       if (e.state === 'unloading') {
         await waitUntil(e.ready.catch(() => undefined), deadline, this.clock, key);
@@ -155,8 +155,8 @@ export class ModelManager {
   }
 
   /** Load now (repository API, keep-warm). Resolves when ready. */
-  async load(v: ManagedVersion, batching: BatchingConfig): Promise<LoadedEntry> {
-    return this.acquire(v, batching, this.clock.monotonic() + 10 * 60_000).then((e) => {
+  async load(v: ManagedVersion): Promise<LoadedEntry> {
+    return this.acquire(v, this.clock.monotonic() + 10 * 60_000).then((e) => {
       this.release(e);
       return e;
     });
@@ -326,7 +326,7 @@ export class ModelManager {
     };
   }
 
-  private startLoad(v: ManagedVersion, batching: BatchingConfig): LoadedEntry {
+  private startLoad(v: ManagedVersion): LoadedEntry {
     const key = versionKey(v.model, v.version);
     const entry: LoadedEntry = {
       key,
@@ -344,14 +344,14 @@ export class ModelManager {
     };
     this.entries.set(key, entry);
     // Loads run one at a time so that each model's memory can be measured as an RSS delta.
-    const run = this.loadChain.then(() => this.doLoad(entry, batching));
+    const run = this.loadChain.then(() => this.doLoad(entry));
     this.loadChain = run.catch(() => undefined);
     entry.ready = run;
     entry.ready.catch(() => undefined);
     return entry;
   }
 
-  private async doLoad(entry: LoadedEntry, batching: BatchingConfig): Promise<void> {
+  private async doLoad(entry: LoadedEntry): Promise<void> {
     const v = entry.version;
     const started = this.clock.monotonic();
     try {
