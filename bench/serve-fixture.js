@@ -64,8 +64,30 @@ for (const model of models) {
   deployed.push({ deployment: model, version: version.version, inputs: version.signature.inputs.map((s) => s.name) });
 }
 await server.service.refresh();
-const url = await server.listen();
-process.stdout.write(`BERTH_READY ${JSON.stringify({ url, pid: process.pid, dataDir, config: { batching: config.batching, runtime: config.runtime, lifecycle: config.lifecycle }, deployed })}\n`);
+let url;
+let cluster = null;
+if (config.server.processes !== 1) {
+  // several serving processes (BERTH_PROCESSES): hand the prepared data dir to `berth serve`,
+  // run as a child in this process group so the bench counts its CPU as the server's
+  await server.close();
+  const { spawn } = await import('node:child_process');
+  cluster = spawn(process.execPath, [path.resolve(here, '..', 'bin', 'berth.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--log-level', 'warn'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: process.env,
+  });
+  url = await new Promise((resolve, reject) => {
+    let out = '';
+    cluster.stdout.on('data', (d) => {
+      out += d.toString();
+      const m = /serving on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    cluster.once('exit', (code) => reject(new Error(`berth serve exited (${code}): ${out}`)));
+  });
+} else {
+  url = await server.listen();
+}
+process.stdout.write(`BERTH_READY ${JSON.stringify({ url, pid: process.pid, dataDir, config: { batching: config.batching, runtime: config.runtime, lifecycle: config.lifecycle, processes: config.server.processes }, deployed })}\n`);
 
 let stopping = false;
 async function stop() {
@@ -78,7 +100,13 @@ async function stop() {
     process.exit(1);
   }, 5000);
   try {
-    await server.close();
+    if (cluster) {
+      const exited = new Promise((r) => cluster.once('exit', r));
+      cluster.kill('SIGTERM');
+      await exited;
+    } else {
+      await server.close();
+    }
   } finally {
     if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
     process.exit(0);

@@ -44,6 +44,11 @@ export interface ServerConfig {
   port: number;
   /** request bodies above this many bytes get 413 */
   bodyLimitBytes: number;
+  /**
+   * serving processes sharing the port (1: this process serves; 0: one per CPU). Each holds its
+   * own loaded models, so memory grows with it; repository actions and /metrics span them all.
+   */
+  processes: number;
 }
 
 /** The whole configuration. `version` is the config format's version. */
@@ -60,7 +65,7 @@ export interface BerthConfig {
 export const DEFAULT_CONFIG: BerthConfig = {
   version: 1,
   dataDir: '.berth',
-  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 32 * 1024 * 1024 },
+  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 32 * 1024 * 1024, processes: 1 },
   batching: { maxBatchSize: 64, maxQueueDelayMs: 0, maxQueueSize: 4096, timeoutMs: 30_000 },
   lifecycle: { idleUnloadMs: 0, minLoaded: 0, memoryBudgetBytes: 0, warmupRuns: 2 },
   runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'main', workerThresholdMs: 0.1 },
@@ -76,6 +81,7 @@ const ENV_KEYS: Record<string, [keyof BerthConfig, string | null, 'int' | 'str']
   BERTH_HOST: ['server', 'host', 'str'],
   BERTH_PORT: ['server', 'port', 'int'],
   BERTH_BODY_LIMIT_BYTES: ['server', 'bodyLimitBytes', 'int'],
+  BERTH_PROCESSES: ['server', 'processes', 'int'],
   BERTH_MAX_BATCH_SIZE: ['batching', 'maxBatchSize', 'int'],
   BERTH_MAX_QUEUE_DELAY_MS: ['batching', 'maxQueueDelayMs', 'int'],
   BERTH_MAX_QUEUE_SIZE: ['batching', 'maxQueueSize', 'int'],
@@ -133,6 +139,7 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   if (typeof cfg.server.host !== 'string' || cfg.server.host === '') problems.push(`server.host: expected a host name, got ${JSON.stringify(cfg.server.host)}`);
   int('server.port', cfg.server.port, 0, 65535);
   int('server.bodyLimitBytes', cfg.server.bodyLimitBytes, 1024);
+  int('server.processes', cfg.server.processes, 0, 256);
   int('batching.maxBatchSize', cfg.batching.maxBatchSize, 1, 1 << 20);
   int('batching.maxQueueDelayMs', cfg.batching.maxQueueDelayMs, 0, 60_000);
   int('batching.maxQueueSize', cfg.batching.maxQueueSize, 1);

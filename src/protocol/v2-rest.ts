@@ -15,6 +15,8 @@ export interface V2RestOptions {
   listDeployments: () => Promise<string[]>;
   /** readiness of the whole server */
   isReady: () => boolean;
+  /** load or unload a deployment's current version (in every serving process) */
+  repositoryAction: (action: { kind: 'load' | 'unload'; deployment: string }) => Promise<void>;
 }
 
 type NameParams = { name: string };
@@ -139,16 +141,14 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
   app.post<{ Params: NameParams }>(
     '/v2/repository/models/:name/load',
     wrap<NameParams>(async (req) => {
-      const r = await service.route(req.params.name);
-      await service.manager.load(r.version);
+      await opts.repositoryAction({ kind: 'load', deployment: req.params.name });
       return {};
     }),
   );
   app.post<{ Params: NameParams }>(
     '/v2/repository/models/:name/unload',
     wrap<NameParams>(async (req) => {
-      const r = await service.route(req.params.name);
-      await service.manager.unload(r.key, 'requested');
+      await opts.repositoryAction({ kind: 'unload', deployment: req.params.name });
       return {};
     }),
   );

@@ -22,6 +22,7 @@ import {
   type ManagedVersion,
   type ResolvedDeployment,
 } from '../serving/index.js';
+import { createWorkerBridge, type RepositoryAction } from './cluster.js';
 import { ensureExampleDeployment } from './example.js';
 
 export interface BerthServerOptions {
@@ -32,6 +33,8 @@ export interface BerthServerOptions {
   example?: boolean;
   /** how often to look for registry changes made by other processes (ms; 0 = never) */
   pollMs?: number;
+  /** this process is one of several serving the same port (`server.processes` > 1) */
+  clusterWorker?: boolean;
 }
 
 /** A running Berth: the HTTP app and everything behind it. */
@@ -197,6 +200,14 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       .send(JSON.stringify({ error: `no route ${req.method} ${req.url.split('?')[0]}; see /openapi.json for the API`, code: 'NOT_FOUND' })),
   );
 
+  // With several serving processes, each holds its own loaded models: repository actions go to
+  // all of them and /metrics sums them, through the cluster primary.
+  const localAction = async (a: RepositoryAction): Promise<void> => {
+    const r = await service.route(a.deployment);
+    if (a.kind === 'load') await manager!.load(r.version);
+    else await manager!.unload(r.key, 'requested');
+  };
+  const bridge = opts.clusterWorker ? createWorkerBridge({ collect: () => metrics.registry.getMetricsAsJSON(), act: localAction }) : null;
   registerV2Routes(app, {
     service,
     logger,
@@ -204,6 +215,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     serverVersion: BERTH_VERSION,
     listDeployments: async () => (await registry.listDeployments()).map((d) => d.name),
     isReady: () => ready,
+    repositoryAction: bridge ? (a) => bridge.broadcast(a) : localAction,
   });
   registerPredictRoutes(app, { service, logger });
   const inspector = new OnnxBackend();
@@ -217,7 +229,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     clock,
   });
   app.get('/metrics', async (_req, reply) => {
-    const { contentType, body } = await metrics.render();
+    const { contentType, body } = bridge ? await bridge.metrics() : await metrics.render();
     return reply.header('content-type', contentType).send(body);
   });
 

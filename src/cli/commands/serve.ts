@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -22,6 +23,7 @@ interface ServeFlags {
   idleUnloadMs?: number;
   memoryBudget?: number;
   runtimeThread?: string;
+  processes?: number;
   intraOpThreads?: number;
   logLevel?: BerthConfig['logLevel'];
 }
@@ -45,6 +47,7 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
     .option('--memory-budget <size>', 'bytes loaded models may use, e.g. 512MB or 2GiB (0 = unlimited)', optionParser((t) => parseBytes('--memory-budget', t)))
     .option('--runtime-thread <where>', 'where models run: main (default), worker (own thread each) or auto (heavy models to a worker)')
     .option('--intra-op-threads <n>', 'onnxruntime threads per model (default 1)', count('--intra-op-threads', 0))
+    .option('--processes <n>', 'serving processes sharing the port (default 1; 0 = one per CPU); each loads its own models', count('--processes', 0))
     .addOption(new Option('--log-level <level>', 'log level (JSON lines on stderr)').choices(['debug', 'info', 'warn', 'error', 'silent']))
     .addHelpText(
       'after',
@@ -56,8 +59,39 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
     )
     .action(async (o: ServeFlags) => {
       const config = await resolveServeConfig(ctx, o);
-      const { createBerthServer, BERTH_VERSION, EXAMPLE_DEPLOYMENT } = await import('../../server/index.js');
-      const server = await createBerthServer({ config, example: o.example === true });
+      const { createBerthServer, BERTH_VERSION, EXAMPLE_DEPLOYMENT, isClusterWorker, runClusterPrimary, ensureExampleDeployment } = await import('../../server/index.js');
+      const processes = config.server.processes === 0 ? availableParallelism() : config.server.processes;
+      const banner = (url: string): void => {
+        const flag = url === DEFAULT_SERVER ? '' : ` --server ${url}`;
+        const dataDir = path.resolve(config.dataDir);
+        ctx.io.out(
+          `berth ${BERTH_VERSION} serving on ${url} (data dir ${dataDir}${processes > 1 ? `, ${processes} processes` : ''})\n` +
+            (o.example
+              ? `  try: berth${flag} deployments show ${EXAMPLE_DEPLOYMENT} · curl ${url}/v2/models/${EXAMPLE_DEPLOYMENT} · berth${flag} alias history ${EXAMPLE_DEPLOYMENT}\n`
+              : `  try: berth${flag} models register model.onnx --name NAME · berth${flag} deploy NAME --model NAME --version 1\n`) +
+            `  API: ${url}/openapi.json · metrics: ${url}/metrics · Ctrl-C stops after in-flight requests finish\n`,
+        );
+      };
+      if (processes > 1 && !isClusterWorker()) {
+        // The primary prepares the data dir once (migrations, the example), then forks the
+        // serving processes; each runs this same command and serves the shared port.
+        const { openEmbeddedRegistry } = await import('../../registry/index.js');
+        const { createLogger } = await import('../../core/index.js');
+        const logger = createLogger(config.logLevel);
+        const registry = await openEmbeddedRegistry(config.dataDir);
+        try {
+          if (o.example) await ensureExampleDeployment(registry, logger);
+        } finally {
+          await registry.close();
+        }
+        const { port, stopped } = await runClusterPrimary({ processes, logger });
+        const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+        banner(`http://${host}:${port}`);
+        await stopped;
+        return;
+      }
+      const worker = isClusterWorker();
+      const server = await createBerthServer({ config, example: o.example === true && !worker, clusterWorker: worker });
       let url: string;
       try {
         url = await server.listen();
@@ -74,16 +108,10 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
         }
         throw err;
       }
-      const flag = url === DEFAULT_SERVER ? '' : ` --server ${url}`;
-      const dataDir = path.resolve(config.dataDir);
-      ctx.io.out(
-        `berth ${BERTH_VERSION} serving on ${url} (data dir ${dataDir})\n` +
-          (o.example
-            ? `  try: berth${flag} deployments show ${EXAMPLE_DEPLOYMENT} · curl ${url}/v2/models/${EXAMPLE_DEPLOYMENT} · berth${flag} alias history ${EXAMPLE_DEPLOYMENT}\n`
-            : `  try: berth${flag} models register model.onnx --name NAME · berth${flag} deploy NAME --model NAME --version 1\n`) +
-          `  API: ${url}/openapi.json · metrics: ${url}/metrics · Ctrl-C stops after in-flight requests finish\n`,
-      );
+      if (!worker) banner(url);
       await waitForSignalThenClose(ctx, server);
+      // a cluster's serving process: its IPC channel would keep it alive after draining
+      if (worker) process.disconnect?.();
     });
 }
 
@@ -95,7 +123,7 @@ async function resolveServeConfig(ctx: CliContext, o: ServeFlags): Promise<Reado
     if (Object.keys(defined).length > 0) flags[name] = defined;
   };
   if (ctx.dataDirExplicit) flags['dataDir'] = ctx.globals.dataDir;
-  section('server', { host: o.host, port: o.port });
+  section('server', { host: o.host, port: o.port, processes: o.processes });
   section('batching', { maxBatchSize: o.maxBatchSize, maxQueueDelayMs: o.maxQueueDelayMs, maxQueueSize: o.maxQueueSize, timeoutMs: o.timeoutMs });
   section('lifecycle', { idleUnloadMs: o.idleUnloadMs, memoryBudgetBytes: o.memoryBudget });
   section('runtime', { thread: o.runtimeThread, intraOpThreads: o.intraOpThreads });
@@ -158,10 +186,17 @@ async function waitForSignalThenClose(ctx: CliContext, server: { app: { server: 
           clearTimeout(force);
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
+          process.off('message', onMessage);
           resolve();
         });
     };
+    // a serving process of a cluster: the primary asks it to drain (never escalates, since a
+    // terminal's Ctrl-C may have reached this process too)
+    const onMessage = (m: unknown): void => {
+      if (!stopping && typeof m === 'object' && m !== null && (m as { t?: unknown }).t === 'berth:shutdown') onSignal('SIGTERM');
+    };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    process.on('message', onMessage);
   });
 }
