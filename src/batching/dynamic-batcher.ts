@@ -197,39 +197,44 @@ export class DynamicBatcher {
     const now = this.clock.monotonic();
     const max = this.config.maxBatchSize;
     const batch: Item[] = [];
+    // items passed over (other shapes or outputs) stay queued, in order
+    const skipped: Item[] = [];
     let rows = 0;
     let i = 0;
-    while (i < this.queue.length) {
+    for (; i < this.queue.length; i++) {
       const item = this.queue[i]!;
       if (item.deadline <= now) {
         // past its deadline: never reaches the runtime
-        this.queue.splice(i, 1);
         this.queuedRows -= item.rows;
         this.settle(item);
         item.reject(deadlineError(now - item.enqueuedAt));
         continue;
       }
-      if (batch.length === 0) {
+      const head = batch[0];
+      if (head === undefined) {
         batch.push(item);
         rows = item.rows;
-        this.queue.splice(i, 1);
         this.queuedRows -= item.rows;
-        if (!this.opts.batchable) break;
+        if (!this.opts.batchable) {
+          i++;
+          break;
+        }
         continue;
       }
-      const head = batch[0]!;
       if (rows + item.rows > max) break;
       if (item.shapeKey === head.shapeKey && item.outputKey === head.outputKey) {
         batch.push(item);
         rows += item.rows;
-        this.queue.splice(i, 1);
         this.queuedRows -= item.rows;
-        continue;
+      } else {
+        skipped.push(item);
       }
-      i++;
     }
+    // one splice for the whole scan: a long queue is not shifted once per taken item
+    this.queue.splice(0, i, ...skipped);
     return batch;
   }
+
 
   private settle(item: Item): void {
     item.settled = true;

@@ -94,19 +94,8 @@ export interface AliasHistoryView {
 }
 
 /** A version's presence in the server's memory right now. */
-export interface LiveStatus {
-  model: string;
-  version: number;
+export interface LiveStatus extends Omit<LoadedModelView, 'state'> {
   state: ModelState | 'unloaded';
-  memoryBytes: number;
-  queueDepth: number;
-  inflight: number;
-  /** ISO 8601, null when not loaded */
-  loadedAt: string | null;
-  /** ISO 8601, null when not loaded */
-  lastUsedAt: string | null;
-  loadMs: number;
-  error?: string;
   /** the batching the deployment runs with (server defaults, card and deployment settings merged) */
   batching: BatchingConfig;
 }

@@ -10,18 +10,12 @@ import {
   silentLogger,
   type Tensor,
 } from '../core/index.js';
+import type { DeploymentSettings } from '../registry/index.js';
 import { versionKey, type LoadedEntry, type ManagedVersion, type ModelManager } from './model-manager.js';
 import { validateInputs } from './validate.js';
 
-/** Per-deployment overrides of the server's batching and lifecycle defaults. */
-export interface DeploymentOverrides {
-  maxBatchSize?: number;
-  maxQueueDelayMs?: number;
-  maxQueueSize?: number;
-  timeoutMs?: number;
-  minLoaded?: number;
-  idleUnloadMs?: number;
-}
+/** Per-deployment overrides of the server's batching and lifecycle defaults (the registry's settings). */
+export type DeploymentOverrides = DeploymentSettings;
 
 /** A deployment resolved to the version it serves now. */
 export interface ResolvedDeployment {
