@@ -1,3 +1,4 @@
+import type { FeedbackResult, MonitorReport, ProfileResult, ReportRequest } from '../monitor/index.js';
 import type {
   AliasDeleteResult,
   AliasHistoryView,
@@ -84,5 +85,11 @@ export interface BerthClient {
   status(): Promise<StatusView>;
   /** only a running server predicts */
   predict(deployment: string, body: unknown): Promise<PredictResult>;
+  /** compute and attach a version's reference profile from a CSV or Parquet file */
+  profileVersion(name: string, version: number, referencePath: string): Promise<ProfileResult>;
+  /** a monitoring report of a deployment's traffic over a window */
+  monitorReport(deployment: string, req: ReportRequest): Promise<MonitorReport>;
+  /** ground truth for earlier predictions (one body: one label or {items: [...]}) */
+  sendFeedback(deployment: string, body: unknown): Promise<FeedbackResult>;
   close(): Promise<void>;
 }

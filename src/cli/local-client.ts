@@ -1,3 +1,4 @@
+import type { FeedbackResult, MonitorReport, ProfileResult, ReportRequest } from '../monitor/index.js';
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { BerthError, type Signature } from '../core/index.js';
@@ -40,6 +41,7 @@ export class LocalClient implements BerthClient {
     private readonly registry: Registry,
     private readonly api: ManagementApi,
     private readonly actor: string | undefined,
+    private readonly closeMonitor: () => void = () => {},
   ) {}
 
   /** Open (creating if needed) the data dir's registry. */
@@ -55,8 +57,11 @@ export class LocalClient implements BerthClient {
       }
       return backend.inspect(bytes);
     };
-    const api = new ManagementApi({ registry, inspect, version: opts.version, dataDir: dir });
-    return new LocalClient(dir, registry, api, opts.actor);
+    const { MonitorService, SqliteFeedbackStore, onnxPredictor } = await import('../monitor/index.js');
+    const feedback = SqliteFeedbackStore.open(dir);
+    const monitor = new MonitorService({ dataDir: dir, registry, feedback, predictor: onnxPredictor(registry) });
+    const api = new ManagementApi({ registry, inspect, version: opts.version, dataDir: dir, monitor });
+    return new LocalClient(dir, registry, api, opts.actor, () => feedback.close());
   }
 
   listModels(): Promise<ModelList> {
@@ -144,7 +149,17 @@ export class LocalClient implements BerthClient {
   async predict(): Promise<PredictResult> {
     throw new BerthError('SERVER_UNREACHABLE', 'predict needs a running server; start one with `berth serve` (or pass --server URL)');
   }
+  profileVersion(name: string, version: number, referencePath: string): Promise<ProfileResult> {
+    return this.api.profileVersion(name, version, resolve(referencePath), this.actor);
+  }
+  monitorReport(deployment: string, req: ReportRequest): Promise<MonitorReport> {
+    return this.api.monitorReport(deployment, req);
+  }
+  sendFeedback(deployment: string, body: unknown): Promise<FeedbackResult> {
+    return this.api.recordFeedback(deployment, body);
+  }
   async close(): Promise<void> {
+    this.closeMonitor();
     await this.registry.close();
   }
 }

@@ -1,3 +1,4 @@
+import type { FeedbackResult, MonitorReport, ProfileResult, ReportRequest } from '../monitor/index.js';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { BerthError, ERROR_CATALOG, type ErrorCode } from '../core/index.js';
@@ -167,6 +168,24 @@ export class RemoteClient implements BerthClient {
   }
   predict(deployment: string, body: unknown): Promise<PredictResult> {
     return this.call('POST', ['v1', 'deployments', deployment, 'predict'], body);
+  }
+  async profileVersion(name: string, version: number, referencePath: string): Promise<ProfileResult> {
+    const data = await readLocalFile('reference data', resolve(referencePath));
+    return this.call('POST', ['v1', 'models', name, 'versions', String(version), 'profile'], {
+      reference_base64: data.toString('base64'),
+      reference_file_name: basename(referencePath),
+    });
+  }
+  monitorReport(deployment: string, req: ReportRequest): Promise<MonitorReport> {
+    return this.call('GET', ['v1', 'deployments', deployment, 'monitor'], undefined, {
+      window: req.window,
+      against: req.against,
+      version: req.version?.toString(),
+      preset: req.preset,
+    });
+  }
+  sendFeedback(deployment: string, body: unknown): Promise<FeedbackResult> {
+    return this.call('POST', ['v1', 'deployments', deployment, 'feedback'], body);
   }
   async close(): Promise<void> {}
 

@@ -23,6 +23,16 @@ export interface CardOutput {
   description?: string;
 }
 
+/** Monitoring facts: where the label is in reference data, which columns are sensitive. */
+export interface CardMonitoring {
+  /** the ground-truth column of reference CSV/Parquet files (default `label` when present) */
+  labelColumn?: string;
+  /** features (or extra logged columns) to break fairness metrics down by */
+  sensitiveAttributes?: string[];
+  /** the class counted as a positive outcome for fairness and binary metrics (default: the second class) */
+  positiveClass?: string | number;
+}
+
 /** Where the version came from. */
 export interface Lineage {
   sourcePath?: string;
@@ -58,6 +68,8 @@ export interface ModelCard {
   allowNonFinite?: boolean;
   /** per-version serving settings (batching), overriding the server defaults */
   serving?: { maxBatchSize?: number; maxQueueDelayMs?: number; maxQueueSize?: number; timeoutMs?: number };
+  /** what monitoring needs to know beyond the signature (docs/monitoring.md) */
+  monitoring?: CardMonitoring;
   /** the original card document, kept verbatim for display */
   source?: { format: string; document: unknown };
 }

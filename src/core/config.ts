@@ -51,6 +51,24 @@ export interface ServerConfig {
   processes: number;
 }
 
+/** The inference log: what every deployment records of its traffic (docs/monitoring.md). */
+export interface InferenceLogConfig {
+  enabled: boolean;
+  /** share of rows recorded while traffic stays under `maxRowsPerSecond` (0..1) */
+  sampleRate: number;
+  /**
+   * rows per second per deployment (per serving process) recorded at `sampleRate`; above it rows are
+   * sampled down to this rate and carry a weight of 1 / probability (0 = no ceiling)
+   */
+  maxRowsPerSecond: number;
+  /** write a Parquet file when a deployment has buffered this many rows… */
+  flushRows: number;
+  /** …or when its oldest buffered row is this old (ms) */
+  flushIntervalMs: number;
+  /** delete hour partitions older than this (hours; 0 = keep forever) */
+  retentionHours: number;
+}
+
 /** The whole configuration. `version` is the config format's version. */
 export interface BerthConfig {
   version: 1;
@@ -59,6 +77,7 @@ export interface BerthConfig {
   batching: BatchingConfig;
   lifecycle: LifecycleConfig;
   runtime: RuntimeConfig;
+  inferenceLog: InferenceLogConfig;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
 }
 
@@ -69,6 +88,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   batching: { maxBatchSize: 64, maxQueueDelayMs: 0, maxQueueSize: 4096, timeoutMs: 30_000 },
   lifecycle: { idleUnloadMs: 0, minLoaded: 0, memoryBudgetBytes: 0, warmupRuns: 2 },
   runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'main', workerThresholdMs: 0.1 },
+  inferenceLog: { enabled: true, sampleRate: 1, maxRowsPerSecond: 1000, flushRows: 50_000, flushIntervalMs: 10_000, retentionHours: 24 * 7 },
   logLevel: 'info',
 };
 
@@ -94,6 +114,8 @@ const ENV_KEYS: Record<string, [keyof BerthConfig, string | null, 'int' | 'str']
   BERTH_INTER_OP_THREADS: ['runtime', 'interOpThreads', 'int'],
   BERTH_RUNTIME_THREAD: ['runtime', 'thread', 'str'],
   BERTH_LOG_LEVEL: ['logLevel', null, 'str'],
+  BERTH_INFERENCE_LOG_MAX_ROWS_PER_SECOND: ['inferenceLog', 'maxRowsPerSecond', 'int'],
+  BERTH_INFERENCE_LOG_RETENTION_HOURS: ['inferenceLog', 'retentionHours', 'int'],
 };
 
 /** Read the BERTH_* environment into a config layer. */
@@ -156,6 +178,15 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   if (typeof cfg.runtime.workerThresholdMs !== 'number' || !(cfg.runtime.workerThresholdMs >= 0)) {
     problems.push(`runtime.workerThresholdMs: expected a number of milliseconds >= 0, got ${JSON.stringify(cfg.runtime.workerThresholdMs)}`);
   }
+  const il = cfg.inferenceLog;
+  if (typeof il.enabled !== 'boolean') problems.push(`inferenceLog.enabled: expected true or false, got ${JSON.stringify(il.enabled)}`);
+  if (typeof il.sampleRate !== 'number' || !(il.sampleRate >= 0 && il.sampleRate <= 1)) {
+    problems.push(`inferenceLog.sampleRate: expected a number in [0, 1], got ${JSON.stringify(il.sampleRate)}`);
+  }
+  int('inferenceLog.maxRowsPerSecond', il.maxRowsPerSecond, 0);
+  int('inferenceLog.flushRows', il.flushRows, 1, 10_000_000);
+  int('inferenceLog.flushIntervalMs', il.flushIntervalMs, 10);
+  int('inferenceLog.retentionHours', il.retentionHours, 0);
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(cfg.logLevel)) {
     problems.push(`logLevel: expected one of debug, info, warn, error, silent, got ${JSON.stringify(cfg.logLevel)}`);
   }

@@ -6,3 +6,4 @@ export * from './signature.js';
 export * from './config.js';
 export * from './model-ref.js';
 export * from './card.js';
+export * from './output-roles.js';

@@ -1,1 +1,33 @@
+/**
+ * Monitoring: Prometheus metrics of serving, the inference log, reference profiles, drift, data
+ * quality, performance, fairness, reports and alerts. Serving never imports it: it observes.
+ */
 export { ServingMetrics } from './metrics.js';
+export * from './schema.js';
+export { parseFeedback, normaliseLabel, SqliteFeedbackStore, type FeedbackStore, type FeedbackItem, type StoredFeedback } from './feedback.js';
+export { InferenceLog, inferenceLogDir, deploymentDir, hourPartition, type InferenceLogOptions, type InferenceLogStats } from './inference-log/inference-log.js';
+export { readInferenceLog, listLogFiles, unionTables, takeRows, type LogWindow, type LogFile } from './inference-log/reader.js';
+export * from './inference-log/segment.js';
+export { RateSampler } from './inference-log/sampler.js';
+export {
+  MonitorService,
+  readReferenceFile,
+  parseStoredReference,
+  storedReferenceText,
+  REFERENCE_FORMAT,
+  type MonitorServiceOptions,
+  type FeedbackResult,
+  type PredictorFactory,
+  type ProfileResult,
+  type ReportRequest,
+  type StoredReference,
+} from './monitor-service.js';
+export { buildReferenceProfile, tableToInputs, sliceRows, type PredictFn, type ReferenceProfileOptions, type ReferenceProfileResult } from './reference.js';
+export { computeDrift, DEFAULT_DRIFT_OPTIONS, DRIFT_PRESETS, type DriftOptions, type DriftPreset, type DriftReport, type ColumnDrift, type DriftColumnSpec, type DriftReference } from './drift.js';
+export { analyzeQuality, DEFAULT_QUALITY_OPTIONS, type QualityReport, type QualityOptions, type ColumnQuality, type QualityColumnReference } from './quality.js';
+export * from './performance.js';
+export * from './fairness.js';
+export { buildReport, REPORT_FORMAT, type MonitorReport, type ReportInput, type PerformanceSection, type LatencySection } from './report.js';
+export { parseWindow, type ResolvedWindow } from './window.js';
+export { onnxPredictor } from './onnx-predictor.js';
+export { renderReportHtml } from './report-html.js';

@@ -71,9 +71,15 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
         fail(res, err, url, true);
         return;
       }
+      const headerId = req.headers['x-request-id'];
+      if (decoded.id === undefined && typeof headerId === 'string' && headerId !== '') decoded.id = headerId;
       inferV2(service, name, version, decoded).then(
-        (payload) => {
-          res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
+        ({ payload, requestId }) => {
+          res.writeHead(200, {
+            'content-type': 'application/json; charset=utf-8',
+            'content-length': Buffer.byteLength(payload),
+            'x-request-id': requestId,
+          });
           res.end(payload);
         },
         (err: unknown) => fail(res, err, url, false),
@@ -83,20 +89,25 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
   };
 }
 
-/** Run a decoded v2 request through the data plane and encode the answer (shared with the Fastify route). */
+/**
+ * Run a decoded v2 request through the data plane and encode the answer (shared with the Fastify
+ * route). The request id (the body's `id`, else one Berth made) goes back in `x-request-id`, so a
+ * client can send ground truth for it later (`POST /v1/deployments/{name}/feedback`).
+ */
 export async function inferV2(
   service: InferenceService,
   name: string,
   version: number | undefined,
   decoded: ReturnType<typeof decodeInferRequest>,
-): Promise<string> {
+): Promise<{ payload: string; requestId: string }> {
   const r = await service.infer(name, decoded, version === undefined ? {} : { version });
-  return encodeInferResponse({
+  const payload = encodeInferResponse({
     modelName: r.modelName,
     modelVersion: r.modelVersion,
     ...(r.id !== undefined ? { id: r.id } : {}),
     outputs: r.outputs,
   });
+  return { payload, requestId: r.requestId };
 }
 
 function tooLarge(limit: number): BerthError {

@@ -17,3 +17,4 @@ export { buildOpenApiDocument } from './openapi.js';
 export { sendError, normalizeHttpError, errorAnswer, type ErrorAnswer } from './http-errors.js';
 export { createFastInferHandler, type FastInferOptions } from './fast-infer.js';
 export * from './codec/index.js';
+export { registerMonitorRoutes, type MonitorRestOptions } from './monitor-rest.js';

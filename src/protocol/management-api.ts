@@ -1,6 +1,7 @@
 import {
   BerthError,
   assertName,
+  toBerthError,
   systemClock,
   type BatchingConfig,
   type Clock,
@@ -28,6 +29,7 @@ import {
   type VersionRecord,
 } from '../registry/index.js';
 import type { InferenceService, ModelState } from '../serving/index.js';
+import type { FeedbackResult, MonitorReport, MonitorService, ProfileResult, ReportRequest } from '../monitor/index.js';
 
 /*
  * The management API without a transport: every operation the REST adapter (management-rest.ts)
@@ -194,6 +196,8 @@ export interface ManagementApiOptions {
   dataDir?: string | null;
   /** the data plane, for live deployment state; absent in the CLI's local mode */
   service?: InferenceService;
+  /** monitoring: reference profiles, reports, feedback */
+  monitor?: MonitorService;
   clock?: Clock;
 }
 
@@ -278,7 +282,48 @@ export class ManagementApi {
       ...(req.sourcePath !== undefined ? { sourcePath: req.sourcePath } : {}),
       ...(req.lineage !== undefined ? { lineage: req.lineage } : {}),
     };
-    return this.registry.registerVersion(input);
+    const result = await this.registry.registerVersion(input);
+    const monitor = this.opts.monitor;
+    if (monitor && req.referencePath !== undefined && (result.created || result.version.reference?.profile === undefined)) {
+      try {
+        const profiled = await monitor.profileVersion(req.name, result.version.version, req.referencePath, req.actor !== undefined ? { actor: req.actor } : {});
+        return { ...result, version: { ...result.version, reference: profiled.reference } };
+      } catch (err) {
+        const e = toBerthError(err);
+        throw new BerthError(
+          e.code,
+          `version ${result.version.version} of "${req.name}" was registered, but its reference profile failed: ${e.message}. ` +
+            `Fix the data and run \`berth models profile ${req.name} ${result.version.version} --reference FILE\`.`,
+          { ...e.context, model: req.name, version: result.version.version },
+        );
+      }
+    }
+    return result;
+  }
+
+  // monitoring ----------------------------------------------------------------------------------
+
+  private requireMonitor(): MonitorService {
+    if (!this.opts.monitor) throw new BerthError('INTERNAL', 'monitoring is not available here');
+    return this.opts.monitor;
+  }
+
+  /** Compute and attach a version's reference profile from a CSV or Parquet file on this machine. */
+  async profileVersion(name: string, version: number, filePath: string, actor?: string): Promise<ProfileResult> {
+    assertName('model', name);
+    return this.requireMonitor().profileVersion(name, version, filePath, actor !== undefined ? { actor } : {});
+  }
+
+  /** A monitoring report of a deployment's traffic. */
+  async monitorReport(deployment: string, req: ReportRequest): Promise<MonitorReport> {
+    assertName('deployment', deployment);
+    return this.requireMonitor().report(deployment, req);
+  }
+
+  /** Ground truth for earlier predictions of a deployment. */
+  async recordFeedback(deployment: string, body: unknown): Promise<FeedbackResult> {
+    assertName('deployment', deployment);
+    return this.requireMonitor().recordFeedback(deployment, body);
   }
 
   // aliases -----------------------------------------------------------------------------------

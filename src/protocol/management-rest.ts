@@ -4,6 +4,7 @@ import { basename, join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, assertName, type Clock, type Lineage, type Logger, type Signature } from '../core/index.js';
 import type { AuditAction, DeploymentSettings, Registry, Tags } from '../registry/index.js';
+import type { MonitorService } from '../monitor/index.js';
 import type { InferenceService } from '../serving/index.js';
 import { sendError } from './http-errors.js';
 import { ManagementApi, parseInstant, type AuditRequest, type DeployRequest, type MetadataPatch } from './management-api.js';
@@ -23,6 +24,8 @@ export interface ManagementRestOptions {
   clock?: Clock;
   /** body limit of the register route (default REGISTER_BODY_LIMIT_BYTES) */
   registerBodyLimitBytes?: number;
+  /** monitoring: registering with reference data also profiles it */
+  monitor?: MonitorService;
 }
 
 /**
@@ -60,6 +63,7 @@ export function registerManagementRoutes(app: FastifyInstance, opts: ManagementR
     version: opts.version,
     dataDir: opts.dataDir ?? null,
     service: opts.service,
+    ...(opts.monitor ? { monitor: opts.monitor } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const openapi = JSON.stringify(buildOpenApiDocument({ version: opts.version }));
@@ -176,6 +180,32 @@ export function registerManagementRoutes(app: FastifyInstance, opts: ManagementR
   app.post<P<NameP>>(
     '/v1/deployments/:name/rollback',
     wrap<NameP>(async (req) => api.rollbackDeployment(deploymentParam(req.params.name), actorOf(req))),
+  );
+
+  // reference profiles (monitoring)
+  app.post<P<VersionP>>(
+    '/v1/models/:name/versions/:version/profile',
+    { bodyLimit: opts.registerBodyLimitBytes ?? REGISTER_BODY_LIMIT_BYTES },
+    wrap<VersionP>(async (req, reply) => {
+      const name = modelParam(req.params.name);
+      const version = parseVersion(req.params.version);
+      const body = objectBody(req.body);
+      for (const key of Object.keys(body)) {
+        if (key !== 'reference_base64' && key !== 'reference_file_name') throw invalid(key, 'one of reference_base64, reference_file_name', 'an unknown field');
+      }
+      const data = decodeBase64('reference_base64', body['reference_base64'], true)!;
+      const fileName = fileNameField('reference_file_name', body['reference_file_name']) ?? 'reference.csv';
+      const dir = await mkdtemp(join(tmpdir(), 'berth-profile-'));
+      try {
+        const file = join(dir, fileName);
+        await writeFile(file, data);
+        const out = await api.profileVersion(name, version, file, actorOf(req));
+        reply.code(201);
+        return out;
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }),
   );
 
   // audit and status

@@ -382,6 +382,54 @@ const SCHEMAS: Record<string, Json> = {
     { deployment: str(), model: str(), version: int(), request_id: str(), predictions: arr(ref('PredictionRow')) },
     ['deployment', 'model', 'version', 'request_id', 'predictions'],
   ),
+  FeedbackItem: obj(
+    {
+      request_id: str('the id the prediction was answered with (the `x-request-id` header, or the v2 body `id`)'),
+      row: int('the row within that request (default 0)'),
+      label: { description: 'the true label: a class label or name, a number for regressors, or a list with one label per row of the request' },
+    },
+    ['request_id', 'label'],
+  ),
+  FeedbackRequest: {
+    oneOf: [ref('FeedbackItem'), obj({ items: arr(ref('FeedbackItem')) }, ['items'])],
+    description: 'one label, or a batch under `items`; all are checked before any is stored',
+  },
+  FeedbackResult: obj(
+    { deployment: str(), accepted: int('labels stored, one per row'), replaced: int('of those, how many replaced an earlier label') },
+    ['deployment', 'accepted', 'replaced'],
+  ),
+  ProfileRequest: obj(
+    {
+      reference_base64: str('the training data, base64: CSV with a header, or Parquet'),
+      reference_file_name: str('its file name; `.parquet` reads as Parquet, anything else as CSV'),
+    },
+    ['reference_base64'],
+  ),
+  ProfileResult: obj(
+    {
+      model: str(), version: int(),
+      reference: { type: 'object', description: 'the stored reference record, with its profile (sha256, rows, columns)' },
+      columns: arr(str(), 'the profiled columns'),
+      predictions: bool("whether the model's predictions on the reference are profiled"),
+      metrics: map(num(), "the model's metrics on the reference rows (when they have labels)"),
+    },
+    ['model', 'version', 'reference', 'columns', 'predictions', 'metrics'],
+  ),
+  MonitorReport: obj(
+    {
+      format: str(undefined, { enum: ['berth-monitor-report/1'] }),
+      deployment: str(), model: str(), versions: arr(int()), generatedAt: iso(),
+      window: { type: 'object', description: 'the window: from, to, description, rows, requests' },
+      reference: { description: 'what the window was compared with: a profile or an earlier window (null: none)' },
+      drift: { description: 'per-column drift (test, statistic, p-values, PSI, JS, normed Wasserstein, verdict, histograms) and the dataset verdict; null without a reference' },
+      quality: { type: 'object', description: 'missing, out-of-range, unknown categories, type errors, constant columns, refused requests' },
+      performance: { type: 'object', description: 'realised metrics from feedback, the confidence-based estimate, a time series and per-version metrics' },
+      fairness: arr({ type: 'object' }, 'per sensitive attribute: group rates, parity and equalized-odds differences, disparate impact'),
+      latency: { type: 'object', description: 'p50/p95/p99 ms and error rate' },
+      summary: arr(str(), 'one line per finding, most important first'),
+    },
+    ['format', 'deployment', 'model', 'window', 'drift', 'quality', 'performance', 'fairness', 'latency', 'summary'],
+  ),
 };
 
 interface Param {
@@ -518,6 +566,50 @@ function buildPaths(): Record<string, Json> {
         body: ref('PredictRequest'),
         ok: { '200': json('predictions', ref('PredictResponse')) },
         errors: [400, 404, 413, 429, 500, 503, 504],
+      }),
+    },
+    '/v1/deployments/{name}/feedback': {
+      post: op({
+        id: 'sendFeedback',
+        tag: 'monitoring',
+        summary: 'ground truth for earlier predictions, joined by request id (minutes or days later)',
+        params: [p.deployment],
+        body: ref('FeedbackRequest'),
+        ok: { '200': json('stored', ref('FeedbackResult')) },
+      }),
+    },
+    '/v1/deployments/{name}/monitor': {
+      get: {
+        ...op({
+          id: 'monitorReport',
+          tag: 'monitoring',
+          summary: "a report of a deployment's traffic over a window: drift, data quality, performance, fairness, latency",
+          params: [
+            p.deployment,
+            { name: 'window', in: 'query', description: '15m, 2h, 7d, 1000rows, FROM..TO (ISO 8601) or all (default 24h)', schema: str() },
+            { name: 'against', in: 'query', description: 'compare with this earlier window instead of the reference profile', schema: str() },
+            { name: 'version', in: 'query', description: 'only traffic answered by this version', schema: str(undefined, { pattern: '^[1-9][0-9]*$' }) },
+            { name: 'preset', in: 'query', description: 'drift tests and thresholds: berth (default) or evidently', schema: str(undefined, { enum: ['berth', 'evidently'] }) },
+            { name: 'format', in: 'query', description: 'json (default) or html (a self-contained page)', schema: str(undefined, { enum: ['json', 'html'] }) },
+          ],
+          ok: {
+            '200': {
+              description: 'the report',
+              content: { 'application/json': { schema: ref('MonitorReport') }, 'text/html': { schema: str() } },
+            },
+          },
+        }),
+      },
+    },
+    '/v1/models/{name}/versions/{version}/profile': {
+      post: op({
+        id: 'profileVersion',
+        tag: 'monitoring',
+        summary: "compute and attach a version's reference profile from its training data (the model runs over every row)",
+        params: [p.model, p.version, p.actor],
+        body: ref('ProfileRequest'),
+        ok: { '201': json('profiled', ref('ProfileResult')) },
+        errors: [400, 404, 413],
       }),
     },
     '/metrics': {

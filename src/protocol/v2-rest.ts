@@ -99,21 +99,23 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
 
   // Over a real socket the fast handler (fast-infer.ts) answers these two routes before Fastify
   // sees them; these serve `app.inject` and keep the routes in the router and the OpenAPI check.
-  const infer = async (name: string, version: number | undefined, body: unknown, reply: FastifyReply): Promise<unknown> => {
-    const payload = await inferV2(service, name, version, decodeInferRequest(body));
-    return reply.header('content-type', 'application/json; charset=utf-8').send(payload);
+  const infer = async (name: string, version: number | undefined, body: unknown, reply: FastifyReply, headerId: unknown): Promise<unknown> => {
+    const decoded = decodeInferRequest(body);
+    if (decoded.id === undefined && typeof headerId === 'string' && headerId !== '') decoded.id = headerId;
+    const { payload, requestId } = await inferV2(service, name, version, decoded);
+    return reply.header('content-type', 'application/json; charset=utf-8').header('x-request-id', requestId).send(payload);
   };
 
   app.post<{ Params: NameParams }>('/v2/models/:name/infer', async (req, reply) => {
     try {
-      return await infer(req.params.name, undefined, req.body, reply);
+      return await infer(req.params.name, undefined, req.body, reply, req.headers['x-request-id']);
     } catch (err) {
       return sendError(reply, req, err, logger);
     }
   });
   app.post<{ Params: VersionParams }>('/v2/models/:name/versions/:version/infer', async (req, reply) => {
     try {
-      return await infer(req.params.name, parseVersion(req.params.version), req.body, reply);
+      return await infer(req.params.name, parseVersion(req.params.version), req.body, reply, req.headers['x-request-id']);
     } catch (err) {
       return sendError(reply, req, err, logger);
     }

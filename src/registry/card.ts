@@ -205,8 +205,9 @@ function describeSpecs(specs: TensorSpec[]): string {
 
 const BERTH_KEYS = [
   'format', 'title', 'task', 'description', 'features', 'inputs', 'outputs', 'classes', 'metrics', 'lineage', 'tags',
-  'allow_non_finite', 'serving',
+  'allow_non_finite', 'serving', 'monitoring',
 ] as const;
+const MONITORING_KEYS = ['label_column', 'sensitive_attributes', 'positive_class'] as const;
 const BERTH_INPUT_KEYS = ['name', 'features', 'vocabulary', 'valid_range', 'allow_non_finite', 'description'] as const;
 const BERTH_OUTPUT_KEYS = ['name', 'role', 'description'] as const;
 const BERTH_CLASSES_KEYS = ['labels', 'names'] as const;
@@ -290,6 +291,16 @@ function readBerthCard(doc: Record<string, unknown>, p: Problem[]): ModelCard {
         else p.push({ field: `serving.${key}`, expected: `an integer >= ${min}`, got: v });
       }
       card.serving = out;
+    }
+  }
+
+  const monitoring = doc['monitoring'];
+  if (monitoring !== undefined && monitoring !== null) {
+    if (!isRecord(monitoring)) {
+      p.push({ field: 'monitoring', expected: `a mapping of ${MONITORING_KEYS.join(', ')}`, got: monitoring });
+    } else {
+      rejectUnknownKeys(monitoring, MONITORING_KEYS, 'monitoring.', p);
+      setIfDefined(card, 'monitoring', readMonitoring(monitoring, card, p));
     }
   }
 
@@ -407,7 +418,34 @@ function readFixtureCard(doc: Record<string, unknown>, p: Problem[]): ModelCard 
   const data = doc['data'];
   if (isRecord(data) && typeof data['dataset'] === 'string') lineage.dataset = data['dataset'];
   if (Object.keys(lineage).length > 0) card.lineage = lineage;
+  const mon = doc['monitoring'];
+  if (isRecord(mon)) {
+    const m: NonNullable<ModelCard['monitoring']> = {};
+    if (typeof mon['label_column'] === 'string') m.labelColumn = mon['label_column'];
+    const sens = mon['sensitive_attributes'];
+    if (Array.isArray(sens) && sens.every((x) => typeof x === 'string')) m.sensitiveAttributes = sens as string[];
+    if (Object.keys(m).length > 0) card.monitoring = m;
+  }
   return card;
+}
+
+function readMonitoring(raw: Record<string, unknown>, card: ModelCard, p: Problem[]): ModelCard['monitoring'] | undefined {
+  const out: NonNullable<ModelCard['monitoring']> = {};
+  setIfDefined(out, 'labelColumn', optString(raw['label_column'], 'monitoring.label_column', p));
+  setIfDefined(out, 'sensitiveAttributes', optStringList(raw['sensitive_attributes'], 'monitoring.sensitive_attributes', p));
+  const pos = raw['positive_class'];
+  if (pos !== undefined && pos !== null) {
+    const labels = card.classes?.labels;
+    const names = card.classes?.names;
+    if (typeof pos !== 'string' && typeof pos !== 'number') {
+      p.push({ field: 'monitoring.positive_class', expected: 'a class label or name', got: pos });
+    } else if (labels && !labels.some((l) => String(l) === String(pos)) && !(names ?? []).includes(String(pos))) {
+      p.push({ field: 'monitoring.positive_class', expected: `one of the classes ${JSON.stringify(names ?? labels)}`, got: pos });
+    } else {
+      out.positiveClass = pos;
+    }
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** What a fixture output means, from its name (fixture cards do not say). */

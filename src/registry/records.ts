@@ -28,6 +28,20 @@ export interface ReferenceDataRecord {
   fileName: string;
   /** data rows (header excluded) */
   rows: number;
+  /** the reference profile computed from it (monitoring), an artifact holding `berth-profile/1` JSON */
+  profile?: ReferenceProfileRecord;
+}
+
+/** Where a version's reference profile is stored and what it covers. */
+export interface ReferenceProfileRecord {
+  sha256: string;
+  sizeBytes: number;
+  rows: number;
+  /** columns profiled: features, the model's predictions on the reference, the label */
+  columns: string[];
+  /** whether the model's own predictions on the reference are in it */
+  predictions: boolean;
+  createdAt: string;
 }
 
 /** One immutable, content-addressed version of a model. Only `tags` and `description` ever change. */
@@ -134,6 +148,7 @@ export const AUDIT_ACTIONS = [
   'version.tags.set',
   'version.tags.delete',
   'version.describe',
+  'version.reference',
   'model.tags.set',
   'model.tags.delete',
   'model.describe',

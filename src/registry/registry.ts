@@ -513,6 +513,22 @@ export class Registry {
     return this.updateVersion(name, version, actor, 'version.describe', () => ({ description: d, details: { description: d } }));
   }
 
+  /**
+   * Attach reference data (and its profile) to a version, replacing any earlier one. The files must
+   * already be artifacts (`artifacts.put`); the version's model bytes never change.
+   */
+  async setReference(name: string, version: number, reference: ReferenceDataRecord, actor?: string): Promise<VersionRecord> {
+    for (const sha of [reference.sha256, ...(reference.profile ? [reference.profile.sha256] : [])]) {
+      if (!(await this.artifacts.has(sha))) {
+        throw new BerthError('INVALID_ARGUMENT', `reference artifact ${sha} is not stored; put the file into the artifact store first`, { field: 'reference', got: sha });
+      }
+    }
+    return this.updateVersion(name, version, actor, 'version.reference', () => ({
+      reference,
+      details: { reference: reference.sha256, fileName: reference.fileName, rows: reference.rows, ...(reference.profile ? { profile: reference.profile.sha256 } : {}) },
+    }));
+  }
+
   // -------------------------------------------------------------------------------------------
   // deployments
 
@@ -802,7 +818,9 @@ export class Registry {
     version: number,
     actor: string | undefined,
     action: AuditAction,
-    change: (row: Selectable<VersionsTable>) => { tags?: Tags; description?: string | null; details: Record<string, unknown> } | null,
+    change: (
+      row: Selectable<VersionsTable>,
+    ) => { tags?: Tags; description?: string | null; reference?: ReferenceDataRecord | null; details: Record<string, unknown> } | null,
   ): Promise<VersionRecord> {
     assertName('model', name);
     const who = this.actorOf(actor);
@@ -811,9 +829,10 @@ export class Registry {
       const row = await requireVersion(trx, name, version);
       const c = change(row);
       if (!c) return { row, changed: false };
-      const set: { tags?: string; description?: string | null } = {};
+      const set: { tags?: string; description?: string | null; reference?: string | null } = {};
       if (c.tags) set.tags = JSON.stringify(c.tags);
       if (c.description !== undefined) set.description = c.description;
+      if (c.reference !== undefined) set.reference = c.reference === null ? null : JSON.stringify(c.reference);
       await trx.updateTable('versions').set(set).where('model', '=', name).where('version', '=', version).execute();
       await trx.updateTable('models').set({ updated_at: now }).where('name', '=', name).execute();
       await writeAudit(trx, now, who, action, `version:${name}@${version}`, name, c.details);

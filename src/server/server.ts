@@ -11,8 +11,15 @@ import {
   type Clock,
   type Logger,
 } from '../core/index.js';
-import { ServingMetrics } from '../monitor/index.js';
-import { createFastInferHandler, registerManagementRoutes, registerPredictRoutes, registerV2Routes, sendError } from '../protocol/index.js';
+import { InferenceLog, MonitorService, ServingMetrics, SqliteFeedbackStore, onnxPredictor } from '../monitor/index.js';
+import {
+  createFastInferHandler,
+  registerManagementRoutes,
+  registerMonitorRoutes,
+  registerPredictRoutes,
+  registerV2Routes,
+  sendError,
+} from '../protocol/index.js';
 import { openEmbeddedRegistry, type Registry, type VersionRecord } from '../registry/index.js';
 import { OnnxBackend } from '../runtime/index.js';
 import {
@@ -44,6 +51,9 @@ export interface BerthServer {
   readonly service: InferenceService;
   readonly manager: ModelManager;
   readonly metrics: ServingMetrics;
+  readonly monitor: MonitorService;
+  /** this process's inference log (null when `inferenceLog.enabled` is false) */
+  readonly inferenceLog: InferenceLog | null;
   readonly config: Readonly<BerthConfig>;
   /** Listen on the configured host and port; resolves to the base URL. */
   listen(): Promise<string>;
@@ -111,6 +121,11 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     logger,
     observer: metrics,
   });
+  const dataDir = path.resolve(config.dataDir);
+  const inferenceLog = config.inferenceLog.enabled ? new InferenceLog({ dataDir, config: config.inferenceLog, clock, logger }) : null;
+  if (inferenceLog) void inferenceLog.applyRetention();
+  const feedback = SqliteFeedbackStore.open(dataDir);
+  const monitor = new MonitorService({ dataDir, registry, feedback, clock, predictor: onnxPredictor(registry), ...(inferenceLog ? { log: inferenceLog } : {}) });
   const service = new InferenceService({
     source: deploymentSource(registry),
     manager,
@@ -118,7 +133,13 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     lifecycle: config.lifecycle,
     clock,
     logger,
-    observer: metrics,
+    observer: inferenceLog
+      ? {
+          onRequest: (d, m, v, code, timing, totalMs) => metrics.onRequest(d, m, v, code, timing, totalMs),
+          onInference: (record) => inferenceLog.onInference(record),
+          onFailure: (record) => inferenceLog.onFailure(record),
+        }
+      : metrics,
   });
 
   if (opts.example) await ensureExampleDeployment(registry, logger);
@@ -218,6 +239,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     repositoryAction: bridge ? (a) => bridge.broadcast(a) : localAction,
   });
   registerPredictRoutes(app, { service, logger });
+  registerMonitorRoutes(app, { monitor, logger });
   const inspector = new OnnxBackend();
   registerManagementRoutes(app, {
     registry,
@@ -225,8 +247,9 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     logger,
     version: BERTH_VERSION,
     inspect: (bytes) => inspector.inspect(bytes),
-    dataDir: path.resolve(config.dataDir),
+    dataDir,
     clock,
+    monitor,
   });
   app.get('/metrics', async (_req, reply) => {
     const { contentType, body } = bridge ? await bridge.metrics() : await metrics.render();
@@ -242,6 +265,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     service,
     manager,
     metrics,
+    monitor,
+    inferenceLog,
     config,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
@@ -256,6 +281,9 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       if (pollTimer) clearInterval(pollTimer);
       await app.close();
       await refreshing;
+      // every answered request is in the log's buffers by now: write them before going
+      await inferenceLog?.close();
+      feedback.close();
       await manager!.close();
       await registry.close();
     },

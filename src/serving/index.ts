@@ -3,6 +3,8 @@ export type {
   DeploymentOverrides,
   DeploymentSource,
   InferenceObserver,
+  InferenceRecord,
+  FailureRecord,
   InferenceRequest,
   InferenceResponse,
   InferenceServiceOptions,

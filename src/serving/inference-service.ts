@@ -55,14 +55,51 @@ export interface InferenceResponse {
   model: string;
   modelVersion: string;
   id?: string;
+  /** the request's id: the one the client sent, else one Berth made (for feedback joins) */
+  requestId: string;
   outputs: Tensor[];
   timing: InferenceTiming;
   route: Route;
 }
 
+/** One answered request as monitoring sees it: the validated inputs and the outputs, by reference. */
+export interface InferenceRecord {
+  deployment: string;
+  model: string;
+  version: number;
+  /** the version's signature and card, for monitoring's view of the columns */
+  managed: ManagedVersion;
+  requestId: string;
+  inputs: Tensor[];
+  outputs: Tensor[];
+  /** rows in this request */
+  rows: number;
+  latencyMs: number;
+  /** wall-clock time of the answer, ms since the epoch */
+  timestampMs: number;
+}
+
+/** A request the data plane refused or failed, once its route was known. */
+export interface FailureRecord {
+  deployment: string;
+  model: string;
+  version: number;
+  managed: ManagedVersion;
+  requestId: string;
+  /** the error code (INVALID_INPUT, QUEUE_FULL, …) and the field it names, if any */
+  code: string;
+  field: string | null;
+  latencyMs: number;
+  timestampMs: number;
+}
+
 /** What the service tells monitoring about each request. */
 export interface InferenceObserver {
+  /** every failed request whose deployment resolved (data quality counts refusals) */
+  onFailure?(record: FailureRecord): void;
   onRequest?(deployment: string, model: string, version: number, code: string, timing: InferenceTiming | null, totalMs: number): void;
+  /** every successful request, after its answer is computed; must not block (copy, then defer) */
+  onInference?(record: InferenceRecord): void;
 }
 
 /** One deployment's current route: the version and the batching it runs with. */
@@ -95,6 +132,8 @@ export class InferenceService {
   private readonly versionRoutes = new Map<string, Route>();
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly idPrefix = randomUUID().slice(0, 13);
+  private idCounter = 0;
 
   constructor(private readonly opts: InferenceServiceOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -193,11 +232,28 @@ export class InferenceService {
       const result = await this.opts.manager.batcherFor(entry, route.id, route.batching).submit(inputs, outputNames, deadline);
       const totalMs = this.clock.monotonic() - t0;
       const timing: InferenceTiming = { queueMs: result.queueMs, inferMs: result.inferMs, totalMs, batchRows: result.batchRows };
-      this.opts.observer?.onRequest?.(deployment, route.version.model, route.version.version, 'OK', timing, totalMs);
+      const observer = this.opts.observer;
+      observer?.onRequest?.(deployment, route.version.model, route.version.version, 'OK', timing, totalMs);
+      const requestId = req.id ?? this.nextRequestId();
+      if (observer?.onInference) {
+        observer.onInference({
+          deployment: route.deployment.name,
+          model: route.version.model,
+          version: route.version.version,
+          managed: route.version,
+          requestId,
+          inputs,
+          outputs: result.outputs,
+          rows: rowsOf(inputs),
+          latencyMs: totalMs,
+          timestampMs: this.clock.now(),
+        });
+      }
       const res: InferenceResponse = {
         modelName: deployment,
         model: route.version.model,
         modelVersion: String(route.version.version),
+        requestId,
         outputs: result.outputs,
         timing,
         route,
@@ -207,7 +263,22 @@ export class InferenceService {
     } catch (err) {
       const e = toBerthError(err);
       const totalMs = this.clock.monotonic() - t0;
-      this.opts.observer?.onRequest?.(deployment, route?.version.model ?? '', route?.version.version ?? 0, e.code, null, totalMs);
+      const observer = this.opts.observer;
+      observer?.onRequest?.(deployment, route?.version.model ?? '', route?.version.version ?? 0, e.code, null, totalMs);
+      if (route !== undefined && observer?.onFailure) {
+        const field = e.context.field;
+        observer.onFailure({
+          deployment: route.deployment.name,
+          model: route.version.model,
+          version: route.version.version,
+          managed: route.version,
+          requestId: req.id ?? this.nextRequestId(),
+          code: e.code,
+          field: typeof field === 'string' ? field : null,
+          latencyMs: totalMs,
+          timestampMs: this.clock.now(),
+        });
+      }
       throw e;
     } finally {
       if (entry) this.opts.manager.release(entry);
@@ -218,6 +289,17 @@ export class InferenceService {
   static newRequestId(): string {
     return randomUUID();
   }
+
+  /** Unique across processes (a random prefix per service) and cheap: no entropy per request. */
+  private nextRequestId(): string {
+    this.idCounter++;
+    return `${this.idPrefix}-${this.idCounter.toString(36)}`;
+  }
+}
+
+function rowsOf(inputs: readonly Tensor[]): number {
+  const s = inputs[0]?.shape;
+  return s === undefined || s.length === 0 ? 1 : s[0]!;
 }
 
 function selectOutputs(route: Route, wanted: readonly { name: string }[]): string[] {

@@ -99,7 +99,7 @@ async function lifecycleFlow(base: string[], mode: 'remote' | 'local'): Promise<
   expect(r.out).toMatch(/^registered bc version 2 \(sha256 [0-9a-f]{12}…, 1\.1 kB\)\n$/);
   r = await b('--json', 'versions', 'show', 'bc', '1');
   const v1 = JSON.parse(r.out) as VersionRecord;
-  expect(v1).toMatchObject({ version: 1, createdBy: ACTOR, sourcePath: gbt, tags: { dataset: '2024-06' }, reference: { rows: 284 } });
+  expect(v1).toMatchObject({ version: 1, createdBy: ACTOR, sourcePath: gbt, tags: { dataset: '2024-06' }, reference: { rows: 284, profile: { rows: 284, predictions: true } } });
   expect(v1.lineage.sourcePath).toBe(gbt);
 
   // alias moves, "what did it point at then", and moving back
@@ -163,6 +163,7 @@ async function lifecycleFlow(base: string[], mode: 'remote' | 'local'): Promise<
   const audit = JSON.parse(r.out) as AuditList;
   expect(audit.entries.map((e) => e.action).reverse()).toEqual([
     'version.register',
+    'version.reference',
     'version.register',
     'alias.set',
     'alias.set',

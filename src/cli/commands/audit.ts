@@ -8,7 +8,7 @@ import { examples, optionParser } from './options.js';
 
 /** Every audit action, for `--action` (kept in step with the registry's AUDIT_ACTIONS by a test). */
 export const AUDIT_ACTION_CHOICES = [
-  'version.register', 'version.tags.set', 'version.tags.delete', 'version.describe',
+  'version.register', 'version.tags.set', 'version.tags.delete', 'version.describe', 'version.reference',
   'model.tags.set', 'model.tags.delete', 'model.describe',
   'alias.set', 'alias.delete', 'alias.rollback',
   'deployment.create', 'deployment.update', 'deployment.rollback', 'deployment.delete',

@@ -5,8 +5,8 @@
  * named probabilities and values using the model card. Pure functions, no HTTP.
  */
 import {
-  BerthError, allocateData, formatShape, fromFloat16Bits,
-  type CardOutput, type Datatype, type ModelCard, type Signature, type Tensor, type TensorData, type TensorSpec,
+  BerthError, allocateData, assignOutputRoles, classNames, formatShape, fromFloat16Bits, isClassification,
+  type CardOutput, type OutputRole, type Datatype, type ModelCard, type Signature, type Tensor, type TensorData, type TensorSpec,
 } from '../../core/index.js';
 import {
   countLeaves, createFriendlySink, describeValue, expectedFriendly, gotValue, isPlainObject, storeFriendly,
@@ -435,17 +435,7 @@ function editDistance(a: string, b: string, max: number): number {
 // ---------------------------------------------------------------------------------------------
 // Post-processing.
 
-type Role = NonNullable<CardOutput['role']>;
-
-/** output names that say what they are, for cards without roles */
-const NAME_ROLES: Record<string, Role> = {
-  label: 'label', labels: 'label', output_label: 'label', predicted_label: 'label', class: 'label', classes: 'label',
-  probabilities: 'probabilities', probability: 'probabilities', probs: 'probabilities', proba: 'probabilities',
-  output_probability: 'probabilities', logits: 'logits', logit: 'logits', scores: 'scores',
-};
-
-const isClassification = (task: ModelCard['task']): boolean =>
-  task === 'binary-classification' || task === 'multiclass-classification' || task === 'multilabel-classification';
+type Role = OutputRole;
 
 /**
  * Turn a batch's output tensors into one friendly row per input row.
@@ -467,7 +457,7 @@ export function postprocessPredictions(outputs: Tensor[], sig: Signature, card: 
   const rows: PredictionRow[] = new Array<PredictionRow>(rowCount);
   for (let r = 0; r < rowCount; r++) rows[r] = {};
   if (rowCount === 0) return rows;
-  const roles = assignRoles(outputs, sig, card);
+  const roles = assignOutputRoles(outputs, sig, card);
   const task = card?.task;
   const multilabel = task === 'multilabel-classification';
   const classes = card?.classes;
@@ -557,37 +547,6 @@ export function postprocessPredictions(outputs: Tensor[], sig: Signature, card: 
   return rows;
 }
 
-/**
- * Role of each output: the card's declared role, else one inferred from the output's name; when the
- * card declares no roles at all, also the regression `value` inferred from the task. Each role once.
- */
-function assignRoles(outputs: Tensor[], sig: Signature, card: ModelCard | undefined): (Role | undefined)[] {
-  const declared = card?.outputs?.filter((o) => o.role !== undefined) ?? [];
-  const roles: (Role | undefined)[] = [];
-  const taken = new Set<Role>();
-  const take = (role: Role | undefined): Role | undefined => {
-    if (role === undefined || taken.has(role)) return undefined;
-    taken.add(role);
-    return role;
-  };
-  // declared roles first, then names for the outputs the card says nothing about
-  for (const t of outputs) roles.push(take(declared.find((o) => o.name === t.name)?.role));
-  for (let i = 0; i < outputs.length; i++) {
-    if (roles[i] === undefined && !declared.some((o) => o.name === outputs[i]!.name)) {
-      roles[i] = take(NAME_ROLES[outputs[i]!.name.toLowerCase()]);
-    }
-  }
-  if (declared.length > 0) return roles;
-  // a regression model's (or an unknown model's single) numeric output is its value
-  const task = card?.task;
-  const regression = task === 'regression' || (!isClassification(task) && taken.size === 0 && sig.outputs.length <= 1);
-  if (regression && !taken.has('value')) {
-    const i = outputs.findIndex((t, j) => roles[j] === undefined && (t.datatype === 'FP32' || t.datatype === 'FP64' || t.datatype === 'FP16'));
-    if (i >= 0) roles[i] = take('value');
-  }
-  return roles;
-}
-
 function widthOf(t: Tensor, rowCount: number): number {
   const k = t.data.length / rowCount;
   if (!Number.isInteger(k)) {
@@ -621,14 +580,6 @@ function plainValuesOf(t: Tensor): ArrayLike<unknown> {
   }
   if (t.datatype === 'BOOL') return Array.from(d as Uint8Array, (b) => b !== 0);
   return numbersOf(t);
-}
-
-/** Class names for K columns: the card's names, else its labels as strings, else "0".."K-1". */
-function classNames(card: ModelCard | undefined, k: number): string[] {
-  const cls = card?.classes;
-  if (cls?.names !== undefined && cls.names.length === k) return cls.names;
-  if (cls !== undefined && cls.labels.length === k) return cls.labels.map(String);
-  return Array.from({ length: k }, (_, i) => String(i));
 }
 
 /** The label for column `k`: its class name, else its label, else the index. */

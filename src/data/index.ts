@@ -1,0 +1,25 @@
+export {
+  COLUMN_TYPES,
+  NumericColumnBuilder,
+  StringColumnBuilder,
+  columnLength,
+  concatTables,
+  createNumericColumn,
+  createStringColumn,
+  findColumn,
+  getColumn,
+  isNumericColumn,
+  selectColumns,
+  sliceTable,
+  stringValues,
+  validateTable,
+  type BinaryColumn,
+  type Column,
+  type ColumnType,
+  type NumericColumn,
+  type NumericColumnType,
+  type StringColumn,
+  type Table,
+} from './table.js';
+export { parseCsv, readCsvFile, type CsvOptions } from './csv.js';
+export * from './parquet/index.js';

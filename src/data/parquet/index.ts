@@ -1,0 +1,2 @@
+export { encodeParquet, writeParquetFile, type ParquetWriteOptions } from './writer.js';
+export { decodeParquet, describeParquet, readParquetFile, type ParquetReadOptions } from './reader.js';

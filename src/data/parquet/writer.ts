@@ -1,0 +1,511 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError } from '../../core/index.js';
+import { validateTable, type Column, type NumericColumn, type Table } from '../table.js';
+import {
+  Codec,
+  ConvertedType,
+  Encoding,
+  Logical,
+  MAGIC,
+  PageType,
+  PhysicalType,
+  Repetition,
+  encodeFileMetaData,
+  encodePageHeader,
+  type ColumnChunk,
+  type ColumnMetaData,
+  type RowGroup,
+  type SchemaElement,
+  type Statistics,
+} from './format.js';
+import { ByteSink, bitWidthFor, encodeHybrid } from './rle.js';
+
+/** Options of {@link encodeParquet} and {@link writeParquetFile}. */
+export interface ParquetWriteOptions {
+  /** Rows per row group (default 1,048,576). */
+  rowGroupRows?: number;
+  /** Rows per data page within a row group (default 65,536). */
+  pageRows?: number;
+  /** Key-value metadata for the footer, over `table.metadata`. */
+  metadata?: Record<string, string>;
+}
+
+const DEFAULT_ROW_GROUP_ROWS = 1 << 20;
+const DEFAULT_PAGE_ROWS = 1 << 16;
+const CREATED_BY = 'berth';
+/** Longest string kept as a min/max statistic (longer ones are left out rather than truncated). */
+const MAX_STAT_BYTES = 64;
+
+/**
+ * Encode a table as a Parquet file: a flat schema of OPTIONAL columns, UNCOMPRESSED pages, definition
+ * levels in the RLE hybrid encoding (NaN / code -1 / null are nulls).
+ *
+ * | column       | Parquet                                                                          |
+ * |--------------|----------------------------------------------------------------------------------|
+ * | double       | DOUBLE, PLAIN                                                                    |
+ * | int64        | INT64, PLAIN                                                                     |
+ * | timestamp_ms | INT64 TIMESTAMP(MILLIS, UTC) (+ TIMESTAMP_MILLIS), PLAIN; fractions of ms floored  |
+ * | string       | BYTE_ARRAY STRING (+ UTF8), dictionary page (PLAIN) + RLE_DICTIONARY data pages  |
+ * | binary       | BYTE_ARRAY, PLAIN                                                                |
+ *
+ * Column statistics carry null_count and, where meaningful, min_value/max_value.
+ *
+ * @throws BerthError INVALID_ARGUMENT for a malformed table or a non-integer int64 value.
+ */
+export function encodeParquet(table: Table, opts: ParquetWriteOptions = {}): Buffer {
+  const parts = encodeParquetParts(table, opts);
+  return Buffer.concat(parts);
+}
+
+/**
+ * Write a table as a Parquet file atomically: a temporary file in the same folder is written and
+ * fsynced, then renamed over `file`, then the folder is fsynced. Missing folders are created. The
+ * temporary name starts with `.` and ends in `.tmp`, so globs like `*.parquet` never see it.
+ *
+ * @example
+ * await writeParquetFile('logs/deployment=x/hour=2024-05-01T10/part-1.parquet', table, { metadata: { 'berth.format': '1' } });
+ */
+export async function writeParquetFile(file: string, table: Table, opts: ParquetWriteOptions = {}): Promise<void> {
+  const parts = encodeParquetParts(table, opts);
+  const dir = path.dirname(path.resolve(file));
+  await mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx');
+  try {
+    try {
+      // writev takes at most 1024 buffers at a time
+      for (let i = 0; i < parts.length; i += 1024) {
+        const batch = parts.slice(i, i + 1024);
+        const total = batch.reduce((n, p) => n + p.byteLength, 0);
+        let written = 0;
+        while (written < total) {
+          const res = await fh.writev(written === 0 ? batch : remaining(batch, written));
+          written += res.bytesWritten;
+        }
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await syncDir(dir);
+}
+
+/** The buffers still to write after `written` bytes of `batch`. */
+function remaining(batch: Uint8Array[], written: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let skip = written;
+  for (const b of batch) {
+    if (skip >= b.byteLength) {
+      skip -= b.byteLength;
+      continue;
+    }
+    out.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return out;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let dh;
+  try {
+    dh = await open(dir, 'r');
+    await dh.sync();
+  } catch (err) {
+    // some platforms cannot fsync a directory; the rename is still atomic there
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw err;
+  } finally {
+    await dh?.close();
+  }
+}
+
+/**
+ * The file as a list of buffers (page headers, levels, values, footer); numeric values without nulls are
+ * views on the table's own memory, so nothing is copied until the caller joins or writes them.
+ */
+export function encodeParquetParts(table: Table, opts: ParquetWriteOptions = {}): Uint8Array[] {
+  validateTable(table);
+  const groupRows = positiveInteger(opts.rowGroupRows, DEFAULT_ROW_GROUP_ROWS, 'rowGroupRows');
+  const pageRows = positiveInteger(opts.pageRows, DEFAULT_PAGE_ROWS, 'pageRows');
+  const out = new Output();
+  out.push(MAGIC);
+  const encoders = table.columns.map((c) => new ColumnEncoder(c));
+  const rowGroups: RowGroup[] = [];
+  for (let start = 0; start < table.rows; start += groupRows) {
+    const end = Math.min(table.rows, start + groupRows);
+    const fileOffset = out.offset;
+    const columns = encoders.map((e) => e.writeChunk(out, start, end, pageRows));
+    const size = columns.reduce((n, c) => n + (c.meta?.totalCompressedSize ?? 0), 0);
+    rowGroups.push({ columns, totalByteSize: size, numRows: end - start, fileOffset, totalCompressedSize: size, ordinal: rowGroups.length });
+  }
+  const keyValue = { ...(table.metadata ?? {}), ...(opts.metadata ?? {}) };
+  const schema: SchemaElement[] = [{ name: 'schema', numChildren: table.columns.length }, ...table.columns.map(schemaElementFor)];
+  const footer = encodeFileMetaData({
+    version: 2,
+    schema,
+    numRows: table.rows,
+    rowGroups,
+    keyValueMetadata: Object.entries(keyValue).map(([key, value]) => ({ key, value: String(value) })),
+    createdBy: CREATED_BY,
+  });
+  out.push(footer);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(footer.length, 0);
+  out.push(len);
+  out.push(MAGIC);
+  return out.parts;
+}
+
+function positiveInteger(v: number | undefined, fallback: number, field: string): number {
+  if (v === undefined) return fallback;
+  if (!Number.isInteger(v) || v < 1) {
+    throw new BerthError('INVALID_ARGUMENT', `Parquet option ${field} must be a positive integer, got ${v}`, { field, expected: 'positive integer', got: v });
+  }
+  return v;
+}
+
+/** The buffers of the file so far and the offset the next one lands at. */
+class Output {
+  readonly parts: Uint8Array[] = [];
+  offset = 0;
+
+  push(b: Uint8Array): void {
+    this.parts.push(b);
+    this.offset += b.byteLength;
+  }
+}
+
+function schemaElementFor(c: Column): SchemaElement {
+  const base = { name: c.name, repetition: Repetition.OPTIONAL };
+  switch (c.type) {
+    case 'double':
+      return { ...base, type: PhysicalType.DOUBLE };
+    case 'int64':
+      return { ...base, type: PhysicalType.INT64 };
+    case 'timestamp_ms':
+      return {
+        ...base,
+        type: PhysicalType.INT64,
+        convertedType: ConvertedType.TIMESTAMP_MILLIS,
+        logicalType: { kind: Logical.TIMESTAMP, isAdjustedToUTC: true, unit: 'MILLIS' },
+      };
+    case 'string':
+      return { ...base, type: PhysicalType.BYTE_ARRAY, convertedType: ConvertedType.UTF8, logicalType: { kind: Logical.STRING } };
+    case 'binary':
+      return { ...base, type: PhysicalType.BYTE_ARRAY };
+  }
+}
+
+/** Writes one column's chunks, row group by row group. */
+class ColumnEncoder {
+  /** UTF-8 bytes of dictionary entries, made once for all row groups. */
+  private encoded: (Buffer | undefined)[] = [];
+
+  constructor(private readonly column: Column) {}
+
+  writeChunk(out: Output, start: number, end: number, pageRows: number): ColumnChunk {
+    const chunkStart = out.offset;
+    const c = this.column;
+    let meta: ColumnMetaData;
+    if (c.type === 'string') meta = this.writeStrings(out, c.codes, c.dictionary, start, end, pageRows);
+    else if (c.type === 'binary') meta = this.writeBinary(out, c.values, start, end, pageRows);
+    else meta = this.writeNumbers(out, c, start, end, pageRows);
+    meta.totalUncompressedSize = meta.totalCompressedSize = out.offset - chunkStart;
+    return { fileOffset: chunkStart, meta };
+  }
+
+  private writeNumbers(out: Output, c: NumericColumn, start: number, end: number, pageRows: number): ColumnMetaData {
+    const values = c.values;
+    const isDouble = c.type === 'double';
+    let min = Infinity;
+    let max = -Infinity;
+    let nulls = 0;
+    let dataPageOffset = -1;
+    for (let p = start; p < end; p += pageRows) {
+      const q = Math.min(end, p + pageRows);
+      const n = q - p;
+      let pageNulls = 0;
+      for (let i = p; i < q; i++) {
+        const v = values[i]!;
+        if (v !== v) pageNulls++;
+        else {
+          if (v < min) min = v;
+          if (v > max) max = v;
+        }
+      }
+      nulls += pageNulls;
+      let dense: Float64Array = values.subarray(p, q);
+      let levels: Uint8Array;
+      if (pageNulls === 0) levels = allDefined(n);
+      else {
+        const defined = new Uint8Array(n);
+        dense = new Float64Array(n - pageNulls);
+        let j = 0;
+        for (let i = 0; i < n; i++) {
+          const v = values[p + i]!;
+          if (v === v) {
+            defined[i] = 1;
+            dense[j++] = v;
+          }
+        }
+        levels = encodeLevels(defined, n);
+      }
+      const body = isDouble ? new Uint8Array(dense.buffer, dense.byteOffset, dense.byteLength) : int64Bytes(dense, c, p, values);
+      const at = writeDataPage(out, n, Encoding.PLAIN, levels, [body]);
+      if (dataPageOffset < 0) dataPageOffset = at;
+    }
+    const stats: Statistics = { nullCount: nulls };
+    if (min <= max) {
+      if (isDouble) {
+        // the spec's rule for zeros: a zero minimum is written -0, a zero maximum +0
+        stats.minValue = doubleBytes(min === 0 ? -0 : min);
+        stats.maxValue = doubleBytes(max === 0 ? 0 : max);
+      } else {
+        const lo = c.type === 'timestamp_ms' ? Math.floor(min) : min;
+        const hi = c.type === 'timestamp_ms' ? Math.floor(max) : max;
+        stats.minValue = int64Bytes(Float64Array.of(lo), c, 0, null);
+        stats.maxValue = int64Bytes(Float64Array.of(hi), c, 0, null);
+      }
+    }
+    return chunkMeta(isDouble ? PhysicalType.DOUBLE : PhysicalType.INT64, [Encoding.PLAIN, Encoding.RLE], c.name, end - start, dataPageOffset, stats);
+  }
+
+  private writeStrings(out: Output, codes: Int32Array, dictionary: string[], start: number, end: number, pageRows: number): ColumnMetaData {
+    // a dictionary of just the strings this row group uses, in order of first use
+    const local = new Int32Array(dictionary.length).fill(-1);
+    const used: number[] = [];
+    let nulls = 0;
+    for (let i = start; i < end; i++) {
+      const code = codes[i]!;
+      if (code < 0) nulls++;
+      else if (local[code] === -1) {
+        local[code] = used.length;
+        used.push(code);
+      }
+    }
+    const stats: Statistics = { nullCount: nulls };
+    if (used.length === 0) {
+      // every value is null: one plain page per page range, no dictionary
+      let dataPageOffset = -1;
+      for (let p = start; p < end; p += pageRows) {
+        const n = Math.min(end, p + pageRows) - p;
+        const at = writeDataPage(out, n, Encoding.PLAIN, encodeLevels(new Uint8Array(n), n), []);
+        if (dataPageOffset < 0) dataPageOffset = at;
+      }
+      return chunkMeta(PhysicalType.BYTE_ARRAY, [Encoding.PLAIN, Encoding.RLE], this.column.name, end - start, dataPageOffset, stats);
+    }
+    // dictionary page: PLAIN byte arrays (4-byte length, bytes)
+    const entries = used.map((code) => this.utf8(dictionary, code));
+    const dictBytes = Buffer.allocUnsafe(entries.reduce((n, e) => n + 4 + e.length, 0));
+    let at = 0;
+    let min: Buffer | undefined;
+    let max: Buffer | undefined;
+    for (const e of entries) {
+      dictBytes.writeUInt32LE(e.length, at);
+      e.copy(dictBytes, at + 4);
+      at += 4 + e.length;
+      if (!min || Buffer.compare(e, min) < 0) min = e;
+      if (!max || Buffer.compare(e, max) > 0) max = e;
+    }
+    const dictionaryPageOffset = out.offset;
+    const dictHeader = encodePageHeader({
+      type: PageType.DICTIONARY_PAGE,
+      uncompressedSize: dictBytes.length,
+      compressedSize: dictBytes.length,
+      numValues: entries.length,
+      encoding: Encoding.PLAIN,
+    });
+    out.push(dictHeader);
+    out.push(dictBytes);
+    const width = bitWidthFor(entries.length - 1);
+    let dataPageOffset = -1;
+    for (let p = start; p < end; p += pageRows) {
+      const q = Math.min(end, p + pageRows);
+      const n = q - p;
+      const indices = new Int32Array(n);
+      let k = 0;
+      let pageNulls = 0;
+      const defined = new Uint8Array(n);
+      for (let i = p; i < q; i++) {
+        const code = codes[i]!;
+        if (code < 0) pageNulls++;
+        else {
+          defined[i - p] = 1;
+          indices[k++] = local[code]!;
+        }
+      }
+      const levels = pageNulls === 0 ? allDefined(n) : encodeLevels(defined, n);
+      const sink = new ByteSink(16 + ((k * width) >> 3));
+      sink.byte(width);
+      const body = encodeHybrid(indices, k, width, sink);
+      const pageAt = writeDataPage(out, n, Encoding.RLE_DICTIONARY, levels, [body]);
+      if (dataPageOffset < 0) dataPageOffset = pageAt;
+    }
+    if (min && max && min.length <= MAX_STAT_BYTES && max.length <= MAX_STAT_BYTES) {
+      stats.minValue = min;
+      stats.maxValue = max;
+    }
+    const meta = chunkMeta(PhysicalType.BYTE_ARRAY, [Encoding.PLAIN, Encoding.RLE, Encoding.RLE_DICTIONARY], this.column.name, end - start, dataPageOffset, stats);
+    meta.dictionaryPageOffset = dictionaryPageOffset;
+    return meta;
+  }
+
+  private writeBinary(out: Output, values: (Uint8Array | null)[], start: number, end: number, pageRows: number): ColumnMetaData {
+    let nulls = 0;
+    let dataPageOffset = -1;
+    for (let p = start; p < end; p += pageRows) {
+      const q = Math.min(end, p + pageRows);
+      const n = q - p;
+      const defined = new Uint8Array(n);
+      let pageNulls = 0;
+      const body: Uint8Array[] = [];
+      for (let i = p; i < q; i++) {
+        const v = values[i];
+        if (v === null || v === undefined) {
+          pageNulls++;
+          continue;
+        }
+        if (!(v instanceof Uint8Array)) {
+          throw new BerthError('INVALID_ARGUMENT', `column "${this.column.name}": row ${i} of a binary column must be a Uint8Array or null`, {
+            field: this.column.name,
+            expected: 'Uint8Array | null',
+            got: typeof v,
+          });
+        }
+        defined[i - p] = 1;
+        const len = Buffer.allocUnsafe(4);
+        len.writeUInt32LE(v.byteLength, 0);
+        body.push(len, v);
+      }
+      nulls += pageNulls;
+      const levels = pageNulls === 0 ? allDefined(n) : encodeLevels(defined, n);
+      const at = writeDataPage(out, n, Encoding.PLAIN, levels, body);
+      if (dataPageOffset < 0) dataPageOffset = at;
+    }
+    return chunkMeta(PhysicalType.BYTE_ARRAY, [Encoding.PLAIN, Encoding.RLE], this.column.name, end - start, dataPageOffset, { nullCount: nulls });
+  }
+
+  private utf8(dictionary: string[], code: number): Buffer {
+    let b = this.encoded[code];
+    if (!b) {
+      b = Buffer.from(dictionary[code]!, 'utf8');
+      this.encoded[code] = b;
+    }
+    return b;
+  }
+}
+
+function chunkMeta(type: number, encodings: number[], name: string, numValues: number, dataPageOffset: number, statistics: Statistics): ColumnMetaData {
+  return {
+    type,
+    encodings,
+    path: [name],
+    codec: Codec.UNCOMPRESSED,
+    numValues,
+    totalUncompressedSize: 0,
+    totalCompressedSize: 0,
+    dataPageOffset,
+    statistics,
+  };
+}
+
+/** Write a v1 data page (header, then levels and values); returns the header's offset. */
+function writeDataPage(out: Output, numValues: number, encoding: number, levels: Uint8Array, body: Uint8Array[]): number {
+  const size = levels.byteLength + body.reduce((n, b) => n + b.byteLength, 0);
+  const at = out.offset;
+  out.push(
+    encodePageHeader({
+      type: PageType.DATA_PAGE,
+      uncompressedSize: size,
+      compressedSize: size,
+      numValues,
+      encoding,
+      definitionLevelEncoding: Encoding.RLE,
+      repetitionLevelEncoding: Encoding.RLE,
+    }),
+  );
+  out.push(levels);
+  for (const b of body) out.push(b);
+  return at;
+}
+
+/** Definition levels (4-byte length + hybrid runs, bit width 1) for `n` values all present. */
+function allDefined(n: number): Uint8Array {
+  const sink = new ByteSink(16);
+  sink.byte(0);
+  sink.byte(0);
+  sink.byte(0);
+  sink.byte(0);
+  if (n > 0) {
+    sink.varint(n * 2);
+    sink.byte(1);
+  }
+  return withLength(sink);
+}
+
+/** Definition levels for a 0/1 array. */
+function encodeLevels(defined: Uint8Array, n: number): Uint8Array {
+  const sink = new ByteSink(8 + (n >> 3));
+  sink.byte(0);
+  sink.byte(0);
+  sink.byte(0);
+  sink.byte(0);
+  encodeHybrid(defined, n, 1, sink);
+  return withLength(sink);
+}
+
+function withLength(sink: ByteSink): Uint8Array {
+  const bytes = sink.bytes();
+  const len = bytes.length - 4;
+  bytes[0] = len & 0xff;
+  bytes[1] = (len >>> 8) & 0xff;
+  bytes[2] = (len >>> 16) & 0xff;
+  bytes[3] = (len >>> 24) & 0xff;
+  return bytes;
+}
+
+function doubleBytes(v: number): Uint8Array {
+  const b = Buffer.allocUnsafe(8);
+  b.writeDoubleLE(v, 0);
+  return b;
+}
+
+const TWO_32 = 2 ** 32;
+const TWO_63 = 2 ** 63;
+
+/**
+ * Little-endian INT64 bytes of numbers (timestamps floored to whole ms). `rowBase`/`source` only serve
+ * the error message for a value that is not an integer.
+ */
+function int64Bytes(dense: Float64Array, c: NumericColumn, rowBase: number, source: Float64Array | null): Uint8Array {
+  const words = new Int32Array(dense.length * 2);
+  const floor = c.type === 'timestamp_ms';
+  for (let i = 0; i < dense.length; i++) {
+    let v = dense[i]!;
+    if (floor) v = Math.floor(v);
+    if (!Number.isInteger(v) || v < -TWO_63 || v >= TWO_63) {
+      const row = source ? findRow(source, rowBase, dense[i]!) : rowBase;
+      throw new BerthError(
+        'INVALID_ARGUMENT',
+        `column "${c.name}" (${c.type}): row ${row} holds ${dense[i]}, which is not an integer in the int64 range; use a double column for fractional values`,
+        { field: c.name, expected: 'an integer', got: dense[i] },
+      );
+    }
+    const hi = Math.floor(v / TWO_32);
+    words[2 * i] = v - hi * TWO_32;
+    words[2 * i + 1] = hi;
+  }
+  return new Uint8Array(words.buffer);
+}
+
+function findRow(values: Float64Array, from: number, v: number): number {
+  for (let i = from; i < values.length; i++) if (Object.is(values[i], v)) return i;
+  return from;
+}

@@ -1,0 +1,201 @@
+/**
+ * Reading a window of a deployment's inference log back: only the hour partitions the window
+ * touches, only the columns asked for, rows filtered by timestamp (and version), as one table.
+ */
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError } from '../../core/index.js';
+import { readParquetFile, type Column, type Table } from '../../data/index.js';
+import { deploymentDir, hourPartition } from './inference-log.js';
+import { LOG_TS, LOG_VERSION } from './segment.js';
+
+/** Which logged rows: a time range [from, to) and/or the newest N rows, optionally of one version. */
+export interface LogWindow {
+  from?: number;
+  to?: number;
+  lastRows?: number;
+  version?: number;
+}
+
+export interface LogFile {
+  path: string;
+  hour: string;
+}
+
+/** The log files of a deployment whose hour overlaps [from, to), oldest hour first. */
+export async function listLogFiles(dataDir: string, deployment: string, from?: number, to?: number): Promise<LogFile[]> {
+  const root = deploymentDir(dataDir, deployment);
+  const lo = from === undefined ? '' : hourPartition(from);
+  const hi = to === undefined ? '\uffff' : hourPartition(to - 1);
+  const hours = (await readdir(root).catch(() => [] as string[]))
+    .filter((h) => h.startsWith('hour='))
+    .map((h) => h.slice(5))
+    .filter((h) => h >= lo && h <= hi)
+    .sort();
+  const out: LogFile[] = [];
+  for (const hour of hours) {
+    const files = (await readdir(path.join(root, `hour=${hour}`)).catch(() => [] as string[])).filter((f) => f.endsWith('.parquet')).sort();
+    for (const f of files) out.push({ path: path.join(root, `hour=${hour}`, f), hour });
+  }
+  return out;
+}
+
+/**
+ * The rows of a window, oldest first, as one table whose columns are the union of the files'
+ * (a column missing from a file reads as missing). Null when the window holds no rows.
+ */
+export async function readInferenceLog(
+  dataDir: string,
+  deployment: string,
+  window: LogWindow,
+  opts: { columns?: string[] } = {},
+): Promise<Table | null> {
+  if (window.from !== undefined && window.to !== undefined && window.from >= window.to) {
+    throw new BerthError('INVALID_ARGUMENT', `window: "from" must be before "to", got from ${new Date(window.from).toISOString()} and to ${new Date(window.to).toISOString()}`, {
+      field: 'window', expected: 'from < to', got: { from: window.from, to: window.to },
+    });
+  }
+  const files = await listLogFiles(dataDir, deployment, window.from, window.to);
+  const columns = opts.columns === undefined ? undefined : [...new Set([LOG_TS, LOG_VERSION, ...opts.columns])];
+  const parts: Table[] = [];
+  let rows = 0;
+  // newest first when only the last N rows are wanted, so old hours are never read
+  const order = window.lastRows !== undefined ? [...files].reverse() : files;
+  for (const f of order) {
+    const t = await readParquetFile(f.path, columns === undefined ? {} : { columns });
+    const kept = filterRows(t, window);
+    if (kept.rows === 0) continue;
+    parts.push(kept);
+    rows += kept.rows;
+    if (window.lastRows !== undefined && rows >= window.lastRows) break;
+  }
+  if (parts.length === 0) return null;
+  let table = unionTables(window.lastRows !== undefined ? parts.reverse() : parts);
+  table = sortByTs(table);
+  if (window.lastRows !== undefined && table.rows > window.lastRows) table = takeRows(table, indexRange(table.rows - window.lastRows, table.rows));
+  return table;
+}
+
+function filterRows(t: Table, w: LogWindow): Table {
+  const ts = numbers(t, LOG_TS);
+  const ver = w.version === undefined ? null : numbers(t, LOG_VERSION);
+  if (ts === null) return t;
+  let all = true;
+  const keep: number[] = [];
+  for (let i = 0; i < t.rows; i++) {
+    const x = ts[i]!;
+    const ok = (w.from === undefined || x >= w.from) && (w.to === undefined || x < w.to) && (ver === null || ver[i] === w.version);
+    if (ok) keep.push(i);
+    else all = false;
+  }
+  return all ? t : takeRows(t, Int32Array.from(keep));
+}
+
+function numbers(t: Table, name: string): Float64Array | null {
+  const c = t.columns.find((c) => c.name === name);
+  return c && c.type !== 'string' && c.type !== 'binary' ? c.values : null;
+}
+
+function indexRange(from: number, to: number): Int32Array {
+  const idx = new Int32Array(to - from);
+  for (let i = 0; i < idx.length; i++) idx[i] = from + i;
+  return idx;
+}
+
+function sortByTs(t: Table): Table {
+  const ts = numbers(t, LOG_TS);
+  if (ts === null) return t;
+  let sorted = true;
+  for (let i = 1; i < ts.length && sorted; i++) if (ts[i]! < ts[i - 1]!) sorted = false;
+  if (sorted) return t;
+  const idx = Int32Array.from({ length: t.rows }, (_, i) => i).sort((a, b) => ts[a]! - ts[b]! || a - b);
+  return takeRows(t, idx);
+}
+
+/** The rows at `idx`, in that order. */
+export function takeRows(t: Table, idx: Int32Array): Table {
+  const columns: Column[] = t.columns.map((c): Column => {
+    switch (c.type) {
+      case 'string': {
+        const codes = new Int32Array(idx.length);
+        for (let i = 0; i < idx.length; i++) codes[i] = c.codes[idx[i]!]!;
+        return { name: c.name, type: 'string', dictionary: c.dictionary, codes };
+      }
+      case 'binary':
+        return { name: c.name, type: 'binary', values: Array.from(idx, (i) => c.values[i] ?? null) };
+      default: {
+        const values = new Float64Array(idx.length);
+        for (let i = 0; i < idx.length; i++) values[i] = c.values[idx[i]!]!;
+        return { name: c.name, type: c.type, values };
+      }
+    }
+  });
+  return t.metadata ? { rows: idx.length, columns, metadata: t.metadata } : { rows: idx.length, columns };
+}
+
+/** Concatenate tables; the result has every column of any of them (missing cells are missing). */
+export function unionTables(parts: readonly Table[]): Table {
+  if (parts.length === 1) return parts[0]!;
+  const rows = parts.reduce((n, p) => n + p.rows, 0);
+  const order: string[] = [];
+  const kinds = new Map<string, Column['type']>();
+  for (const p of parts) {
+    for (const c of p.columns) {
+      const k = kinds.get(c.name);
+      if (k === undefined) {
+        kinds.set(c.name, c.type);
+        order.push(c.name);
+      } else if (k !== c.type) {
+        throw new BerthError('INVALID_ARGUMENT', `log column "${c.name}" is ${k} in one file and ${c.type} in another; read one version at a time (--version)`, {
+          field: c.name, expected: k, got: c.type,
+        });
+      }
+    }
+  }
+  const columns = order.map((name): Column => {
+    const type = kinds.get(name)!;
+    if (type === 'string') {
+      const dict: string[] = [];
+      const index = new Map<string, number>();
+      const codes = new Int32Array(rows).fill(-1);
+      let at = 0;
+      for (const p of parts) {
+        const c = p.columns.find((x) => x.name === name);
+        if (c && c.type === 'string') {
+          const remap = c.dictionary.map((s) => {
+            let k = index.get(s);
+            if (k === undefined) {
+              k = dict.length;
+              dict.push(s);
+              index.set(s, k);
+            }
+            return k;
+          });
+          for (let i = 0; i < p.rows; i++) {
+            const code = c.codes[i]!;
+            codes[at + i] = code < 0 ? -1 : remap[code]!;
+          }
+        }
+        at += p.rows;
+      }
+      return { name, type: 'string', dictionary: dict, codes };
+    }
+    if (type === 'binary') {
+      const values: (Uint8Array | null)[] = [];
+      for (const p of parts) {
+        const c = p.columns.find((x) => x.name === name);
+        for (let i = 0; i < p.rows; i++) values.push(c && c.type === 'binary' ? (c.values[i] ?? null) : null);
+      }
+      return { name, type: 'binary', values };
+    }
+    const values = new Float64Array(rows).fill(NaN);
+    let at = 0;
+    for (const p of parts) {
+      const c = p.columns.find((x) => x.name === name);
+      if (c && c.type !== 'string' && c.type !== 'binary') values.set(c.values, at);
+      at += p.rows;
+    }
+    return { name, type, values } as Column;
+  });
+  return { rows, columns };
+}

@@ -1,0 +1,259 @@
+/**
+ * Monitoring's front door for the protocol adapters and the CLI: reference profiles in, ground
+ * truth in, reports out. It resolves a deployment to the version it serves through the registry,
+ * so every caller sees the same monitored view of its columns.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { BerthError, systemClock, type Clock, type Signature } from '../core/index.js';
+import { readCsvFile, readParquetFile, type Table } from '../data/index.js';
+import type { ReferenceDataRecord, ReferenceProfileRecord, Registry, VersionRecord } from '../registry/index.js';
+import type { DriftOptions } from './drift.js';
+import { parseFeedback, type FeedbackStore } from './feedback.js';
+import type { InferenceLog } from './inference-log/inference-log.js';
+import { readInferenceLog } from './inference-log/reader.js';
+import type { Calibration } from './performance.js';
+import { parseProfile, serializeProfile, type DatasetProfile } from './profile/index.js';
+import type { QualityOptions } from './quality.js';
+import { buildReferenceProfile, type PredictFn } from './reference.js';
+import { buildReport, type MonitorReport } from './report.js';
+import { monitoringSchema, type MonitoringSchema } from './schema.js';
+import { parseWindow } from './window.js';
+
+export const REFERENCE_FORMAT = 'berth-reference/1';
+
+/** What is stored for a version's reference: its profile, calibration and metrics. */
+export interface StoredReference {
+  format: typeof REFERENCE_FORMAT;
+  profile: DatasetProfile;
+  calibration: Calibration | null;
+  metrics: Record<string, number>;
+}
+
+/** A way to run a version's model over reference rows (the server and the CLI pass onnxruntime's). */
+export type PredictorFactory = (version: VersionRecord) => Promise<{ predict: PredictFn; dispose: () => Promise<void> }>;
+
+export interface MonitorServiceOptions {
+  dataDir: string;
+  registry: Registry;
+  feedback: FeedbackStore;
+  /** this process's inference log (flushed before a report reads the files) */
+  log?: InferenceLog;
+  /** runs the model over the reference so its predictions are profiled too */
+  predictor?: PredictorFactory;
+  clock?: Clock;
+}
+
+export interface FeedbackResult {
+  deployment: string;
+  /** labels stored (one per row) */
+  accepted: number;
+  /** of those, how many replaced an earlier label for the same row */
+  replaced: number;
+}
+
+export interface ProfileResult {
+  model: string;
+  version: number;
+  reference: ReferenceDataRecord;
+  columns: string[];
+  predictions: boolean;
+  metrics: Record<string, number>;
+}
+
+export interface ReportRequest {
+  /** `15m`, `2h`, `1000rows`, `FROM..TO`, `all` (default `24h`) */
+  window?: string;
+  /** compare with this earlier window instead of the reference profile */
+  against?: string;
+  /** only rows answered by this version */
+  version?: number;
+  preset?: DriftOptions['preset'];
+  drift?: Partial<DriftOptions>;
+  quality?: Partial<QualityOptions>;
+}
+
+export class MonitorService {
+  private readonly clock: Clock;
+  private readonly references = new Map<string, StoredReference>();
+
+  constructor(private readonly opts: MonitorServiceOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  get dataDir(): string {
+    return this.opts.dataDir;
+  }
+
+  /** The monitored view of the version a deployment serves now. */
+  async schemaOf(deployment: string): Promise<MonitoringSchema> {
+    const { version } = await this.opts.registry.resolveDeployment(deployment);
+    return monitoringSchema(version.signature, version.card ?? undefined);
+  }
+
+  /** Check and store ground truth for a deployment's predictions (all or nothing). */
+  async recordFeedback(deployment: string, body: unknown): Promise<FeedbackResult> {
+    const schema = await this.schemaOf(deployment);
+    const items = parseFeedback(body, schema);
+    const { stored, replaced } = this.opts.feedback.put(deployment, items, this.clock.now());
+    return { deployment, accepted: stored, replaced };
+  }
+
+  /** Write whatever this process has buffered, so a report sees every answered request. */
+  async flushLog(): Promise<void> {
+    await this.opts.log?.flush();
+  }
+
+  /**
+   * Compute a version's reference profile from a CSV or Parquet file (features, label, and the
+   * model's predictions on it), store file and profile as artifacts and attach them to the version.
+   */
+  async profileVersion(
+    model: string,
+    version: number,
+    file: string,
+    opts: { actor?: string; onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<ProfileResult> {
+    const v = await this.opts.registry.getVersion(model, version);
+    const schema = monitoringSchema(v.signature, v.card ?? undefined);
+    const table = await readReferenceFile(file);
+    const predictor = this.opts.predictor && schema.prediction.kind !== 'none' ? await this.opts.predictor(v) : null;
+    let built;
+    try {
+      built = await buildReferenceProfile(table, schema, v.signature as Signature, {
+        ...(predictor ? { predict: predictor.predict } : {}),
+        source: path.basename(file),
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      });
+    } finally {
+      await predictor?.dispose();
+    }
+    const stored: StoredReference = { format: REFERENCE_FORMAT, profile: built.profile, calibration: built.calibration, metrics: built.metrics };
+    const text = storedReferenceText(stored);
+    const dir = await mkdtemp(path.join(tmpdir(), 'berth-profile-'));
+    try {
+      const profilePath = path.join(dir, 'profile.json');
+      await writeFile(profilePath, text);
+      const profileArtifact = await this.opts.registry.artifacts.put(profilePath);
+      const dataArtifact = await this.opts.registry.artifacts.put(path.resolve(file));
+      const profile: ReferenceProfileRecord = {
+        sha256: profileArtifact.sha256,
+        sizeBytes: profileArtifact.sizeBytes,
+        rows: table.rows,
+        columns: built.columns,
+        predictions: built.predictions,
+        createdAt: new Date(this.clock.now()).toISOString(),
+      };
+      const reference: ReferenceDataRecord = { sha256: dataArtifact.sha256, sizeBytes: dataArtifact.sizeBytes, fileName: path.basename(file), rows: table.rows, profile };
+      await this.opts.registry.setReference(model, version, reference, opts.actor);
+      this.references.set(profile.sha256, stored);
+      return { model, version, reference, columns: built.columns, predictions: built.predictions, metrics: built.metrics };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** A version's stored reference (profile, calibration, metrics), or null when it has none. */
+  async referenceOf(v: VersionRecord): Promise<StoredReference | null> {
+    const sha = v.reference?.profile?.sha256;
+    if (sha === undefined) return null;
+    const cached = this.references.get(sha);
+    if (cached) return cached;
+    const bytes = await this.opts.registry.artifacts.read(sha);
+    const stored = parseStoredReference(Buffer.from(bytes).toString('utf8'));
+    this.references.set(sha, stored);
+    return stored;
+  }
+
+  /** A monitoring report of a deployment's traffic over a window. */
+  async report(deployment: string, req: ReportRequest = {}): Promise<MonitorReport> {
+    const now = this.clock.now();
+    const resolved = await this.opts.registry.resolveDeployment(deployment);
+    const v = req.version === undefined ? resolved.version : await this.opts.registry.getVersion(resolved.deployment.model, req.version);
+    const schema = monitoringSchema(v.signature, v.card ?? undefined);
+    await this.flushLog();
+    const win = parseWindow(req.window ?? '24h', now);
+    const window = {
+      ...(win.from !== null ? { from: win.from } : {}),
+      ...(win.to !== null ? { to: win.to } : {}),
+      ...(win.lastRows !== null ? { lastRows: win.lastRows } : {}),
+      ...(req.version !== undefined ? { version: req.version } : {}),
+    };
+    const current = await readInferenceLog(this.opts.dataDir, deployment, window);
+    let reference: Parameters<typeof buildReport>[0]['reference'] = null;
+    let referenceMetrics: Record<string, number> = { ...(v.card?.metrics ?? {}) };
+    if (req.against !== undefined) {
+      const w2 = parseWindow(req.against, now, 'against');
+      const table = await readInferenceLog(this.opts.dataDir, deployment, {
+        ...(w2.from !== null ? { from: w2.from } : {}),
+        ...(w2.to !== null ? { to: w2.to } : {}),
+        ...(w2.lastRows !== null ? { lastRows: w2.lastRows } : {}),
+        ...(req.version !== undefined ? { version: req.version } : {}),
+      });
+      if (table === null) {
+        throw new BerthError('INVALID_ARGUMENT', `against: the window ${JSON.stringify(req.against)} holds no traffic of deployment "${deployment}" to compare with`, {
+          field: 'against', got: req.against,
+        });
+      }
+      reference = { kind: 'window', table, description: w2.description };
+    } else {
+      const stored = await this.referenceOf(v);
+      if (stored) {
+        reference = { kind: 'profile', version: v.version, profile: stored.profile, calibration: stored.calibration };
+        referenceMetrics = { ...referenceMetrics, ...prefixed(stored.metrics) };
+      }
+    }
+    const since = win.from ?? 0;
+    const feedback = this.opts.feedback.labelsSince(deployment, since);
+    return buildReport({
+      deployment,
+      model: v.model,
+      schema,
+      current,
+      window: { from: win.from, to: win.to, description: win.description },
+      reference,
+      feedback,
+      referenceMetrics,
+      drift: { ...(req.drift ?? {}), ...(req.preset ? { preset: req.preset } : {}) },
+      ...(req.quality ? { quality: req.quality } : {}),
+      now,
+    });
+  }
+}
+
+function prefixed(m: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(m).map(([k, x]) => [`reference_${k}`, x]));
+}
+
+/** Read a reference data file: `.parquet` by its format, anything else as CSV. */
+export async function readReferenceFile(file: string): Promise<Table> {
+  const t = file.toLowerCase().endsWith('.parquet') ? await readParquetFile(file) : await readCsvFile(file);
+  if (t.rows === 0) {
+    throw new BerthError('INVALID_ARGUMENT', `reference data ${file} has no rows; pass the training data (CSV with a header, or Parquet)`, { field: 'reference', got: file });
+  }
+  return t;
+}
+
+export function storedReferenceText(r: StoredReference): string {
+  return `{"format":${JSON.stringify(r.format)},"calibration":${JSON.stringify(r.calibration)},"metrics":${JSON.stringify(r.metrics)},"profile":${serializeProfile(r.profile)}}`;
+}
+
+export function parseStoredReference(text: string): StoredReference {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new BerthError('ARTIFACT_CORRUPTED', 'a stored reference profile is not JSON');
+  }
+  const d = doc as Record<string, unknown>;
+  if (d === null || typeof d !== 'object' || d['format'] !== REFERENCE_FORMAT) {
+    throw new BerthError('ARTIFACT_CORRUPTED', `a stored reference profile has format ${JSON.stringify(d?.['format'])}, expected ${REFERENCE_FORMAT}`);
+  }
+  return {
+    format: REFERENCE_FORMAT,
+    profile: parseProfile(JSON.stringify(d['profile'])),
+    calibration: (d['calibration'] as Calibration | null) ?? null,
+    metrics: (d['metrics'] as Record<string, number> | undefined) ?? {},
+  };
+}

@@ -1,0 +1,475 @@
+/**
+ * One monitoring report of a window of a deployment's traffic: drift against the reference (or an
+ * earlier window), data quality, performance (realised from late labels, estimated from confidence
+ * before they come), fairness per sensitive attribute, latency. Pure: the caller reads the log,
+ * the reference and the labels; `MonitorService.report` does that.
+ */
+import { isNumericColumn, type Column, type Table } from '../data/index.js';
+import { computeDrift, type DriftOptions, type DriftReference, type DriftReport } from './drift.js';
+import { fairnessReport, type FairnessReport } from './fairness.js';
+import type { StoredFeedback } from './feedback.js';
+import { LOG_LATENCY, LOG_REQUEST_ID, LOG_ROW, LOG_STATUS, LOG_TS, LOG_VERSION, LOG_WEIGHT } from './inference-log/segment.js';
+import {
+  classificationMetrics,
+  estimateAccuracy,
+  regressionMetrics,
+  type Calibration,
+  type ClassificationMetrics,
+  type RegressionMetrics,
+} from './performance.js';
+import type { DatasetProfile } from './profile/index.js';
+import { analyzeQuality, type QualityColumnReference, type QualityOptions, type QualityReport } from './quality.js';
+import { PREDICTION_COLUMN, SCORE_COLUMN, probaColumn, profileColumns, type MonitoringSchema } from './schema.js';
+
+export const REPORT_FORMAT = 'berth-monitor-report/1';
+
+export interface PerformancePoint {
+  from: number;
+  to: number;
+  rows: number;
+  labelled: number;
+  /** accuracy (classifiers) or RMSE (regressors) of the labelled rows; null without labels */
+  realized: number | null;
+  /** estimated accuracy from confidence (classifiers with a calibration) */
+  estimated: number | null;
+}
+
+export interface PerformanceSection {
+  kind: 'classification' | 'regression' | 'none';
+  /** rows of the window whose label has arrived */
+  labelledRows: number;
+  /** labels received that match no logged row of this window */
+  unmatchedLabels: number;
+  classification: ClassificationMetrics | null;
+  regression: RegressionMetrics | null;
+  /** CBPE-style estimate over every answered row of the window */
+  estimatedAccuracy: number | null;
+  /** what the card or the reference says the model scored when it was trained */
+  referenceMetrics: Record<string, number>;
+  series: PerformancePoint[];
+  byVersion: { version: number; rows: number; labelled: number; accuracy: number | null; rmse: number | null }[];
+}
+
+export interface LatencySection {
+  rows: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  /** refused or failed requests / all requests */
+  errorRate: number;
+}
+
+export interface MonitorReport {
+  format: typeof REPORT_FORMAT;
+  deployment: string;
+  model: string;
+  versions: number[];
+  generatedAt: string;
+  window: { from: string | null; to: string | null; description: string; rows: number; requests: number };
+  reference: { kind: 'profile'; version: number; rows: number; source: string | null } | { kind: 'window'; description: string; rows: number } | null;
+  drift: DriftReport | null;
+  quality: QualityReport;
+  performance: PerformanceSection;
+  fairness: FairnessReport[];
+  latency: LatencySection;
+  /** one line per finding, most important first, for people and alerts */
+  summary: string[];
+}
+
+export interface ReportInput {
+  deployment: string;
+  model: string;
+  schema: MonitoringSchema;
+  /** the window's rows from the inference log (null when it holds none) */
+  current: Table | null;
+  window: { from: number | null; to: number | null; description: string };
+  reference: { kind: 'profile'; version: number; profile: DatasetProfile; calibration: Calibration | null } | { kind: 'window'; table: Table; description: string } | null;
+  feedback: StoredFeedback[];
+  referenceMetrics?: Record<string, number>;
+  drift?: Partial<DriftOptions>;
+  quality?: Partial<QualityOptions>;
+  /** buckets of the performance series */
+  seriesPoints?: number;
+  now: number;
+}
+
+const EMPTY: Table = { rows: 0, columns: [] };
+
+export function buildReport(input: ReportInput): MonitorReport {
+  const t = input.current ?? EMPTY;
+  const schema = input.schema;
+  const specs = profileColumns(schema).map((c) => ({
+    ...c,
+    role: c.name === PREDICTION_COLUMN || c.name === SCORE_COLUMN ? ('prediction' as const) : ('feature' as const),
+  }));
+  let drift: DriftReport | null = null;
+  let driftRef: DriftReference | null = null;
+  if (input.reference?.kind === 'profile') driftRef = { kind: 'profile', profile: input.reference.profile };
+  else if (input.reference?.kind === 'window') driftRef = { kind: 'table', table: input.reference.table };
+  if (driftRef && t.rows > 0) drift = computeDrift(driftRef, t, specs, input.drift ?? {});
+
+  const quality = analyzeQuality(t, qualityReferences(schema, input.reference), input.quality ?? {});
+  const performance = performanceSection(t, schema, input);
+  const fairness = fairnessSection(t, schema, input);
+  const latency = latencySection(t);
+  const versions = distinctNumbers(t, LOG_VERSION);
+
+  const report: MonitorReport = {
+    format: REPORT_FORMAT,
+    deployment: input.deployment,
+    model: input.model,
+    versions,
+    generatedAt: new Date(input.now).toISOString(),
+    window: {
+      from: input.window.from === null ? null : new Date(input.window.from).toISOString(),
+      to: input.window.to === null ? null : new Date(input.window.to).toISOString(),
+      description: input.window.description,
+      rows: quality.rows,
+      requests: distinctCount(t, LOG_REQUEST_ID),
+    },
+    reference:
+      input.reference?.kind === 'profile'
+        ? { kind: 'profile', version: input.reference.version, rows: input.reference.profile.rows, source: input.reference.profile.source ?? null }
+        : input.reference?.kind === 'window'
+          ? { kind: 'window', description: input.reference.description, rows: input.reference.table.rows }
+          : null,
+    drift,
+    quality,
+    performance,
+    fairness,
+    latency,
+    summary: [],
+  };
+  report.summary = summarize(report);
+  return report;
+}
+
+function qualityReferences(schema: MonitoringSchema, ref: ReportInput['reference']): QualityColumnReference[] {
+  const profile = ref?.kind === 'profile' ? ref.profile : null;
+  return schema.features.map((f) => {
+    const r: QualityColumnReference = { name: f.name, kind: f.kind, missingShare: 0 };
+    if (f.vocabulary) r.vocabulary = f.vocabulary;
+    if (f.validRange && f.kind === 'numeric') r.validRange = f.validRange;
+    const p = profile?.columns.find((c) => c.name === f.name);
+    if (p) {
+      const rows = p.count + p.missing + (p.kind === 'numeric' ? p.nonFinite : 0);
+      r.missingShare = rows > 0 ? p.missing / rows : 0;
+      r.rows = p.count;
+      if (p.kind === 'numeric') {
+        if (p.count > 0) {
+          r.min = p.min;
+          r.max = p.max;
+        }
+        r.distinct = p.smallDomain ? p.smallDomain.values.length : null;
+      } else {
+        r.categories = p.frequencies.entries().map(([v]) => v);
+        r.distinct = p.frequencies.distinct;
+      }
+    }
+    return r;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// performance
+
+function performanceSection(t: Table, schema: MonitoringSchema, input: ReportInput): PerformanceSection {
+  const p = schema.prediction;
+  const out: PerformanceSection = {
+    kind: p.kind,
+    labelledRows: 0,
+    unmatchedLabels: 0,
+    classification: null,
+    regression: null,
+    estimatedAccuracy: null,
+    referenceMetrics: input.referenceMetrics ?? {},
+    series: [],
+    byVersion: [],
+  };
+  if (p.kind === 'none' || t.rows === 0) {
+    out.unmatchedLabels = input.feedback.length;
+    return out;
+  }
+  const n = t.rows;
+  const truthText = joinLabels(t, input.feedback);
+  out.unmatchedLabels = truthText.unmatched;
+  const weights = numericColumn(t, LOG_WEIGHT);
+  const ok = okMask(t);
+  const ts = numericColumn(t, LOG_TS) ?? new Float64Array(n);
+  const versions = numericColumn(t, LOG_VERSION) ?? new Float64Array(n);
+  let labelled = 0;
+  for (let i = 0; i < n; i++) if (ok[i] && truthText.labels[i] !== null) labelled += weights ? weights[i]! : 1;
+  out.labelledRows = labelled;
+
+  const cal = input.reference?.kind === 'profile' ? input.reference.calibration : null;
+  if (p.kind === 'classification') {
+    const k = p.classes.length;
+    const index = new Map(p.classes.map((c, i) => [c, i]));
+    const predCol = t.columns.find((c) => c.name === PREDICTION_COLUMN);
+    const pred = new Int32Array(n).fill(-1);
+    if (predCol && predCol.type === 'string') {
+      const map = predCol.dictionary.map((d) => index.get(d) ?? -1);
+      for (let i = 0; i < n; i++) pred[i] = ok[i] && predCol.codes[i]! >= 0 ? map[predCol.codes[i]!]! : -1;
+    }
+    const truth = Int32Array.from(truthText.labels, (l, i) => (ok[i] && l !== null ? (index.get(l) ?? -1) : -1));
+    let proba: Float64Array | null = null;
+    const cols = p.classes.map((c) => numericColumn(t, probaColumn(c)));
+    if (k > 0 && cols.every((c) => c !== null)) {
+      proba = new Float64Array(n * k);
+      for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) proba[i * k + c] = cols[c]![i]!;
+    }
+    const confidence = confidenceOf(proba, pred, k, ok);
+    out.classification = classificationMetrics(pred, truth, k, proba, p.positiveIndex, weights);
+    if (cal && confidence) out.estimatedAccuracy = estimateAccuracy(cal, confidence, weights)?.accuracy ?? null;
+    out.series = series(ts, ok, input.seriesPoints ?? 12, (idx) => {
+      const sub = (a: Int32Array): Int32Array => Int32Array.from(idx, (i) => a[i]!);
+      const m = classificationMetrics(sub(pred), sub(truth), k, null, p.positiveIndex, weights ? Float64Array.from(idx, (i) => weights[i]!) : null);
+      const est = cal && confidence ? estimateAccuracy(cal, Float64Array.from(idx, (i) => confidence[i]!), weights ? Float64Array.from(idx, (i) => weights[i]!) : null) : null;
+      return { labelled: m?.rows ?? 0, realized: m?.accuracy ?? null, estimated: est?.accuracy ?? null };
+    }, weights);
+    for (const v of distinctNumbers(t, LOG_VERSION)) {
+      const idx = indices(n, (i) => versions[i] === v && ok[i] === 1);
+      const m = classificationMetrics(Int32Array.from(idx, (i) => pred[i]!), Int32Array.from(idx, (i) => truth[i]!), k, null, p.positiveIndex);
+      out.byVersion.push({ version: v, rows: idx.length, labelled: m?.rows ?? 0, accuracy: m?.accuracy ?? null, rmse: null });
+    }
+  } else {
+    const predCol = numericColumn(t, PREDICTION_COLUMN) ?? new Float64Array(n).fill(NaN);
+    const pred = Float64Array.from(predCol, (v, i) => (ok[i] ? v : NaN));
+    const truth = Float64Array.from(truthText.labels, (l) => (l === null ? NaN : Number(l)));
+    out.regression = regressionMetrics(pred, truth, weights);
+    out.series = series(ts, ok, input.seriesPoints ?? 12, (idx) => {
+      const m = regressionMetrics(Float64Array.from(idx, (i) => pred[i]!), Float64Array.from(idx, (i) => truth[i]!));
+      return { labelled: m?.rows ?? 0, realized: m?.rmse ?? null, estimated: null };
+    }, weights);
+    for (const v of distinctNumbers(t, LOG_VERSION)) {
+      const idx = indices(n, (i) => versions[i] === v && ok[i] === 1);
+      const m = regressionMetrics(Float64Array.from(idx, (i) => pred[i]!), Float64Array.from(idx, (i) => truth[i]!));
+      out.byVersion.push({ version: v, rows: idx.length, labelled: m?.rows ?? 0, accuracy: null, rmse: m?.rmse ?? null });
+    }
+  }
+  return out;
+}
+
+/** The model's probability for the class it predicted, per row (NaN where unknown). */
+function confidenceOf(proba: Float64Array | null, pred: Int32Array, k: number, ok: Uint8Array): Float64Array | null {
+  if (proba === null) return null;
+  const n = pred.length;
+  const out = new Float64Array(n).fill(NaN);
+  for (let i = 0; i < n; i++) {
+    if (!ok[i]) continue;
+    const c = pred[i]!;
+    if (c >= 0) out[i] = proba[i * k + c]!;
+    else {
+      let m = -Infinity;
+      for (let j = 0; j < k; j++) m = Math.max(m, proba[i * k + j]!);
+      out[i] = m;
+    }
+  }
+  return out;
+}
+
+/** Labels per logged row, joined on (request id, row). */
+function joinLabels(t: Table, feedback: readonly StoredFeedback[]): { labels: (string | null)[]; unmatched: number } {
+  const n = t.rows;
+  const labels: (string | null)[] = new Array<string | null>(n).fill(null);
+  const idCol = t.columns.find((c) => c.name === LOG_REQUEST_ID);
+  const rowCol = numericColumn(t, LOG_ROW);
+  if (!idCol || idCol.type !== 'string' || feedback.length === 0) return { labels, unmatched: feedback.length };
+  const byKey = new Map<string, string>();
+  for (const f of feedback) byKey.set(`${f.requestId}\u0000${f.row}`, f.label);
+  let matched = 0;
+  for (let i = 0; i < n; i++) {
+    const code = idCol.codes[i]!;
+    if (code < 0) continue;
+    const key = `${idCol.dictionary[code]!}\u0000${rowCol ? rowCol[i]! : 0}`;
+    const l = byKey.get(key);
+    if (l !== undefined) {
+      labels[i] = l;
+      matched++;
+    }
+  }
+  return { labels, unmatched: Math.max(0, feedback.length - matched) };
+}
+
+function series(
+  ts: Float64Array,
+  ok: Uint8Array,
+  points: number,
+  metric: (idx: number[]) => { labelled: number; realized: number | null; estimated: number | null },
+  weights: Float64Array | null,
+): PerformancePoint[] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < ts.length; i++) {
+    if (!ok[i]) continue;
+    lo = Math.min(lo, ts[i]!);
+    hi = Math.max(hi, ts[i]!);
+  }
+  if (!Number.isFinite(lo)) return [];
+  const span = Math.max(1, hi - lo + 1);
+  const buckets: number[][] = Array.from({ length: points }, () => []);
+  for (let i = 0; i < ts.length; i++) {
+    if (!ok[i]) continue;
+    buckets[Math.min(points - 1, Math.floor(((ts[i]! - lo) / span) * points))]!.push(i);
+  }
+  return buckets
+    .map((idx, b) => ({ idx, from: lo + (span * b) / points, to: lo + (span * (b + 1)) / points }))
+    .filter((x) => x.idx.length > 0)
+    .map(({ idx, from, to }) => {
+      const m = metric(idx);
+      const rows = weights ? idx.reduce((s, i) => s + weights[i]!, 0) : idx.length;
+      return { from, to, rows, labelled: m.labelled, realized: m.realized, estimated: m.estimated };
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// fairness
+
+function fairnessSection(t: Table, schema: MonitoringSchema, input: ReportInput): FairnessReport[] {
+  const p = schema.prediction;
+  if (p.kind !== 'classification' || p.positiveIndex === null || t.rows === 0) return [];
+  const positive = p.classes[p.positiveIndex]!;
+  const n = t.rows;
+  const ok = okMask(t);
+  const predCol = t.columns.find((c) => c.name === PREDICTION_COLUMN);
+  if (!predCol || predCol.type !== 'string') return [];
+  const posCode = predCol.dictionary.indexOf(positive);
+  const predicted = new Uint8Array(n);
+  for (let i = 0; i < n; i++) predicted[i] = predCol.codes[i] === posCode ? 1 : 0;
+  const labels = joinLabels(t, input.feedback).labels;
+  const truth = Int8Array.from(labels, (l) => (l === null ? -1 : l === positive ? 1 : 0));
+  const weights = numericColumn(t, LOG_WEIGHT);
+  const out: FairnessReport[] = [];
+  for (const attr of schema.sensitiveAttributes) {
+    const col = t.columns.find((c) => c.name === attr);
+    if (!col) continue;
+    const groups = groupValues(col, n, ok, input.reference?.kind === 'profile' ? input.reference.profile : null);
+    const r = fairnessReport(attr, p.classNames[p.positiveIndex] ?? positive, groups, predicted, truth, weights);
+    if (r) out.push(r);
+  }
+  return out;
+}
+
+/** The group of each row: categories as they are; numbers by the reference's quartiles. */
+function groupValues(col: Column, n: number, ok: Uint8Array, profile: DatasetProfile | null): (string | null)[] {
+  const out: (string | null)[] = new Array<string | null>(n).fill(null);
+  if (col.type === 'string') {
+    for (let i = 0; i < n; i++) if (ok[i] && col.codes[i]! >= 0) out[i] = col.dictionary[col.codes[i]!]!;
+    return out;
+  }
+  if (!isNumericColumn(col)) return out;
+  const p = profile?.columns.find((c) => c.name === col.name);
+  let edges: number[];
+  if (p && p.kind === 'numeric' && p.count > 0) {
+    if (p.smallDomain && p.smallDomain.values.length <= 10) {
+      for (let i = 0; i < n; i++) if (ok[i] && !Number.isNaN(col.values[i]!)) out[i] = String(col.values[i]!);
+      return out;
+    }
+    edges = [...new Set(p.kll.quantiles([0.25, 0.5, 0.75]))];
+  } else {
+    const v = Float64Array.from(col.values.filter((x) => !Number.isNaN(x))).sort();
+    edges = [...new Set([0.25, 0.5, 0.75].map((q) => v[Math.floor(q * (v.length - 1))]!))];
+  }
+  const fmt = (x: number): string => Number(x.toPrecision(4)).toString();
+  const labels = edges.map((e, j) => (j === 0 ? `≤ ${fmt(e)}` : `${fmt(edges[j - 1]!)}–${fmt(e)}`)).concat(`> ${fmt(edges[edges.length - 1]!)}`);
+  for (let i = 0; i < n; i++) {
+    const v = col.values[i]!;
+    if (!ok[i] || Number.isNaN(v)) continue;
+    let b = 0;
+    while (b < edges.length && v > edges[b]!) b++;
+    out[i] = labels[b]!;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// latency, summary, helpers
+
+function latencySection(t: Table): LatencySection {
+  const lat = numericColumn(t, LOG_LATENCY);
+  const ok = okMask(t);
+  const weights = numericColumn(t, LOG_WEIGHT);
+  const row = numericColumn(t, LOG_ROW);
+  // one latency per request: its first row
+  const vals: number[] = [];
+  let requests = 0;
+  let failed = 0;
+  for (let i = 0; i < t.rows; i++) {
+    if (row && row[i] !== 0) continue;
+    const w = weights ? weights[i]! : 1;
+    requests += w;
+    if (!ok[i]) failed += w;
+    else if (lat) vals.push(lat[i]!);
+  }
+  vals.sort((a, b) => a - b);
+  const q = (p: number): number | null => (vals.length === 0 ? null : vals[Math.min(vals.length - 1, Math.ceil(p * vals.length) - 1)]!);
+  return { rows: vals.length, p50: q(0.5), p95: q(0.95), p99: q(0.99), errorRate: requests > 0 ? failed / requests : 0 };
+}
+
+function summarize(r: MonitorReport): string[] {
+  const out: string[] = [];
+  const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+  if (r.window.rows === 0) return ['no traffic in this window'];
+  if (r.drift) {
+    const d = r.drift;
+    const drifted = d.columns.filter((c) => c.drifted).map((c) => c.column);
+    if (d.verdict === 'insufficient_data') out.push(`drift: not enough data (fewer than ${d.options.minRows} rows)`);
+    else if (drifted.length > 0) out.push(`drift: ${drifted.length} of ${d.evaluatedColumns} features drifted (${drifted.join(', ')})${d.datasetDrift ? ' — dataset drift' : ''}`);
+    else out.push(`drift: none of ${d.evaluatedColumns} features drifted`);
+    const pd = d.predictions.filter((c) => c.drifted).map((c) => c.column);
+    if (pd.length > 0) out.push(`prediction drift: ${pd.join(', ')}`);
+  } else {
+    out.push('drift: no reference profile (register with --reference or run `berth models profile`)');
+  }
+  for (const f of r.quality.findings) out.push(`quality: ${f.check.replace(/_/g, ' ')}${f.column ? ` in ${f.column}` : ''} (${pct(f.share)} of rows)`);
+  const perf = r.performance;
+  if (perf.classification) out.push(`accuracy ${perf.classification.accuracy.toFixed(4)} on ${perf.labelledRows} labelled rows`);
+  if (perf.regression) out.push(`RMSE ${perf.regression.rmse.toFixed(4)} on ${perf.labelledRows} labelled rows`);
+  if (perf.estimatedAccuracy !== null) out.push(`estimated accuracy ${perf.estimatedAccuracy.toFixed(4)} (from confidence, before labels)`);
+  for (const f of r.fairness) {
+    if (f.fourFifthsViolated) out.push(`fairness: disparate impact ${f.disparateImpact.toFixed(3)} by ${f.attribute} is below 0.8 (four-fifths rule)`);
+  }
+  return out;
+}
+
+function numericColumn(t: Table, name: string): Float64Array | null {
+  const c = t.columns.find((x) => x.name === name);
+  return c && isNumericColumn(c) ? c.values : null;
+}
+
+function okMask(t: Table): Uint8Array {
+  const mask = new Uint8Array(t.rows).fill(1);
+  const c = t.columns.find((x) => x.name === LOG_STATUS);
+  if (c && c.type === 'string') {
+    const ok = c.dictionary.indexOf('OK');
+    for (let i = 0; i < t.rows; i++) if (c.codes[i] !== ok && c.codes[i]! >= 0) mask[i] = 0;
+  }
+  return mask;
+}
+
+function distinctNumbers(t: Table, name: string): number[] {
+  const v = numericColumn(t, name);
+  if (!v) return [];
+  return [...new Set(v)].filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+}
+
+function distinctCount(t: Table, name: string): number {
+  const c = t.columns.find((x) => x.name === name);
+  if (!c || c.type !== 'string') return t.rows;
+  const seen = new Uint8Array(c.dictionary.length);
+  let k = 0;
+  for (let i = 0; i < c.codes.length; i++) {
+    const code = c.codes[i]!;
+    if (code >= 0 && !seen[code]) {
+      seen[code] = 1;
+      k++;
+    }
+  }
+  return k;
+}
+
+function indices(n: number, keep: (i: number) => boolean): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) if (keep(i)) out.push(i);
+  return out;
+}

@@ -1,0 +1,80 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BerthError, assertName, type Logger } from '../core/index.js';
+import { DRIFT_PRESETS, renderReportHtml, type DriftPreset, type MonitorService, type ReportRequest } from '../monitor/index.js';
+import { sendError } from './http-errors.js';
+
+export interface MonitorRestOptions {
+  monitor: MonitorService;
+  logger: Logger;
+}
+
+type NameP = { Params: { name: string } };
+
+/**
+ * Monitoring over HTTP: ground truth for earlier predictions
+ * (`POST /v1/deployments/{name}/feedback`) and reports of a window of traffic
+ * (`GET /v1/deployments/{name}/monitor?window=1h&format=html`).
+ *
+ * @example
+ * // curl -X POST localhost:8080/v1/deployments/credit/feedback -d '{"request_id": "3f2a…", "label": 1}'
+ * // curl 'localhost:8080/v1/deployments/credit/monitor?window=1h&format=html' > report.html
+ */
+export function registerMonitorRoutes(app: FastifyInstance, opts: MonitorRestOptions): void {
+  const { monitor, logger } = opts;
+  const send = async (req: FastifyRequest, reply: FastifyReply, fn: () => Promise<unknown>): Promise<unknown> => {
+    try {
+      const out = await fn();
+      if (reply.sent) return reply;
+      return reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(out));
+    } catch (err) {
+      return sendError(reply, req, err, logger);
+    }
+  };
+
+  app.post<NameP>('/v1/deployments/:name/feedback', async (req, reply) =>
+    send(req, reply, async () => monitor.recordFeedback(assertName('deployment', req.params.name), req.body)),
+  );
+
+  app.get<NameP>('/v1/deployments/:name/monitor', async (req, reply) =>
+    send(req, reply, async () => {
+      const name = assertName('deployment', req.params.name);
+      const q = (req.query ?? {}) as Record<string, unknown>;
+      const known = ['window', 'against', 'version', 'preset', 'format'];
+      for (const k of Object.keys(q)) {
+        if (!known.includes(k)) throw invalid(k, `one of the parameters ${known.join(', ')}`, 'an unknown parameter');
+      }
+      const r: ReportRequest = {};
+      const str = (k: string): string | undefined => {
+        const v = q[k];
+        if (v === undefined) return undefined;
+        if (typeof v !== 'string' || v === '') throw invalid(k, 'one value', v);
+        return v;
+      };
+      const window = str('window');
+      if (window !== undefined) r.window = window;
+      const against = str('against');
+      if (against !== undefined) r.against = against;
+      const version = str('version');
+      if (version !== undefined) {
+        if (!/^[1-9][0-9]{0,8}$/.test(version)) throw invalid('version', 'a version number (1, 2, …)', version);
+        r.version = Number(version);
+      }
+      const preset = str('preset');
+      if (preset !== undefined) {
+        if (!(DRIFT_PRESETS as readonly string[]).includes(preset)) throw invalid('preset', `one of ${DRIFT_PRESETS.join(', ')}`, preset);
+        r.preset = preset as DriftPreset;
+      }
+      const format = str('format') ?? 'json';
+      if (format !== 'json' && format !== 'html') throw invalid('format', 'json or html', format);
+      const report = await monitor.report(name, r);
+      if (format === 'html') {
+        return reply.header('content-type', 'text/html; charset=utf-8').send(renderReportHtml(report));
+      }
+      return report;
+    }),
+  );
+}
+
+function invalid(field: string, expected: string, got: unknown): BerthError {
+  return new BerthError('INVALID_ARGUMENT', `${field}: expected ${expected}, got ${typeof got === 'string' ? got : JSON.stringify(got)}`, { field, expected, got });
+}

@@ -1,0 +1,155 @@
+/**
+ * Monitoring end to end through a real server: the reference profile uploaded over the API, the
+ * fixtures' current files sent as traffic, ground truth sent late as feedback, and the report read
+ * back over the API — drift, quality, concept drift as an accuracy drop, refused rows.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MonitorReport } from '../../src/monitor/index.js';
+import { fixturePath } from '../helpers/fixtures.js';
+import { deployFixture, get, post, startServer, type TestServer } from '../helpers/server.js';
+
+let ts: TestServer;
+
+interface CsvRows {
+  header: string[];
+  rows: string[][];
+}
+
+function readCsv(model: string, file: string): CsvRows {
+  const lines = readFileSync(fixturePath(model, file), 'utf8').trim().split('\n');
+  return { header: lines[0]!.split(','), rows: lines.slice(1).map((l) => l.split(',')) };
+}
+
+/** Send a CSV's rows to the friendly endpoint in requests of `per` rows; returns each request's id and its labels. */
+async function sendTraffic(deployment: string, csv: CsvRows, per: number, label = 'label'): Promise<{ id: string; labels: number[] }[]> {
+  const li = csv.header.indexOf(label);
+  const out: { id: string; labels: number[] }[] = [];
+  for (let i = 0; i < csv.rows.length; i += per) {
+    const chunk = csv.rows.slice(i, i + per);
+    const rows = chunk.map((r) => {
+      const o: Record<string, number | null> = {};
+      csv.header.forEach((h, j) => {
+        if (j !== li) o[h] = r[j] === '' ? null : Number(r[j]);
+      });
+      return o;
+    });
+    const res = await post<{ request_id: string }>(`${ts.url}/v1/deployments/${deployment}/predict`, { rows });
+    if (res.status === 200) out.push({ id: res.body.request_id, labels: chunk.map((r) => Number(r[li])) });
+  }
+  return out;
+}
+
+async function profile(model: string, version: number): Promise<void> {
+  const res = await post(`${ts.url}/v1/models/${model}/versions/${version}/profile`, {
+    reference_base64: readFileSync(fixturePath(model, 'reference.csv')).toString('base64'),
+    reference_file_name: 'reference.csv',
+  });
+  expect(res.status).toBe(201);
+}
+
+async function report(deployment: string, query = 'window=all'): Promise<MonitorReport> {
+  const res = await get<MonitorReport>(`${ts.url}/v1/deployments/${deployment}/monitor?${query}`);
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+beforeAll(async () => {
+  // no sampling ceiling: every row of the test traffic is logged
+  ts = await startServer({ inferenceLog: { maxRowsPerSecond: 0 } });
+}, 60_000);
+
+afterAll(async () => {
+  await ts?.close();
+});
+
+describe('breast-cancer-gbt through the server', () => {
+  beforeAll(async () => {
+    for (const [dep, file] of [['bc-nodrift', 'current_nodrift.csv'], ['bc-covariate', 'current_covariate_drift.csv'], ['bc-concept', 'current_concept_drift.csv'], ['bc-quality', 'current_quality.csv']] as const) {
+      const { version } = await deployFixture(ts, 'breast-cancer-gbt', { deployment: dep });
+      if (dep === 'bc-nodrift') await profile('breast-cancer-gbt', version);
+      const sent = await sendTraffic(dep, readCsv('breast-cancer-gbt', file), 5);
+      if (dep === 'bc-nodrift' || dep === 'bc-concept') {
+        // labels arrive later, by request id
+        const items = sent.map((s) => ({ request_id: s.id, label: s.labels }));
+        const fb = await post<{ accepted: number }>(`${ts.url}/v1/deployments/${dep}/feedback`, { items });
+        expect(fb.status).toBe(200);
+        expect(fb.body.accepted).toBe(285);
+      }
+    }
+  }, 120_000);
+
+  it('the profile holds features, the model\'s predictions and the label, and the accuracy on the reference', async () => {
+    const v = await get<{ reference: { rows: number; profile: { columns: string[]; predictions: boolean } } }>(`${ts.url}/v1/models/breast-cancer-gbt/versions/1`);
+    expect(v.body.reference.rows).toBe(284);
+    expect(v.body.reference.profile.predictions).toBe(true);
+    expect(v.body.reference.profile.columns).toEqual(expect.arrayContaining(['mean radius', 'prediction', 'score', 'label']));
+  });
+
+  it('no drift: nothing flagged, 285 rows logged, accuracy as the card says', async () => {
+    const r = await report('bc-nodrift');
+    expect(r.window.rows).toBe(285);
+    expect(r.drift!.columns.filter((c) => c.drifted)).toEqual([]);
+    expect(r.drift!.evaluatedColumns).toBe(30);
+    expect(r.quality.findings).toEqual([]);
+    expect(r.performance.labelledRows).toBe(285);
+    expect(r.performance.classification!.accuracy).toBeCloseTo(0.9439, 4);
+    expect(r.performance.estimatedAccuracy).toBeGreaterThan(0.85);
+  });
+
+  it('covariate drift: exactly the three shifted features', async () => {
+    const r = await report('bc-covariate');
+    expect(r.drift!.columns.filter((c) => c.drifted).map((c) => c.column).sort()).toEqual(['mean area', 'mean texture', 'worst smoothness']);
+  });
+
+  it('concept drift: accuracy drops with no input drift; the estimate from confidence does not see it (labels do)', async () => {
+    const r = await report('bc-concept');
+    expect(r.drift!.columns.filter((c) => c.drifted)).toEqual([]);
+    expect(r.performance.classification!.accuracy).toBeCloseTo(0.6842, 4);
+    expect(r.performance.estimatedAccuracy!).toBeGreaterThan(0.85);
+  });
+
+  it('quality: missing values and out-of-range values where they were injected', async () => {
+    const r = await report('bc-quality');
+    const found = r.quality.findings.map((f) => `${f.check}:${f.column}`).sort();
+    expect(found).toEqual(['missing_values:mean radius', 'missing_values:worst concavity', 'out_of_range:mean perimeter']);
+  });
+
+  it('the same report as HTML, self-contained', async () => {
+    const res = await fetch(`${ts.url}/v1/deployments/bc-covariate/monitor?window=all&format=html`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    const html = await res.text();
+    expect(html).toContain('mean texture');
+    expect(html).not.toMatch(/<script[^>]+src=/);
+  });
+
+  it('refuses bad queries and bad feedback with the field named, and writes nothing', async () => {
+    const bad = await get<{ error: string; field: string }>(`${ts.url}/v1/deployments/bc-nodrift/monitor?window=yesterday`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.field).toBe('window');
+    expect((await get<{ field: string }>(`${ts.url}/v1/deployments/bc-nodrift/monitor?preset=nannyml`)).body.field).toBe('preset');
+    expect((await get(`${ts.url}/v1/deployments/nope/monitor`)).status).toBe(404);
+    const before = ts.server.monitor;
+    const fb = await post<{ error: string; field: string }>(`${ts.url}/v1/deployments/bc-nodrift/feedback`, { items: [{ request_id: 'x', label: 1 }, { request_id: 'y', label: 'maybe' }] });
+    expect(fb.status).toBe(400);
+    expect(fb.body.field).toBe('items[1].label');
+    expect(fb.body.error).toContain('expected one of the classes 0 (malignant), 1 (benign)');
+    const again = await report('bc-nodrift');
+    expect(again.performance.unmatchedLabels).toBe(0);
+    expect(before).toBe(ts.server.monitor);
+  });
+});
+
+describe('tabular-mixed: refused rows count as schema violations', () => {
+  it('rows the server refuses (city_id 12 outside the vocabulary) show in the quality report', async () => {
+    await deployFixture(ts, 'tabular-mixed', { deployment: 'eta' });
+    const csv = readCsv('tabular-mixed', 'current_quality.csv');
+    const sent = await sendTraffic('eta', { header: csv.header, rows: csv.rows.slice(0, 400) }, 1);
+    expect(sent.length).toBe(398);
+    const r = await report('eta');
+    expect(r.quality.rejected.count).toBe(2);
+    expect(r.quality.rejected.byCode).toEqual({ INVALID_INPUT: 2 });
+    expect(r.window.rows).toBe(400);
+  });
+});
