@@ -1,4 +1,11 @@
-import type { FeedbackResult, MonitorReport, ProfileResult, ReportRequest } from '../monitor/index.js';
+import type { AlertEvent, AlertStatus, FeedbackResult, MonitorReport, ProfileResult, ReportRequest } from '../monitor/index.js';
+
+/** `GET /v1/alerts` */
+export interface AlertsView {
+  rules: { name: string; deployment: string; when: string; window: string; severity: string }[];
+  alerts: AlertStatus[];
+  events: AlertEvent[];
+}
 import type {
   AliasDeleteResult,
   AliasHistoryView,
@@ -89,6 +96,8 @@ export interface BerthClient {
   profileVersion(name: string, version: number, referencePath: string): Promise<ProfileResult>;
   /** a monitoring report of a deployment's traffic over a window */
   monitorReport(deployment: string, req: ReportRequest): Promise<MonitorReport>;
+  /** alert rules, their states and recent events (a running server evaluates them) */
+  alerts(): Promise<AlertsView>;
   /** ground truth for earlier predictions (one body: one label or {items: [...]}) */
   sendFeedback(deployment: string, body: unknown): Promise<FeedbackResult>;
   close(): Promise<void>;

@@ -27,7 +27,7 @@ import {
   type Registry,
   type VersionRecord,
 } from '../registry/index.js';
-import type { AuditFilter, BerthClient, PredictResult, RegisterFiles } from './client.js';
+import type { AuditFilter, BerthClient, PredictResult, RegisterFiles, AlertsView } from './client.js';
 
 /**
  * The registry in a data dir, in process: what `berth` uses when no server runs. SQLite (WAL)
@@ -154,6 +154,9 @@ export class LocalClient implements BerthClient {
   }
   monitorReport(deployment: string, req: ReportRequest): Promise<MonitorReport> {
     return this.api.monitorReport(deployment, req);
+  }
+  async alerts(): Promise<AlertsView> {
+    throw new BerthError('SERVER_UNREACHABLE', 'alerts are evaluated by a running server; start one with `berth serve` (or pass --server URL)');
   }
   sendFeedback(deployment: string, body: unknown): Promise<FeedbackResult> {
     return this.api.recordFeedback(deployment, body);

@@ -4,7 +4,7 @@ import { addAliasCommands } from './commands/aliases.js';
 import { addAuditCommands } from './commands/audit.js';
 import { addDeploymentCommands } from './commands/deployments.js';
 import { addModelCommands } from './commands/models.js';
-import { addMonitorCommands } from './commands/monitor.js';
+import { addAlertCommands, addMonitorCommands } from './commands/monitor.js';
 import { addServeCommand } from './commands/serve.js';
 import { CLI_VERSION, CliContext, DEFAULT_DATA_DIR, DEFAULT_SERVER, type CliIo } from './context.js';
 
@@ -53,6 +53,7 @@ Every command has --help with examples; see also docs/cli.md.
   addAliasCommands(program, ctx);
   addDeploymentCommands(program, ctx);
   addMonitorCommands(program, ctx);
+  addAlertCommands(program, ctx);
   addAuditCommands(program, ctx);
   return { program, ctx };
 }

@@ -18,7 +18,7 @@ import type {
   VersionList,
 } from '../protocol/index.js';
 import type { AliasMoveResult, DeployResult, DeploymentRecord, ModelRecord, RegisterVersionResult, VersionRecord } from '../registry/index.js';
-import type { AuditFilter, BerthClient, PredictResult, RegisterFiles } from './client.js';
+import type { AuditFilter, BerthClient, PredictResult, RegisterFiles, AlertsView } from './client.js';
 import { readGitInfo } from '../registry/index.js';
 import { formatBytes } from './format.js';
 import { sendRequest, type HttpAnswer } from './http-request.js';
@@ -183,6 +183,9 @@ export class RemoteClient implements BerthClient {
       version: req.version?.toString(),
       preset: req.preset,
     });
+  }
+  alerts(): Promise<AlertsView> {
+    return this.call('GET', ['v1', 'alerts']);
   }
   sendFeedback(deployment: string, body: unknown): Promise<FeedbackResult> {
     return this.call('POST', ['v1', 'deployments', deployment, 'feedback'], body);

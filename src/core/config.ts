@@ -69,6 +69,35 @@ export interface InferenceLogConfig {
   retentionHours: number;
 }
 
+/** One alert rule as configured (checked in full by monitoring at startup; docs/monitoring.md). */
+export interface AlertRuleConfig {
+  name: string;
+  /** a deployment, or `*` for each deployment */
+  deployment: string;
+  /** `<metric> <op> <threshold>[%|ms] [for <duration>]`, e.g. `drift_share > 0.3 for 15m` */
+  when: string;
+  /** the traffic each evaluation looks at (default 15m) */
+  window?: string;
+  severity?: 'info' | 'warning' | 'critical';
+}
+
+export interface WebhookConfig {
+  url: string;
+  /** the HMAC key, inline… */
+  secret?: string;
+  /** …or from this environment variable (preferred: keeps the secret out of files) */
+  secretEnv?: string;
+}
+
+export interface AlertsConfig {
+  /** how often rules are evaluated (ms) */
+  intervalMs: number;
+  /** a firing alert is notified again after this long (ms) */
+  repeatIntervalMs: number;
+  rules: AlertRuleConfig[];
+  webhooks: WebhookConfig[];
+}
+
 /** The whole configuration. `version` is the config format's version. */
 export interface BerthConfig {
   version: 1;
@@ -78,6 +107,7 @@ export interface BerthConfig {
   lifecycle: LifecycleConfig;
   runtime: RuntimeConfig;
   inferenceLog: InferenceLogConfig;
+  alerts: AlertsConfig;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
 }
 
@@ -89,6 +119,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   lifecycle: { idleUnloadMs: 0, minLoaded: 0, memoryBudgetBytes: 0, warmupRuns: 2 },
   runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'main', workerThresholdMs: 0.1 },
   inferenceLog: { enabled: true, sampleRate: 1, maxRowsPerSecond: 1000, flushRows: 50_000, flushIntervalMs: 10_000, retentionHours: 24 * 7 },
+  alerts: { intervalMs: 60_000, repeatIntervalMs: 4 * 3_600_000, rules: [], webhooks: [] },
   logLevel: 'info',
 };
 
@@ -187,6 +218,25 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   int('inferenceLog.flushRows', il.flushRows, 1, 10_000_000);
   int('inferenceLog.flushIntervalMs', il.flushIntervalMs, 10);
   int('inferenceLog.retentionHours', il.retentionHours, 0);
+  const al = cfg.alerts;
+  int('alerts.intervalMs', al.intervalMs, 100);
+  int('alerts.repeatIntervalMs', al.repeatIntervalMs, 1000);
+  if (!Array.isArray(al.rules)) problems.push(`alerts.rules: expected a list of {name, deployment, when}, got ${JSON.stringify(al.rules)}`);
+  else {
+    al.rules.forEach((r, i) => {
+      if (r === null || typeof r !== 'object' || typeof r.name !== 'string' || typeof r.deployment !== 'string' || typeof r.when !== 'string') {
+        problems.push(`alerts.rules[${i}]: expected {name, deployment, when[, window, severity]}, got ${JSON.stringify(r)}`);
+      }
+    });
+  }
+  if (!Array.isArray(al.webhooks)) problems.push(`alerts.webhooks: expected a list of {url, secretEnv}, got ${JSON.stringify(al.webhooks)}`);
+  else {
+    al.webhooks.forEach((w, i) => {
+      if (w === null || typeof w !== 'object' || typeof w.url !== 'string' || !/^https?:\/\//.test(w.url)) {
+        problems.push(`alerts.webhooks[${i}].url: expected an http(s) URL, got ${JSON.stringify(w?.url)}`);
+      }
+    });
+  }
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(cfg.logLevel)) {
     problems.push(`logLevel: expected one of debug, info, warn, error, silent, got ${JSON.stringify(cfg.logLevel)}`);
   }

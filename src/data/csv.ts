@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import { BerthError } from '../core/index.js';
+import { ByteDictionary } from './byte-dictionary.js';
 import { StringColumnBuilder, describeNames, type Column, type Table } from './table.js';
 
 /** Options of {@link readCsvFile} and {@link parseCsv}. */
@@ -85,7 +86,7 @@ async function streamFile(path: string, parser: CsvParser): Promise<void> {
     const file = fh;
     // Two buffers reused throughout (fresh memory is slow to touch): the next chunk is read into
     // `incoming` while `work` (the last record's tail + the previous chunk) is parsed.
-    let incoming = Buffer.allocUnsafe(CHUNK_BYTES);
+    const incoming = Buffer.allocUnsafe(CHUNK_BYTES);
     let work = Buffer.allocUnsafe(2 * CHUNK_BYTES);
     let carry = 0; // bytes of an unfinished record at the start of `work`
     let needed = 0; // after a record outgrew a whole buffer: gather this many bytes before re-scanning it
@@ -125,8 +126,10 @@ async function streamFile(path: string, parser: CsvParser): Promise<void> {
     } finally {
       // never close the file under a read in flight
       if (next) await next.catch(() => undefined);
-      incoming = work = Buffer.alloc(0);
     }
+  } catch (err) {
+    if (err instanceof BerthError) throw err;
+    throw new BerthError('INVALID_ARGUMENT', `cannot read CSV file ${path}: ${(err as Error).message}`, { file: path, field: 'path' }, { cause: err });
   } finally {
     await fh.close();
   }
@@ -561,87 +564,6 @@ function trim<T extends Float64Array | Int32Array>(values: T, rows: number): T {
   return (values.length - rows <= rows / 16 ? values.subarray(0, rows) : values.slice(0, rows)) as T;
 }
 
-/**
- * A dictionary keyed by UTF-8 bytes: a repeated category is found by hashing and comparing its bytes in
- * place, so only a new string is ever decoded.
- */
-class ByteDictionary {
-  readonly strings: string[] = [];
-  private slots = new Int32Array(64).fill(-1);
-  private hashes: Int32Array = new Int32Array(16);
-  private starts: Int32Array = new Int32Array(16);
-  private lengths: Int32Array = new Int32Array(16);
-  private arena = new Uint8Array(256);
-  private used = 0;
-
-  /** A dictionary holding exactly `strings`, in order. */
-  static of(strings: readonly string[]): ByteDictionary {
-    const d = new ByteDictionary();
-    for (const s of strings) {
-      const bytes = Buffer.from(s, 'utf8');
-      d.codeOf(bytes, 0, bytes.length, s);
-    }
-    return d;
-  }
-
-  /** The code of the bytes `[s, e)` of `buf` (`text` is their string when already known). */
-  codeOf(buf: Uint8Array, s: number, e: number, text?: string): number {
-    let h = 0x811c9dc5;
-    for (let k = s; k < e; k++) h = Math.imul(h ^ buf[k]!, 0x01000193);
-    const mask = this.slots.length - 1;
-    const len = e - s;
-    let at = h & mask;
-    for (;;) {
-      const code = this.slots[at]!;
-      if (code < 0) break;
-      if (this.hashes[code] === h && this.lengths[code] === len) {
-        const base = this.starts[code]! - s;
-        let k = s;
-        while (k < e && this.arena[base + k] === buf[k]) k++;
-        if (k === e) return code;
-      }
-      at = (at + 1) & mask;
-    }
-    const code = this.strings.length;
-    this.strings.push(text ?? Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8', s, e));
-    if (code === this.hashes.length) {
-      this.hashes = growInt32(this.hashes);
-      this.starts = growInt32(this.starts);
-      this.lengths = growInt32(this.lengths);
-    }
-    if (this.used + len > this.arena.length) {
-      const next = new Uint8Array(Math.max(this.arena.length * 2, this.used + len));
-      next.set(this.arena.subarray(0, this.used));
-      this.arena = next;
-    }
-    this.arena.set(buf.subarray(s, e), this.used);
-    this.hashes[code] = h;
-    this.starts[code] = this.used;
-    this.lengths[code] = len;
-    this.used += len;
-    this.slots[at] = code;
-    if ((code + 1) * 2 > this.slots.length) this.rehash();
-    return code;
-  }
-
-  private rehash(): void {
-    const slots = new Int32Array(this.slots.length * 2).fill(-1);
-    const mask = slots.length - 1;
-    for (let code = 0; code < this.strings.length; code++) {
-      let at = this.hashes[code]! & mask;
-      while (slots[at]! >= 0) at = (at + 1) & mask;
-      slots[at] = code;
-    }
-    this.slots = slots;
-  }
-}
-
-function growInt32(a: Int32Array): Int32Array {
-  const next = new Int32Array(a.length * 2);
-  next.set(a);
-  return next;
-}
-
 /** The text of a field, with doubled quotes undone. */
 function fieldText(buf: Buffer, s: number, e: number, flags: number): string {
   const text = buf.toString('utf8', s, e);
@@ -657,7 +579,7 @@ const MANTISSA_LIMIT = 2 ** 53;
  * `Number()`. Accepts surrounding blanks, a sign, `nan`, `inf`, `infinity` (any case). Sets `notANumber`
  * for other text.
  */
-export function parseNumber(buf: Uint8Array, start: number, end: number): number {
+function parseNumber(buf: Uint8Array, start: number, end: number): number {
   let s = start;
   let e = end;
   while (s < e && (buf[s] === 0x20 || buf[s] === 0x09)) s++;

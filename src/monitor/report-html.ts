@@ -75,7 +75,7 @@ function raw(text: string): Html {
 }
 
 /** Escape text for HTML element content and quoted attribute values. */
-export function escapeHtml(s: string): string {
+function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 }
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -247,7 +247,7 @@ function histogram(c: ColumnDrift): Html {
   const n = labels.length;
   if (n === 0) return h`<span class="dim">${DASH}</span>`;
   const height = 48;
-  const slot = Math.max(6, Math.min(24, 240 / n));
+  const slot = Math.max(3, Math.min(24, 240 / n));
   const width = r1(slot * n);
   const max = Math.max(1e-9, ...reference.filter(ok), ...current.filter(ok));
   const bar = (share: number | undefined, x: number, color: string): Html => {

@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, assertName, type Logger } from '../core/index.js';
-import { DRIFT_PRESETS, renderReportHtml, type DriftPreset, type MonitorService, type ReportRequest } from '../monitor/index.js';
+import { DRIFT_PRESETS, renderReportHtml, type AlertManager, type DriftPreset, type MonitorService, type ReportRequest } from '../monitor/index.js';
 import { sendError } from './http-errors.js';
 
 export interface MonitorRestOptions {
   monitor: MonitorService;
+  alerts?: AlertManager;
   logger: Logger;
 }
 
@@ -33,6 +34,17 @@ export function registerMonitorRoutes(app: FastifyInstance, opts: MonitorRestOpt
 
   app.post<NameP>('/v1/deployments/:name/feedback', async (req, reply) =>
     send(req, reply, async () => monitor.recordFeedback(assertName('deployment', req.params.name), req.body)),
+  );
+
+  app.get('/v1/alerts', async (req, reply) =>
+    send(req, reply, async () => {
+      const a = opts.alerts;
+      return {
+        rules: (a?.rules ?? []).map((r) => ({ name: r.name, deployment: r.deployment, when: r.when, window: r.window, severity: r.severity })),
+        alerts: a?.list() ?? [],
+        events: a?.events(100) ?? [],
+      };
+    }),
   );
 
   app.get<NameP>('/v1/deployments/:name/monitor', async (req, reply) =>

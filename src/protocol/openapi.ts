@@ -578,6 +578,15 @@ function buildPaths(): Record<string, Json> {
         ok: { '200': json('stored', ref('FeedbackResult')) },
       }),
     },
+    '/v1/alerts': {
+      get: op({
+        id: 'listAlerts',
+        tag: 'monitoring',
+        summary: 'alert rules, the state of each rule × deployment (ok, pending, firing) and the newest events',
+        ok: { '200': json('alerts', { type: 'object', properties: { rules: arr({ type: 'object' }), alerts: arr({ type: 'object' }), events: arr({ type: 'object' }) } }) },
+        errors: [],
+      }),
+    },
     '/v1/deployments/{name}/monitor': {
       get: {
         ...op({

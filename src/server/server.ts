@@ -11,7 +11,7 @@ import {
   type Clock,
   type Logger,
 } from '../core/index.js';
-import { InferenceLog, MonitorService, ServingMetrics, SqliteFeedbackStore, onnxPredictor } from '../monitor/index.js';
+import { AlertManager, InferenceLog, MonitorGauges, MonitorService, ServingMetrics, SqliteFeedbackStore, onnxPredictor } from '../monitor/index.js';
 import {
   createFastInferHandler,
   registerManagementRoutes,
@@ -52,6 +52,9 @@ export interface BerthServer {
   readonly manager: ModelManager;
   readonly metrics: ServingMetrics;
   readonly monitor: MonitorService;
+  readonly alerts: AlertManager;
+  /** recompute the monitoring gauges of /metrics now (they refresh every alerts.intervalMs) */
+  refreshMonitorGauges(): Promise<void>;
   /** this process's inference log (null when `inferenceLog.enabled` is false) */
   readonly inferenceLog: InferenceLog | null;
   readonly config: Readonly<BerthConfig>;
@@ -126,6 +129,32 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   if (inferenceLog) void inferenceLog.applyRetention();
   const feedback = SqliteFeedbackStore.open(dataDir);
   const monitor = new MonitorService({ dataDir, registry, feedback, clock, predictor: onnxPredictor(registry), ...(inferenceLog ? { log: inferenceLog } : {}) });
+  const alerts = new AlertManager({
+    dataDir,
+    rules: config.alerts.rules.map((r) => ({ ...r })),
+    webhooks: config.alerts.webhooks.map((w) => {
+      const secret = w.secretEnv !== undefined ? process.env[w.secretEnv] : w.secret;
+      return secret !== undefined ? { url: w.url, secret } : { url: w.url };
+    }),
+    report: (deployment, window) => monitor.report(deployment, { window }),
+    deployments: async () => (await registry.listDeployments()).map((d) => d.name),
+    intervalMs: config.alerts.intervalMs,
+    repeatIntervalMs: config.alerts.repeatIntervalMs,
+    clock,
+    logger,
+  });
+  const gauges = new MonitorGauges(metrics.registry);
+  const refreshMonitorGauges = async (): Promise<void> => {
+    for (const d of await registry.listDeployments()) {
+      try {
+        gauges.update(await monitor.report(d.name, { window: '1h' }));
+      } catch (err) {
+        logger.debug('monitoring gauges: a deployment could not be reported', { deployment: d.name, error: toBerthError(err).message });
+      }
+    }
+  };
+  const gaugeTimer = setInterval(() => void refreshMonitorGauges(), config.alerts.intervalMs);
+  gaugeTimer.unref();
   const service = new InferenceService({
     source: deploymentSource(registry),
     manager,
@@ -239,7 +268,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     repositoryAction: bridge ? (a) => bridge.broadcast(a) : localAction,
   });
   registerPredictRoutes(app, { service, logger });
-  registerMonitorRoutes(app, { monitor, logger });
+  registerMonitorRoutes(app, { monitor, alerts, logger });
   const inspector = new OnnxBackend();
   registerManagementRoutes(app, {
     registry,
@@ -258,6 +287,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
 
   await refresh();
   ready = true;
+  alerts.start();
 
   const server: BerthServer = {
     app,
@@ -266,6 +296,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     manager,
     metrics,
     monitor,
+    alerts,
+    refreshMonitorGauges,
     inferenceLog,
     config,
     async listen() {
@@ -281,6 +313,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       if (pollTimer) clearInterval(pollTimer);
       await app.close();
       await refreshing;
+      clearInterval(gaugeTimer);
+      await alerts.close();
       // every answered request is in the log's buffers by now: write them before going
       await inferenceLog?.close();
       feedback.close();

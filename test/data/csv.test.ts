@@ -213,6 +213,7 @@ describe('readCsvFile', () => {
     writeFileSync(file, 'a,b\n1,2\n3,4,5\n');
     await expectRejection(readCsvFile(file), 'INVALID_ARGUMENT', file, 'line 3');
     await expectRejection(readCsvFile(path.join(tmp, 'missing.csv')), 'INVALID_ARGUMENT', 'no such file');
+    await expectRejection(readCsvFile(tmp), 'INVALID_ARGUMENT', 'cannot read CSV file');
   });
 
   for (const model of TABULAR) {

@@ -19,6 +19,7 @@ import {
   type Column,
   type Table,
 } from '../../src/data/index.js';
+import { decodeColumnsGeneral } from '../../src/data/parquet/general-reader.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'berth-duckdb-'));
 let instance: DuckDBInstance;
@@ -46,7 +47,7 @@ function rng(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-    s ^= s >>> 13;
+    s = (s ^ (s >>> 13)) >>> 0;
     return s / 2 ** 32;
   };
 }
@@ -258,6 +259,15 @@ describe('Berth reads what DuckDB writes', () => {
       expect(t.columns.map((c) => [c.name, c.type])).toEqual(COLUMNS.map(([n, type]) => [n, type]));
       const want = await columnsOf(`SELECT ${COLUMNS.map(([n, , sql]) => `${sql} AS "${n}"`).join(', ')} FROM read_parquet(${q(file)})`);
       for (const [name, , , tolerance] of COLUMNS) expectSameValues(asDuck(col(t, name)), want[name]!, `${label}: ${name}`, tolerance ?? 0);
+      // the general reader (hyparquet) on every column too, whichever path readParquetFile took
+      const buf = readFileSync(file);
+      const footer = buf.subarray(buf.length - 8 - buf.readUInt32LE(buf.length - 8));
+      const asyncBuffer = { byteLength: buf.length, slice: (s: number, e?: number) => buf.buffer.slice(buf.byteOffset + s, buf.byteOffset + (e ?? buf.length)) as ArrayBuffer };
+      const general = await decodeColumnsGeneral(asyncBuffer, footer, COLUMNS.map(([name, target]) => ({ name, target })), 10000);
+      for (const [k, [name, type, , tolerance]] of COLUMNS.entries()) {
+        expect(general[k]!.type).toBe(type);
+        expectSameValues(asDuck(general[k]!), want[name]!, `${label} (general reader): ${name}`, tolerance ?? 0);
+      }
     });
   }
 

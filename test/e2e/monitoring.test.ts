@@ -56,7 +56,10 @@ async function report(deployment: string, query = 'window=all'): Promise<Monitor
 
 beforeAll(async () => {
   // no sampling ceiling: every row of the test traffic is logged
-  ts = await startServer({ inferenceLog: { maxRowsPerSecond: 0 } });
+  ts = await startServer({
+    inferenceLog: { maxRowsPerSecond: 0 },
+    alerts: { rules: [{ name: 'bc-drift', deployment: '*', when: 'drift_share > 0.05', window: '1h', severity: 'critical' }] },
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -138,6 +141,30 @@ describe('breast-cancer-gbt through the server', () => {
     const again = await report('bc-nodrift');
     expect(again.performance.unmatchedLabels).toBe(0);
     expect(before).toBe(ts.server.monitor);
+  });
+});
+
+describe('alerts and Prometheus gauges', () => {
+  it('a rule over every deployment fires where the features drifted, and /v1/alerts lists it', async () => {
+    await ts.server.alerts.evaluateNow();
+    const res = await get<{ alerts: { rule: string; deployment: string; state: string; value: number }[]; events: { kind: string; deployment: string }[] }>(`${ts.url}/v1/alerts`);
+    expect(res.status).toBe(200);
+    const firing = res.body.alerts.filter((a) => a.state === 'firing').map((a) => a.deployment);
+    expect(firing).toEqual(['bc-covariate']);
+    expect(res.body.alerts.find((a) => a.deployment === 'bc-covariate')!.value).toBeCloseTo(0.1, 6);
+    expect(res.body.events.map((e) => `${e.kind}:${e.deployment}`)).toEqual(['firing:bc-covariate']);
+  });
+
+  it('/metrics carries drift share, per-feature drift, quality shares and live accuracy', async () => {
+    await ts.server.refreshMonitorGauges();
+    const text = await (await fetch(`${ts.url}/metrics`)).text();
+    const value = (line: string): number => Number(new RegExp(`^${line.replace(/[{}"[\]]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value('berth_drift_share{deployment="bc-covariate"}')).toBeCloseTo(0.1, 6);
+    expect(value('berth_feature_drifted{deployment="bc-covariate",feature="mean texture"}')).toBe(1);
+    expect(value('berth_feature_drifted{deployment="bc-covariate",feature="mean radius"}')).toBe(0);
+    expect(value('berth_data_quality_share{deployment="bc-quality",feature="mean radius",check="missing_values"}')).toBeCloseTo(29 / 285, 6);
+    expect(value('berth_accuracy{deployment="bc-nodrift"}')).toBeCloseTo(0.9439, 4);
+    expect(value('berth_accuracy{deployment="bc-concept"}')).toBeCloseTo(0.6842, 4);
   });
 });
 

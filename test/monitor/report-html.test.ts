@@ -200,6 +200,20 @@ describe('renderReportHtml', () => {
     expect(e).not.toContain('undefined');
   });
 
+  it('shows regression metrics and plots RMSE for a regressor', () => {
+    const r = fullReport();
+    r.performance = {
+      ...r.performance, kind: 'regression', classification: null, estimatedAccuracy: null,
+      regression: { rows: 240, mae: 3.25, rmse: 4.5678, r2: 0.8123, bias: -0.42 },
+      referenceMetrics: { reference_rmse: 4.1, reference_r2: 0.84 },
+      series: r.performance.series.map((p) => ({ ...p, realized: p.realized === null ? null : p.realized * 5, estimated: null })),
+      byVersion: [{ version: 3, rows: 900, labelled: 200, accuracy: null, rmse: 4.6 }],
+    };
+    const out = renderReportHtml(r);
+    for (const s of ['>MAE<', '>RMSE<', '>R²<', 'Bias (prediction − label)', '4.568', '0.8123', '-0.42', '4.1', 'aria-label="RMSE over time"']) expect(out).toContain(s);
+    expect(out).not.toContain('estimated accuracy —');
+  });
+
   it('formats NaN and null metrics as a dash', () => {
     const r = fullReport();
     r.drift!.columns[0] = column('age', { pValue: null, psi: Number.NaN, jensenShannon: null });

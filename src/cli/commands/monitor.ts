@@ -117,6 +117,30 @@ export function addMonitorCommands(program: Command, ctx: CliContext): void {
     });
 }
 
+/** `berth alerts list` */
+export function addAlertCommands(program: Command, ctx: CliContext): void {
+  const alerts = program
+    .command('alerts')
+    .description('alert rules (from the server config), their states and recent notifications')
+    .addHelpText('after', examples('berth alerts list', 'berth alerts list --json'));
+  alerts
+    .command('list')
+    .description('every rule × deployment with its state (firing, pending, ok), then the newest events')
+    .addHelpText('after', examples('berth alerts list', '# FIRING   credit-drift  credit  drift_share > 0.3 for 15m  value 0.4  since 2026-11-24T09:12:00Z'))
+    .action(async () => {
+      const v = await (await ctx.client({ needServer: true })).alerts();
+      ctx.print(v, () => {
+        if (v.rules.length === 0) return 'no alert rules configured (alerts.rules in the server config; see docs/monitoring.md)\n';
+        const lines = v.alerts.map((a) =>
+          `${a.state.toUpperCase().padEnd(8)} ${a.rule.padEnd(20)} ${a.deployment.padEnd(16)} ${a.condition.padEnd(32)} value ${a.value === null ? '—' : Number(a.value.toPrecision(4))}${a.since ? `  since ${a.since}` : ''}`,
+        );
+        if (lines.length === 0) lines.push('no evaluation yet (rules run every alerts.intervalMs)');
+        const events = v.events.slice(0, 10).map((e) => `  ${e.at}  ${e.message}`);
+        return `${lines.join('\n')}\n${events.length > 0 ? `\nrecent:\n${events.join('\n')}\n` : ''}`;
+      });
+    });
+}
+
 /** Numbers stay numbers (regression labels, class ids); anything else is a class name. */
 function labelValue(text: string): string | number {
   const n = Number(text);
@@ -163,7 +187,7 @@ export function renderReportText(r: MonitorReport): string {
   out.push(r.reference?.kind === 'profile' ? `reference: profile of version ${r.reference.version} (${r.reference.rows} rows${r.reference.source ? `, ${r.reference.source}` : ''})` : r.reference ? `reference: ${r.reference.description} (${r.reference.rows} rows)` : 'reference: none');
   out.push('');
   for (const s of r.summary) out.push(`  • ${s}`);
-  if (r.drift && r.drift.columns.length > 0) {
+  if (r.drift && r.drift.evaluatedColumns > 0) {
     out.push('', `drift (${r.drift.preset} preset): ${r.drift.driftedColumns}/${r.drift.evaluatedColumns} features drifted (${pct(r.drift.driftShare)}), dataset ${r.drift.datasetDrift ? 'DRIFTED' : 'ok'}`);
     const rows = [...r.drift.columns, ...r.drift.predictions].sort((a, b) => Number(b.drifted) - Number(a.drifted) || (b.psi ?? 0) - (a.psi ?? 0));
     const w = Math.max(8, ...rows.map((c) => c.column.length));

@@ -9,7 +9,8 @@
 import { endianness } from 'node:os';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { compressors } from 'hyparquet-compressors';
-import { StringColumnBuilder, type Column, type ColumnType } from '../table.js';
+import { ByteDictionary } from '../byte-dictionary.js';
+import type { Column, ColumnType } from '../table.js';
 import { Codec, Encoding, PageType, PhysicalType, decodePageHeader, type ColumnMetaData, type PageHeader } from './format.js';
 import { CorruptDataError, decodeHybrid } from './rle.js';
 import { numericConversion, type FileField, type NumericConversion } from './schema.js';
@@ -30,7 +31,7 @@ type Flat = Extract<FileField, { kind: 'flat' }>;
 /** Where decoded values go, per target type. */
 type Sink =
   | { kind: 'number'; values: Float64Array; conv: NumericConversion }
-  | { kind: 'string'; codes: Int32Array; builder: StringColumnBuilder }
+  | { kind: 'string'; codes: Int32Array; dictionary: ByteDictionary }
   | { kind: 'binary'; values: (Uint8Array | null)[] };
 
 /** A chunk's dictionary, already in the sink's terms. */
@@ -79,7 +80,7 @@ export class FastColumnReader {
       case 'number':
         return { name, type: this.target as 'double' | 'int64' | 'timestamp_ms', values: sink.values };
       case 'string':
-        return { name, type: 'string', dictionary: sink.builder.build().dictionary, codes: sink.codes };
+        return { name, type: 'string', dictionary: sink.dictionary.strings, codes: sink.codes };
       case 'binary':
         return { name, type: 'binary', values: sink.values };
     }
@@ -90,7 +91,7 @@ function makeSink(field: Flat, target: ColumnType, rows: number): Sink {
   const physical = field.element.type;
   if (target === 'string' || target === 'binary') {
     if (physical !== PhysicalType.BYTE_ARRAY) throw new NotFastError('not a BYTE_ARRAY');
-    if (target === 'string') return { kind: 'string', codes: new Int32Array(rows), builder: new StringColumnBuilder(field.name, 0) };
+    if (target === 'string') return { kind: 'string', codes: new Int32Array(rows), dictionary: new ByteDictionary() };
     return { kind: 'binary', values: new Array<Uint8Array | null>(rows).fill(null) };
   }
   const conv = numericConversion(field.element);
@@ -161,7 +162,7 @@ function decodeChunk(buf: Buffer, codec: number, field: Flat, sink: Sink, rowBas
   }
 }
 
-const MAX_PAGE_BYTES = 1 << 30;
+const MAX_PAGE_BYTES = 1 << 28;
 
 /** A page's bytes as `[buffer, start, end)`, decompressed when the chunk is compressed. */
 function pageBody(buf: Buffer, start: number, end: number, codec: number, size: number): [Buffer, number, number] {
@@ -222,7 +223,7 @@ function decodeDictionary(buf: Buffer, start: number, end: number, count: number
     let p = start;
     for (let i = 0; i < count; i++) {
       const [s, e] = byteArrayAt(buf, p, end);
-      codes[i] = sink.builder.codeOf(buf.toString('utf8', s, e));
+      codes[i] = sink.dictionary.codeOf(buf, s, e);
       p = e;
     }
     return { kind: 'string', codes };
@@ -265,7 +266,7 @@ function decodePlain(buf: Buffer, start: number, end: number, present: number, d
       continue;
     }
     const [s, e] = byteArrayAt(buf, p, end);
-    if (sink.kind === 'string') sink.codes[at + i] = sink.builder.codeOf(buf.toString('utf8', s, e));
+    if (sink.kind === 'string') sink.codes[at + i] = sink.dictionary.codeOf(buf, s, e);
     else sink.values[at + i] = new Uint8Array(buf.subarray(s, e));
     p = e;
   }

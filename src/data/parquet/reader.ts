@@ -253,6 +253,9 @@ async function readFast(src: ByteSource, meta: FileMetaData, field: Extract<File
     reader = new FastColumnReader(field, target, rows);
   } catch (err) {
     if (err instanceof NotFastError) return null;
+    if (err instanceof RangeError) {
+      throw new BerthError('INVALID_ARGUMENT', `${source}: ${rows} rows of column ${JSON.stringify(field.name)} do not fit in memory (is the file damaged?)`, { file: source, field: field.name, got: rows }, { cause: err });
+    }
     throw err;
   }
   let rowBase = 0;

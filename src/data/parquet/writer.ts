@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../core/index.js';
 import { validateTable, type Column, type NumericColumn, type Table } from '../table.js';
@@ -55,7 +56,8 @@ const MAX_STAT_BYTES = 64;
  * @throws BerthError INVALID_ARGUMENT for a malformed table or a non-integer int64 value.
  */
 export function encodeParquet(table: Table, opts: ParquetWriteOptions = {}): Buffer {
-  const parts = encodeParquetParts(table, opts);
+  const parts: Uint8Array[] = [];
+  for (const batch of encodeBatches(table, opts, false)) parts.push(...batch);
   return Buffer.concat(parts);
 }
 
@@ -68,23 +70,17 @@ export function encodeParquet(table: Table, opts: ParquetWriteOptions = {}): Buf
  * await writeParquetFile('logs/deployment=x/hour=2024-05-01T10/part-1.parquet', table, { metadata: { 'berth.format': '1' } });
  */
 export async function writeParquetFile(file: string, table: Table, opts: ParquetWriteOptions = {}): Promise<void> {
-  const parts = encodeParquetParts(table, opts);
+  // check what can be checked before touching the disk
+  validateTable(table);
+  checkOptions(opts);
   const dir = path.dirname(path.resolve(file));
   await mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx');
   try {
     try {
-      // writev takes at most 1024 buffers at a time
-      for (let i = 0; i < parts.length; i += 1024) {
-        const batch = parts.slice(i, i + 1024);
-        const total = batch.reduce((n, p) => n + p.byteLength, 0);
-        let written = 0;
-        while (written < total) {
-          const res = await fh.writev(written === 0 ? batch : remaining(batch, written));
-          written += res.bytesWritten;
-        }
-      }
+      // each column chunk is written as soon as it is encoded, so its scratch memory serves the next one
+      for (const batch of encodeBatches(table, opts, true)) await writeAll(fh, batch);
       await fh.sync();
     } finally {
       await fh.close();
@@ -95,6 +91,20 @@ export async function writeParquetFile(file: string, table: Table, opts: Parquet
     throw err;
   }
   await syncDir(dir);
+}
+
+/** Write buffers in order (writev takes at most 1024 at a time and may write less than asked). */
+async function writeAll(fh: FileHandle, parts: Uint8Array[]): Promise<void> {
+  for (let i = 0; i < parts.length; i += 1024) {
+    const batch = parts.slice(i, i + 1024);
+    const total = batch.reduce((n, p) => n + p.byteLength, 0);
+    let written = 0;
+    while (written < total) {
+      const res = await fh.writev(written === 0 ? batch : remaining(batch, written));
+      if (res.bytesWritten === 0) throw new Error('write made no progress');
+      written += res.bytesWritten;
+    }
+  }
 }
 
 /** The buffers still to write after `written` bytes of `batch`. */
@@ -127,21 +137,28 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * The file as a list of buffers (page headers, levels, values, footer); numeric values without nulls are
- * views on the table's own memory, so nothing is copied until the caller joins or writes them.
+ * The file as batches of buffers (page headers, levels, values; then the footer), one batch per column
+ * chunk. Numeric values without nulls are views on the table's own memory. With `reuse`, scratch memory
+ * (dense values, int64 words, dictionary indices) is recycled once the caller asks for the next batch,
+ * so a batch must be consumed (written) before then.
  */
-export function encodeParquetParts(table: Table, opts: ParquetWriteOptions = {}): Uint8Array[] {
+function* encodeBatches(table: Table, opts: ParquetWriteOptions, reuse: boolean): Generator<Uint8Array[], void, void> {
   validateTable(table);
-  const groupRows = positiveInteger(opts.rowGroupRows, DEFAULT_ROW_GROUP_ROWS, 'rowGroupRows');
-  const pageRows = positiveInteger(opts.pageRows, DEFAULT_PAGE_ROWS, 'pageRows');
+  const { groupRows, pageRows } = checkOptions(opts);
   const out = new Output();
   out.push(MAGIC);
+  const arena = new Arena(reuse);
   const encoders = table.columns.map((c) => new ColumnEncoder(c));
   const rowGroups: RowGroup[] = [];
   for (let start = 0; start < table.rows; start += groupRows) {
     const end = Math.min(table.rows, start + groupRows);
     const fileOffset = out.offset;
-    const columns = encoders.map((e) => e.writeChunk(out, start, end, pageRows));
+    const columns: ColumnChunk[] = [];
+    for (const e of encoders) {
+      columns.push(e.writeChunk(out, start, end, pageRows, arena));
+      yield out.take();
+      arena.reset();
+    }
     const size = columns.reduce((n, c) => n + (c.meta?.totalCompressedSize ?? 0), 0);
     rowGroups.push({ columns, totalByteSize: size, numRows: end - start, fileOffset, totalCompressedSize: size, ordinal: rowGroups.length });
   }
@@ -160,7 +177,14 @@ export function encodeParquetParts(table: Table, opts: ParquetWriteOptions = {})
   len.writeUInt32LE(footer.length, 0);
   out.push(len);
   out.push(MAGIC);
-  return out.parts;
+  yield out.take();
+}
+
+function checkOptions(opts: ParquetWriteOptions): { groupRows: number; pageRows: number } {
+  return {
+    groupRows: positiveInteger(opts.rowGroupRows, DEFAULT_ROW_GROUP_ROWS, 'rowGroupRows'),
+    pageRows: positiveInteger(opts.pageRows, DEFAULT_PAGE_ROWS, 'pageRows'),
+  };
 }
 
 function positiveInteger(v: number | undefined, fallback: number, field: string): number {
@@ -171,14 +195,68 @@ function positiveInteger(v: number | undefined, fallback: number, field: string)
   return v;
 }
 
-/** The buffers of the file so far and the offset the next one lands at. */
+/** The buffers not yet handed out, and the file offset the next one lands at. */
 class Output {
-  readonly parts: Uint8Array[] = [];
+  private parts: Uint8Array[] = [];
   offset = 0;
 
   push(b: Uint8Array): void {
     this.parts.push(b);
     this.offset += b.byteLength;
+  }
+
+  /** The buffers pushed since the last take. */
+  take(): Uint8Array[] {
+    const parts = this.parts;
+    this.parts = [];
+    return parts;
+  }
+}
+
+/**
+ * Scratch memory for one column chunk: a bump allocator over one buffer that `reset` recycles (fresh
+ * memory is slow to touch the first time). Without reuse every allocation is new.
+ */
+class Arena {
+  private buf = new ArrayBuffer(0);
+  private used = 0;
+
+  constructor(private readonly reuse: boolean) {}
+
+  f64(n: number): Float64Array {
+    const [buf, at] = this.region(n * 8);
+    return new Float64Array(buf, at, n);
+  }
+
+  i32(n: number): Int32Array {
+    const [buf, at] = this.region(n * 4);
+    return new Int32Array(buf, at, n);
+  }
+
+  /** Zeroed bytes. */
+  u8(n: number): Uint8Array {
+    const [buf, at] = this.region(n);
+    const view = new Uint8Array(buf, at, n);
+    if (this.reuse) view.fill(0);
+    return view;
+  }
+
+  /** Recycle everything handed out so far. */
+  reset(): void {
+    this.used = 0;
+  }
+
+  /** An 8-byte-aligned region of `size` bytes: its buffer and offset. */
+  private region(size: number): [ArrayBuffer, number] {
+    if (!this.reuse) return [new ArrayBuffer(size), 0];
+    let at = (this.used + 7) & ~7;
+    if (at + size > this.buf.byteLength) {
+      // regions already handed out keep the old buffer alive until their batch is written
+      this.buf = new ArrayBuffer(Math.max(size, 2 * this.buf.byteLength, 1 << 20));
+      at = 0;
+    }
+    this.used = at + size;
+    return [this.buf, at];
   }
 }
 
@@ -210,18 +288,18 @@ class ColumnEncoder {
 
   constructor(private readonly column: Column) {}
 
-  writeChunk(out: Output, start: number, end: number, pageRows: number): ColumnChunk {
+  writeChunk(out: Output, start: number, end: number, pageRows: number, arena: Arena): ColumnChunk {
     const chunkStart = out.offset;
     const c = this.column;
     let meta: ColumnMetaData;
-    if (c.type === 'string') meta = this.writeStrings(out, c.codes, c.dictionary, start, end, pageRows);
-    else if (c.type === 'binary') meta = this.writeBinary(out, c.values, start, end, pageRows);
-    else meta = this.writeNumbers(out, c, start, end, pageRows);
+    if (c.type === 'string') meta = this.writeStrings(out, c.codes, c.dictionary, start, end, pageRows, arena);
+    else if (c.type === 'binary') meta = this.writeBinary(out, c.values, start, end, pageRows, arena);
+    else meta = this.writeNumbers(out, c, start, end, pageRows, arena);
     meta.totalUncompressedSize = meta.totalCompressedSize = out.offset - chunkStart;
     return { fileOffset: chunkStart, meta };
   }
 
-  private writeNumbers(out: Output, c: NumericColumn, start: number, end: number, pageRows: number): ColumnMetaData {
+  private writeNumbers(out: Output, c: NumericColumn, start: number, end: number, pageRows: number, arena: Arena): ColumnMetaData {
     const values = c.values;
     const isDouble = c.type === 'double';
     let min = Infinity;
@@ -245,8 +323,8 @@ class ColumnEncoder {
       let levels: Uint8Array;
       if (pageNulls === 0) levels = allDefined(n);
       else {
-        const defined = new Uint8Array(n);
-        dense = new Float64Array(n - pageNulls);
+        const defined = arena.u8(n);
+        dense = arena.f64(n - pageNulls);
         let j = 0;
         for (let i = 0; i < n; i++) {
           const v = values[p + i]!;
@@ -257,7 +335,7 @@ class ColumnEncoder {
         }
         levels = encodeLevels(defined, n);
       }
-      const body = isDouble ? new Uint8Array(dense.buffer, dense.byteOffset, dense.byteLength) : int64Bytes(dense, c, p, values);
+      const body = isDouble ? littleEndian(new Uint8Array(dense.buffer, dense.byteOffset, dense.byteLength)) : int64Bytes(dense, c, p, values, arena.i32(2 * dense.length));
       const at = writeDataPage(out, n, Encoding.PLAIN, levels, [body]);
       if (dataPageOffset < 0) dataPageOffset = at;
     }
@@ -270,14 +348,14 @@ class ColumnEncoder {
       } else {
         const lo = c.type === 'timestamp_ms' ? Math.floor(min) : min;
         const hi = c.type === 'timestamp_ms' ? Math.floor(max) : max;
-        stats.minValue = int64Bytes(Float64Array.of(lo), c, 0, null);
-        stats.maxValue = int64Bytes(Float64Array.of(hi), c, 0, null);
+        stats.minValue = int64Bytes(Float64Array.of(lo), c, 0, null, new Int32Array(2));
+        stats.maxValue = int64Bytes(Float64Array.of(hi), c, 0, null, new Int32Array(2));
       }
     }
     return chunkMeta(isDouble ? PhysicalType.DOUBLE : PhysicalType.INT64, [Encoding.PLAIN, Encoding.RLE], c.name, end - start, dataPageOffset, stats);
   }
 
-  private writeStrings(out: Output, codes: Int32Array, dictionary: string[], start: number, end: number, pageRows: number): ColumnMetaData {
+  private writeStrings(out: Output, codes: Int32Array, dictionary: string[], start: number, end: number, pageRows: number, arena: Arena): ColumnMetaData {
     // a dictionary of just the strings this row group uses, in order of first use
     const local = new Int32Array(dictionary.length).fill(-1);
     const used: number[] = [];
@@ -296,7 +374,7 @@ class ColumnEncoder {
       let dataPageOffset = -1;
       for (let p = start; p < end; p += pageRows) {
         const n = Math.min(end, p + pageRows) - p;
-        const at = writeDataPage(out, n, Encoding.PLAIN, encodeLevels(new Uint8Array(n), n), []);
+        const at = writeDataPage(out, n, Encoding.PLAIN, encodeLevels(arena.u8(n), n), []);
         if (dataPageOffset < 0) dataPageOffset = at;
       }
       return chunkMeta(PhysicalType.BYTE_ARRAY, [Encoding.PLAIN, Encoding.RLE], this.column.name, end - start, dataPageOffset, stats);
@@ -329,10 +407,10 @@ class ColumnEncoder {
     for (let p = start; p < end; p += pageRows) {
       const q = Math.min(end, p + pageRows);
       const n = q - p;
-      const indices = new Int32Array(n);
+      const indices = arena.i32(n);
       let k = 0;
       let pageNulls = 0;
-      const defined = new Uint8Array(n);
+      const defined = arena.u8(n);
       for (let i = p; i < q; i++) {
         const code = codes[i]!;
         if (code < 0) pageNulls++;
@@ -357,15 +435,15 @@ class ColumnEncoder {
     return meta;
   }
 
-  private writeBinary(out: Output, values: (Uint8Array | null)[], start: number, end: number, pageRows: number): ColumnMetaData {
+  private writeBinary(out: Output, values: (Uint8Array | null)[], start: number, end: number, pageRows: number, arena: Arena): ColumnMetaData {
     let nulls = 0;
     let dataPageOffset = -1;
     for (let p = start; p < end; p += pageRows) {
       const q = Math.min(end, p + pageRows);
       const n = q - p;
-      const defined = new Uint8Array(n);
+      const defined = arena.u8(n);
       let pageNulls = 0;
-      const body: Uint8Array[] = [];
+      let size = 0;
       for (let i = p; i < q; i++) {
         const v = values[i];
         if (v === null || v === undefined) {
@@ -380,14 +458,23 @@ class ColumnEncoder {
           });
         }
         defined[i - p] = 1;
-        const len = Buffer.allocUnsafe(4);
-        len.writeUInt32LE(v.byteLength, 0);
-        body.push(len, v);
+        size += 4 + v.byteLength;
       }
+      // PLAIN byte arrays: 4-byte length, then the bytes
+      const page = Buffer.allocUnsafe(size);
+      let at = 0;
+      for (let i = p; i < q; i++) {
+        const v = values[i];
+        if (!v) continue;
+        page.writeUInt32LE(v.byteLength, at);
+        page.set(v, at + 4);
+        at += 4 + v.byteLength;
+      }
+      const body = [page];
       nulls += pageNulls;
       const levels = pageNulls === 0 ? allDefined(n) : encodeLevels(defined, n);
-      const at = writeDataPage(out, n, Encoding.PLAIN, levels, body);
-      if (dataPageOffset < 0) dataPageOffset = at;
+      const pageAt = writeDataPage(out, n, Encoding.PLAIN, levels, body);
+      if (dataPageOffset < 0) dataPageOffset = pageAt;
     }
     return chunkMeta(PhysicalType.BYTE_ARRAY, [Encoding.PLAIN, Encoding.RLE], this.column.name, end - start, dataPageOffset, { nullCount: nulls });
   }
@@ -481,11 +568,10 @@ const TWO_32 = 2 ** 32;
 const TWO_63 = 2 ** 63;
 
 /**
- * Little-endian INT64 bytes of numbers (timestamps floored to whole ms). `rowBase`/`source` only serve
- * the error message for a value that is not an integer.
+ * Little-endian INT64 bytes of numbers (timestamps floored to whole ms), written into `words`.
+ * `rowBase`/`source` only serve the error message for a value that is not an integer.
  */
-function int64Bytes(dense: Float64Array, c: NumericColumn, rowBase: number, source: Float64Array | null): Uint8Array {
-  const words = new Int32Array(dense.length * 2);
+function int64Bytes(dense: Float64Array, c: NumericColumn, rowBase: number, source: Float64Array | null, words: Int32Array): Uint8Array {
   const floor = c.type === 'timestamp_ms';
   for (let i = 0; i < dense.length; i++) {
     let v = dense[i]!;
@@ -502,7 +588,23 @@ function int64Bytes(dense: Float64Array, c: NumericColumn, rowBase: number, sour
     words[2 * i] = v - hi * TWO_32;
     words[2 * i + 1] = hi;
   }
-  return new Uint8Array(words.buffer);
+  if (!LITTLE_ENDIAN) {
+    // each word pair is (low, high); make every word little-endian
+    const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+    for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+    return bytes;
+  }
+  return new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+}
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/** 8-byte values as little-endian bytes (a copy, swapped, on a big-endian host). */
+function littleEndian(bytes: Uint8Array): Uint8Array {
+  if (LITTLE_ENDIAN) return bytes;
+  const out = new Uint8Array(bytes);
+  for (let i = 0; i < out.length; i += 8) out.subarray(i, i + 8).reverse();
+  return out;
 }
 
 function findRow(values: Float64Array, from: number, v: number): number {

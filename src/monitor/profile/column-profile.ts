@@ -107,28 +107,22 @@ export function checkRowWeights(weights: Float64Array | undefined, rows: number,
   }
 }
 
-/** Rows are profiled in chunks of this many, so the scratch arrays stay small (512 KiB each). */
-const CHUNK = 65_536;
-const finiteScratch = new Float64Array(CHUNK);
-const weightScratch = new Float64Array(CHUNK);
+/** Batches up to this size use shared scratch arrays; bigger ones get their own (freed after). */
+const SCRATCH_ROWS = 65_536;
+const finiteScratch = new Float64Array(SCRATCH_ROWS);
+const weightScratch = new Float64Array(SCRATCH_ROWS);
 
 /**
  * Add a batch of values (NaN = missing, ±Infinity counted in `nonFinite` and otherwise ignored), with
  * optional per-row weights (default 1; a row of weight 0 still counts in `count`, `min` and `max` but
- * weighs nothing). Works through the batch in chunks of 64k rows: two passes over typed arrays and
- * one bulk sketch update each, no per-row allocation.
+ * weighs nothing). Two passes over typed arrays and one bulk sketch update, no per-row allocation.
+ * Whole batches are better than slices of them: a big batch with few distinct values is sketched as
+ * (value, count) pairs (see below).
  */
 export function updateNumericProfile(profile: NumericColumnProfile, values: Float64Array, weights?: Float64Array): void {
   checkRowWeights(weights, values.length);
-  for (let start = 0; start < values.length; start += CHUNK) {
-    const end = Math.min(values.length, start + CHUNK);
-    updateNumericChunk(profile, values.subarray(start, end), weights?.subarray(start, end));
-  }
-}
-
-function updateNumericChunk(profile: NumericColumnProfile, values: Float64Array, weights: Float64Array | undefined): void {
   const n = values.length;
-  const finite = finiteScratch;
+  const finite = n <= SCRATCH_ROWS ? finiteScratch : new Float64Array(n);
   let m = 0;
   let missing = 0;
   let nonFinite = 0;
@@ -150,7 +144,7 @@ function updateNumericChunk(profile: NumericColumnProfile, values: Float64Array,
     }
     sumW = m;
   } else {
-    batchWeights = weightScratch;
+    batchWeights = n <= SCRATCH_ROWS ? weightScratch : new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const x = values[i]!;
       if (x - x === 0) {

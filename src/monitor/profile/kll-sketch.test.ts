@@ -27,7 +27,9 @@ describe('KllSketch', () => {
     }
     for (const x of [-1, 0, 12.3, 25, 49.9, 50, 51]) {
       expect(s.rank(x)).toBe(sorted.filter((v) => v <= x).length / K);
+      expect(s.cdf(x)).toBe(s.rank(x));
     }
+    expect(s.cdf([10, 20, 30])).toEqual([10, 20, 30].map((x) => sorted.filter((v) => v <= x).length / K));
     s.update(1);
     expect(s.exact).toBe(false);
     expect(s.retained).toBeLessThan(K + 1);

@@ -131,7 +131,7 @@ export class KllSketch {
     return this.retainedCount;
   }
 
-  /** true while every item seen is kept with weight 1 (nothing compacted yet) */
+  /** true while the sketch has one level: every item seen kept with weight 1 (nothing compacted, no weight > 1 given) */
   get exact(): boolean {
     return this.levels.length === 1;
   }
@@ -318,10 +318,16 @@ export class KllSketch {
     return lo < 0 ? 0 : cumulative[lo]! / this.count;
   }
 
-  /** {@link rank} at each split point: the estimated CDF there (e.g. to fill bins fixed in advance). */
-  cdf(splitPoints: ArrayLike<number>): number[] {
+  /**
+   * The estimated CDF: `cdf(x)` is {@link rank}(x); `cdf(points)` is the rank at each point (e.g. the
+   * edges of bins fixed in advance — differences of consecutive values are the bins' shares).
+   */
+  cdf(x: number): number;
+  cdf(points: ArrayLike<number>): number[];
+  cdf(arg: number | ArrayLike<number>): number | number[] {
+    if (typeof arg === 'number') return this.rank(arg);
     const out: number[] = [];
-    for (let i = 0; i < splitPoints.length; i++) out.push(this.rank(splitPoints[i]!));
+    for (let i = 0; i < arg.length; i++) out.push(this.rank(arg[i]!));
     return out;
   }
 

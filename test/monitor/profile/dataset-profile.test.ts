@@ -60,6 +60,23 @@ function creditMillion(rows: number): Table {
   };
 }
 
+/**
+ * Wall and CPU time of `runs` runs, as text. CPU time (this process, all threads) is the steadier
+ * number on a shared machine; wall time is what a caller waits.
+ */
+function timeRuns(runs: number, fn: () => void): string {
+  const out: string[] = [];
+  for (let r = 0; r < runs; r++) {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    fn();
+    const wall = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    out.push(`${wall.toFixed(0)} ms wall / ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms cpu`);
+  }
+  return out.join(', ');
+}
+
 describe('dataset profiles of the credit fixture', () => {
   const profile = profileOf(reference.table, { source: 'credit/reference.csv' });
 
@@ -181,18 +198,15 @@ describe('ProfileBuilder', () => {
     const numericColumns = specs.filter((s) => s.kind === 'numeric').length;
     // warm up the code paths once (JIT), as a long-running server would be
     new ProfileBuilder(specs).addTable(sliceTable(million, 0, 100_000));
-    const times: number[] = [];
     let big: DatasetProfile | undefined;
-    for (let run = 0; run < 3; run++) {
-      const t0 = performance.now();
+    const times = timeRuns(3, () => {
       big = new ProfileBuilder(specs, { clock }).addTable(million).build();
-      times.push(performance.now() - t0);
-    }
+    });
     const small = new ProfileBuilder(specs, { clock }).addTable(sliceTable(million, 0, 10_000)).build();
     const bigBytes = serializeProfile(big!).length;
     const smallBytes = serializeProfile(small).length;
     console.log(
-      `profile of 1M rows × 15 columns (${numericColumns} numeric): ${times.map((t) => t.toFixed(0)).join(' / ')} ms; ` +
+      `profile of 1M rows × 15 columns (${numericColumns} numeric, credit-like): ${times}; ` +
         `serialized: 10k rows ${(smallBytes / 1024).toFixed(1)} KiB, 1M rows ${(bigBytes / 1024).toFixed(1)} KiB`,
     );
     const perColumn = big!.columns.map((c) => `${c.name} ${(serializeProfile({ ...big!, columns: [c] }).length / 1024).toFixed(1)}`);
@@ -232,15 +246,12 @@ describe('ProfileBuilder', () => {
     const table: Table = { rows, columns };
     const specs = inferColumnSpecs(table);
     new ProfileBuilder(specs).addTable(sliceTable(table, 0, 100_000));
-    const times: number[] = [];
     let p: DatasetProfile | undefined;
-    for (let run = 0; run < 3; run++) {
-      const t0 = performance.now();
+    const times = timeRuns(3, () => {
       p = new ProfileBuilder(specs, { clock }).addTable(table).build();
-      times.push(performance.now() - t0);
-    }
+    });
     const bytes = serializeProfile(p!).length;
-    console.log(`profile of 1M rows × 15 columns (12 continuous doubles): ${times.map((t) => t.toFixed(0)).join(' / ')} ms; serialized ${(bytes / 1024).toFixed(1)} KiB`);
+    console.log(`profile of 1M rows × 15 columns (12 continuous doubles): ${times}; serialized ${(bytes / 1024).toFixed(1)} KiB`);
     expect(bytes).toBeLessThan(12 * 150_000 + 3 * 50_000);
     const sorted = (columns[0] as { values: Float64Array }).values.slice().sort();
     expect(measureRankErrors(profileColumn(p!, 'x0', 'numeric').kll, sorted).rank).toBeLessThan(KllSketch.rankErrorBound(2048));
