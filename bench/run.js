@@ -900,6 +900,7 @@ async function serve(argv) {
 const [sub, ...rest] = process.argv.slice(2);
 try {
   if (sub === 'serve') process.exitCode = await serve(rest);
+  else if (sub === 'monitor') process.exitCode = await (await import('./monitor.js')).monitor(rest);
   else {
     process.stdout.write(`${usage()}\n`);
     process.exitCode = sub === undefined || sub === 'help' || sub === '--help' || sub === '-h' ? 0 : 2;

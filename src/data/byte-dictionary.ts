@@ -23,8 +23,8 @@ export class ByteDictionary {
   }
 
   /** The code of the bytes `[s, e)` of `buf` (`text` is their string when already known). */
-  codeOf(buf: Uint8Array, s: number, e: number, text?: string): number {
-    let h = 0x811c9dc5;
+  codeOf(buf: Buffer, s: number, e: number, text?: string): number {
+    let h = 0x811c9dc5 | 0;
     for (let k = s; k < e; k++) h = Math.imul(h ^ buf[k]!, 0x01000193);
     const mask = this.slots.length - 1;
     const len = e - s;
@@ -41,7 +41,7 @@ export class ByteDictionary {
       at = (at + 1) & mask;
     }
     const code = this.strings.length;
-    this.strings.push(text ?? Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8', s, e));
+    this.strings.push(text ?? buf.toString('utf8', s, e));
     if (code === this.hashes.length) {
       this.hashes = growInt32(this.hashes);
       this.starts = growInt32(this.starts);
@@ -52,7 +52,7 @@ export class ByteDictionary {
       next.set(this.arena.subarray(0, this.used));
       this.arena = next;
     }
-    this.arena.set(buf.subarray(s, e), this.used);
+    buf.copy(this.arena, this.used, s, e);
     this.hashes[code] = h;
     this.starts[code] = this.used;
     this.lengths[code] = len;

@@ -234,12 +234,12 @@ class CsvParser {
           s = i;
           for (;;) {
             if (i >= n) {
-              if (!final) return this.rewind(recStart, recLine);
+              if (!final) return this.rewind(recStart, recLine, start);
               throw this.error(`unterminated quoted field (the quote opened on line ${recLine} never closes)`, recLine);
             }
             b = buf[i]!;
             if (b === QUOTE) {
-              if (i + 1 >= n && !final) return this.rewind(recStart, recLine);
+              if (i + 1 >= n && !final) return this.rewind(recStart, recLine, start);
               if (buf[i + 1] === QUOTE) {
                 flags = 3;
                 i += 2;
@@ -257,7 +257,7 @@ class CsvParser {
             if (b !== delim && b !== LF && b !== CR) {
               throw this.error(`unexpected ${JSON.stringify(String.fromCharCode(b))} after a closing quote (a quote inside a quoted field must be doubled: "")`, this.line);
             }
-          } else if (!final) return this.rewind(recStart, recLine);
+          } else if (!final) return this.rewind(recStart, recLine, start);
         } else {
           while (i < n) {
             b = buf[i]!;
@@ -265,7 +265,7 @@ class CsvParser {
             i++;
           }
           e = i;
-          if (i >= n && !final) return this.rewind(recStart, recLine);
+          if (i >= n && !final) return this.rewind(recStart, recLine, start);
         }
         if (count < this.fieldStart.length) {
           this.fieldStart[count] = s;
@@ -356,8 +356,10 @@ class CsvParser {
     return { rows, columns };
   }
 
-  private rewind(recStart: number, recLine: number): number {
+  /** Leave the record starting at `recStart` for the next buffer. */
+  private rewind(recStart: number, recLine: number, start: number): number {
     this.line = recLine;
+    this.consumedBefore += recStart - start;
     return recStart;
   }
 

@@ -100,6 +100,11 @@ function asDuck(c: Column): unknown[] {
   }
 }
 
+/** Strings are dictionary-coded with each string once, whatever the file's dictionaries looked like. */
+function expectUniqueDictionaries(t: Table): void {
+  for (const c of t.columns) if (c.type === 'string') expect(new Set(c.dictionary).size, `${c.name} dictionary`).toBe(c.dictionary.length);
+}
+
 function expectSameValues(got: unknown[], want: unknown[], what: string, tolerance = 0): void {
   expect(got.length, what).toBe(want.length);
   for (let i = 0; i < want.length; i++) {
@@ -256,6 +261,7 @@ describe('Berth reads what DuckDB writes', () => {
       await db.run(`COPY src TO ${q(file)} (FORMAT parquet, ROW_GROUP_SIZE 4096${options})`);
       const t = await readParquetFile(file);
       expect(t.rows).toBe(10000);
+      expectUniqueDictionaries(t);
       expect(t.columns.map((c) => [c.name, c.type])).toEqual(COLUMNS.map(([n, type]) => [n, type]));
       const want = await columnsOf(`SELECT ${COLUMNS.map(([n, , sql]) => `${sql} AS "${n}"`).join(', ')} FROM read_parquet(${q(file)})`);
       for (const [name, , , tolerance] of COLUMNS) expectSameValues(asDuck(col(t, name)), want[name]!, `${label}: ${name}`, tolerance ?? 0);
@@ -264,6 +270,7 @@ describe('Berth reads what DuckDB writes', () => {
       const footer = buf.subarray(buf.length - 8 - buf.readUInt32LE(buf.length - 8));
       const asyncBuffer = { byteLength: buf.length, slice: (s: number, e?: number) => buf.buffer.slice(buf.byteOffset + s, buf.byteOffset + (e ?? buf.length)) as ArrayBuffer };
       const general = await decodeColumnsGeneral(asyncBuffer, footer, COLUMNS.map(([name, target]) => ({ name, target })), 10000);
+      expectUniqueDictionaries({ rows: 10000, columns: general });
       for (const [k, [name, type, , tolerance]] of COLUMNS.entries()) {
         expect(general[k]!.type).toBe(type);
         expectSameValues(asDuck(general[k]!), want[name]!, `${label} (general reader): ${name}`, tolerance ?? 0);

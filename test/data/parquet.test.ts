@@ -48,7 +48,9 @@ function expectSameTable(got: Table, want: Table): void {
   expect(got.rows).toBe(want.rows);
   expect(got.columns.map((c) => [c.name, c.type])).toEqual(want.columns.map((c) => [c.name, c.type]));
   want.columns.forEach((w, j) => {
-    const g = plain(got.columns[j]!);
+    const gc = got.columns[j]!;
+    if (gc.type === 'string') expect(new Set(gc.dictionary).size, `column ${w.name}: dictionary entries are unique`).toBe(gc.dictionary.length);
+    const g = plain(gc);
     const e = plain(w);
     expect(g.length).toBe(e.length);
     for (let i = 0; i < e.length; i++) {

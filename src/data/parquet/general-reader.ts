@@ -1,7 +1,8 @@
 /**
- * The general path of the Parquet reader, for what the fast path leaves: compressed pages (snappy, gzip,
- * zstd, brotli, lz4), DELTA and BYTE_STREAM_SPLIT encodings, booleans, INT96, decimals, unsigned 64-bit
- * integers… Decoding is hyparquet's; this file maps its values into Berth's columns.
+ * The general path of the Parquet reader, for what the fast path leaves: DELTA and BYTE_STREAM_SPLIT
+ * encodings, RLE booleans, INT96, byte-array decimals, FLOAT16, unsigned 64-bit integers, legacy LZ4…
+ * Decoding is hyparquet's (decompression hyparquet-compressors'); this file maps its values into Berth's
+ * columns.
  */
 import { parquetMetadata, parquetRead, type AsyncBuffer, type ParquetParsers } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';

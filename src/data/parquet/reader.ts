@@ -20,9 +20,11 @@ export interface ParquetReadOptions {
  * Read a Parquet file into a {@link Table}. Only the footer and the chunks of the columns asked for are
  * read from disk.
  *
- * Flat columns of any physical type are read (see {@link decodeParquet} for the type mapping). Files
- * Berth writes, and other uncompressed PLAIN/dictionary files, take a fast path straight into typed
- * arrays; compressed pages, DELTA encodings, booleans and the like go through hyparquet.
+ * Flat columns of any physical type are read (see {@link decodeParquet} for the type mapping). PLAIN and
+ * dictionary-encoded columns (what Berth writes, and what DuckDB, pyarrow and Spark write by default:
+ * data pages v1 or v2, uncompressed or snappy, gzip, brotli, zstd, lz4_raw) are decoded straight into
+ * typed arrays; DELTA and BYTE_STREAM_SPLIT encodings, INT96, byte-array decimals and legacy LZ4 go
+ * through hyparquet.
  *
  * @throws BerthError INVALID_ARGUMENT when the file is missing, is not Parquet, is truncated or damaged,
  *   when a requested column does not exist, or is nested (LIST, MAP, struct).
@@ -40,9 +42,9 @@ export async function readParquetFile(path: string, opts: ParquetReadOptions = {
 
 /**
  * Decode a Parquet file held in memory into a {@link Table}. Type mapping: FLOAT, DOUBLE, DECIMAL,
- * FLOAT16 → double; BOOLEAN (0/1) and integers → int64; DATE, TIMESTAMP (any unit, as ms), INT96 →
- * timestamp_ms; STRING, ENUM, JSON, UUID → string; other byte arrays → binary. The footer's key-value
- * metadata becomes `table.metadata`.
+ * FLOAT16 → double; BOOLEAN (0/1) and integers → int64 (exact to 2^53); DATE, TIMESTAMP (any unit; micro-
+ * and nanoseconds become fractional ms), INT96 → timestamp_ms; STRING, ENUM, JSON, UUID → string; other
+ * byte arrays → binary. The footer's key-value metadata becomes `table.metadata`.
  *
  * @throws BerthError INVALID_ARGUMENT as {@link readParquetFile}.
  */
@@ -178,7 +180,7 @@ async function decodeSource(src: ByteSource, opts: ParquetReadOptions, source: s
   const { meta, dataEnd, footer } = await readFooter(src, source);
   const fields = schemaFields(meta, source);
   const names = fields.map((f) => f.name);
-  const wanted = opts.columns ?? names;
+  const wanted = [...new Set(opts.columns ?? names)];
   const selected = wanted.map((name) => {
     const field = fields.find((f) => f.name === name);
     if (!field) {
@@ -220,7 +222,6 @@ async function decodeSource(src: ByteSource, opts: ParquetReadOptions, source: s
   const columns = new Map<string, Column>();
   const general: GeneralColumn[] = [];
   for (const { field, target } of selected) {
-    if (columns.has(field.name) || general.some((g) => g.name === field.name)) continue;
     const flat = field as Extract<FileField, { kind: 'flat' }>;
     const column = await readFast(src, meta, flat, target, rows, dataEnd, source);
     if (column) columns.set(field.name, column);

@@ -4,6 +4,9 @@
  * at the ceiling whatever the traffic. Each kept row carries weight 1 / probability, so weighted
  * statistics over the log estimate the whole traffic without bias.
  */
+/** The rate is measured over buckets this long (ms). */
+const BUCKET_MS = 250;
+
 export class RateSampler {
   /** rows seen in the current one-second bucket and the estimated rate (rows/s) */
   private bucketStart = 0;
@@ -26,11 +29,10 @@ export class RateSampler {
    * whole (feedback joins by request id).
    */
   probability(rows: number, nowMs: number): number {
-    if (nowMs - this.bucketStart >= 1000) {
+    if (nowMs - this.bucketStart >= BUCKET_MS) {
       const elapsed = nowMs - this.bucketStart;
-      const observed = (this.bucketRows * 1000) / elapsed;
-      // smooth over a few seconds; after a long silence the last bucket alone counts
-      this.rate = elapsed > 5000 ? observed : 0.5 * this.rate + 0.5 * observed;
+      // the last bucket's rate; after a silence longer than a bucket, what it implies (lower)
+      this.rate = (this.bucketRows * 1000) / Math.max(elapsed, BUCKET_MS);
       this.bucketStart = nowMs;
       this.bucketRows = 0;
       this.keptRows = 0;
@@ -39,9 +41,13 @@ export class RateSampler {
     const max = this.maxRowsPerSecond;
     let p = this.baseRate;
     if (max > 0) {
-      if (this.rate * p > max) p = max / this.rate;
-      // a burst inside one second, before the rate estimate catches up: a hard stop
-      if (this.keptRows >= 2 * max) return 0;
+      // the rate so far in this bucket counts as soon as it exceeds the last one (a burst)
+      const sinceStart = nowMs - this.bucketStart;
+      const current = sinceStart >= 10 ? (this.bucketRows * 1000) / sinceStart : 0;
+      const rate = Math.max(this.rate, current);
+      if (rate * p > max) p = max / rate;
+      // a safety stop for bursts faster than the estimate can follow (biases the weights, rarely)
+      if (this.keptRows >= (4 * max * BUCKET_MS) / 1000 + 1) return 0;
     }
     if (p < 1 && this.random() >= p) return 0;
     this.keptRows += rows;

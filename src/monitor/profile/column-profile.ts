@@ -107,83 +107,50 @@ export function checkRowWeights(weights: Float64Array | undefined, rows: number,
   }
 }
 
-/** Batches up to this size use shared scratch arrays; bigger ones get their own (freed after). */
-const SCRATCH_ROWS = 65_536;
-const finiteScratch = new Float64Array(SCRATCH_ROWS);
-const weightScratch = new Float64Array(SCRATCH_ROWS);
-
 /**
  * Add a batch of values (NaN = missing, ±Infinity counted in `nonFinite` and otherwise ignored), with
  * optional per-row weights (default 1; a row of weight 0 still counts in `count`, `min` and `max` but
- * weighs nothing). Two passes over typed arrays and one bulk sketch update, no per-row allocation.
- * Whole batches are better than slices of them: a big batch with few distinct values is sketched as
- * (value, count) pairs (see below).
+ * weighs nothing). Two passes over the typed arrays and one bulk sketch update, no copy and no per-row
+ * allocation. Whole batches are better than slices of them: a big batch with few distinct values is
+ * sketched as (value, count) pairs (see below).
  */
 export function updateNumericProfile(profile: NumericColumnProfile, values: Float64Array, weights?: Float64Array): void {
-  checkRowWeights(weights, values.length);
   const n = values.length;
-  const finite = n <= SCRATCH_ROWS ? finiteScratch : new Float64Array(n);
+  checkRowWeights(weights, n);
   let m = 0;
-  let missing = 0;
-  let nonFinite = 0;
   let lo = Infinity;
   let hi = -Infinity;
   let sumW = 0;
   let sumWX = 0;
-  let batchWeights: Float64Array | undefined;
-  if (weights === undefined) {
-    for (let i = 0; i < n; i++) {
-      const x = values[i]!;
-      if (x - x === 0) {
-        finite[m++] = x;
-        sumWX += x;
-        if (x < lo) lo = x;
-        if (x > hi) hi = x;
-      } else if (x !== x) missing++;
-      else nonFinite++;
-    }
-    sumW = m;
-  } else {
-    batchWeights = n <= SCRATCH_ROWS ? weightScratch : new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const x = values[i]!;
-      if (x - x === 0) {
-        const w = weights[i]!;
-        batchWeights[m] = w;
-        finite[m++] = x;
-        sumW += w;
-        sumWX += w * x;
-        if (x < lo) lo = x;
-        if (x > hi) hi = x;
-      } else if (x !== x) missing++;
-      else nonFinite++;
-    }
+  let nan = 0;
+  for (let i = 0; i < n; i++) {
+    const x = values[i]!;
+    // x - x is 0 for finite x, NaN for NaN and ±Infinity
+    if (x - x === 0) {
+      m++;
+      const w = weights === undefined ? 1 : weights[i]!;
+      sumW += w;
+      sumWX += w * x;
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    } else if (x !== x) nan++;
   }
-  profile.missing += missing;
-  profile.nonFinite += nonFinite;
+  profile.missing += nan;
+  profile.nonFinite += n - m - nan;
   if (m === 0) return;
   // batch mean and M2 (two-pass: stable), then Chan et al.'s merge with what the profile holds
-  let m2 = 0;
   if (sumW > 0) {
     const mean = sumWX / sumW;
-    if (batchWeights === undefined) {
-      for (let i = 0; i < m; i++) {
-        const d = finite[i]! - mean;
-        m2 += d * d;
-      }
-    } else {
-      for (let i = 0; i < m; i++) {
-        const d = finite[i]! - mean;
-        m2 += batchWeights[i]! * d * d;
-      }
+    let m2 = 0;
+    for (let i = 0; i < n; i++) {
+      const d = values[i]! - mean;
+      if (d - d === 0) m2 += weights === undefined ? d * d : weights[i]! * d * d;
     }
     combineMoments(profile, sumW, mean, m2);
   }
   profile.min = profile.count === 0 || lo < profile.min ? lo : profile.min;
   profile.max = profile.count === 0 || hi > profile.max ? hi : profile.max;
   profile.count += m;
-  const batch = finite.subarray(0, m);
-  const batchW = batchWeights?.subarray(0, m);
   // Count the batch's distinct values: exactly what the small domain needs, and — for a big batch
   // with few distinct values (a discrete column, or decimals with a few digits) — a cheaper way to
   // feed the sketch: (value, count) pairs are the same distribution as the rows (a weight-c item is
@@ -191,7 +158,7 @@ export function updateNumericProfile(profile: NumericColumnProfile, values: Floa
   // anyway, so that a column of at most k values stays exact item by item.
   const bulk = m >= DEDUPE_MIN_ROWS;
   const distinct =
-    bulk || profile.smallDomain !== null ? countDistinct(batch, batchW, bulk ? DEDUPE_LIMIT : SMALL_DOMAIN_LIMIT) : null;
+    bulk || profile.smallDomain !== null ? countDistinct(values, weights, bulk ? DEDUPE_LIMIT : SMALL_DOMAIN_LIMIT) : null;
   if (profile.smallDomain !== null) {
     profile.smallDomain =
       distinct === null ? null : mergeSmallDomains(profile.smallDomain, { values: Array.from(distinct.values), counts: Array.from(distinct.counts) });
@@ -199,7 +166,7 @@ export function updateNumericProfile(profile: NumericColumnProfile, values: Floa
   if (distinct !== null && profile.kll.n + m > profile.kll.k && distinct.values.length * 4 <= m) {
     profile.kll.updateMany(distinct.values, distinct.counts);
   } else {
-    profile.kll.updateMany(batch, batchW);
+    profile.kll.updateMany(values, weights); // skips NaN and ±Infinity itself
   }
 }
 

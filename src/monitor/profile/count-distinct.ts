@@ -18,7 +18,7 @@ const hashCell = new Float64Array(1);
 const hashWords = new Uint32Array(hashCell.buffer);
 
 /**
- * Count the distinct values of `values` (no NaN; −0 counted as 0), each with its count or summed
+ * Count the distinct finite values of `values` (NaN and ±Infinity skipped; −0 counted as 0), each with its count or summed
  * weight, giving up (null) as soon as there are more than `limit` (≤ 4096) of them — so a continuous
  * column costs a few thousand hash probes, not a pass. One hash probe per row, no allocation per row.
  */
@@ -34,6 +34,7 @@ export function countDistinct(values: Float64Array, weights: Float64Array | unde
   let distinct = 0;
   for (let i = 0; i < values.length; i++) {
     const x = values[i]! + 0; // -0 → 0
+    if (x - x !== 0) continue; // NaN, ±Infinity
     hashCell[0] = x;
     let s = Math.imul(hashWords[0]! ^ Math.imul(hashWords[1]!, 0x9e3779b1), 0x85ebca6b) >>> 18;
     while (slotStamp[s] === stamp && slotKeys[s] !== x) s = (s + 1) & mask;

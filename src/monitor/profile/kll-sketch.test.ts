@@ -50,6 +50,7 @@ describe('KllSketch', () => {
     it(`keeps rank and quantile errors within ${BOUND.toFixed(5)} (2.5/k) on 1M ${dist} values`, () => {
       const data = generate(dist, 1_000_000, 11);
       const sorted = data.slice().sort();
+      new KllSketch({ k: K }).updateMany(generate(dist, 100_000, 1)); // JIT warm-up, so the time printed is steady-state
       const s = new KllSketch({ k: K });
       const t0 = performance.now();
       s.updateMany(data);
