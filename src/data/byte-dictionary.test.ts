@@ -25,7 +25,7 @@ describe('ByteDictionary', () => {
     const again = bufs.map((b) => d.codeOf(b, 0, b.length));
     expect(again).toEqual(first);
     expect(d.strings.length).toBe(n);
-    bufs.forEach((b, i) => expect(d.strings[first[i]!]).toBe(b.toString()));
+    expect(first.map((code) => d.strings[code])).toEqual(bufs.map((b) => b.toString()));
   });
 
   it('builds from strings and finds them by their bytes', () => {

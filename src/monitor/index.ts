@@ -6,7 +6,7 @@ export { ServingMetrics } from './metrics.js';
 export * from './schema.js';
 export { parseFeedback, normaliseLabel, SqliteFeedbackStore, type FeedbackStore, type FeedbackItem, type StoredFeedback } from './feedback.js';
 export { InferenceLog, inferenceLogDir, deploymentDir, hourPartition, type InferenceLogOptions, type InferenceLogStats } from './inference-log/inference-log.js';
-export { readInferenceLog, listLogFiles, unionTables, takeRows, type LogWindow, type LogFile } from './inference-log/reader.js';
+export { readInferenceLog, listLogFiles, unionTables, takeRows, type LogWindow, type LogFile, type LogReadInfo } from './inference-log/reader.js';
 export * from './inference-log/segment.js';
 export { RateSampler } from './inference-log/sampler.js';
 export {

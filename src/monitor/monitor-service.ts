@@ -12,13 +12,14 @@ import type { ReferenceDataRecord, ReferenceProfileRecord, Registry, VersionReco
 import type { DriftOptions } from './drift.js';
 import { parseFeedback, type FeedbackStore } from './feedback.js';
 import type { InferenceLog } from './inference-log/inference-log.js';
-import { readInferenceLog } from './inference-log/reader.js';
+import { readInferenceLog, type LogReadInfo } from './inference-log/reader.js';
+import { LOG_ERROR_FIELD, LOG_LATENCY, LOG_REQUEST_ID, LOG_ROW, LOG_STATUS, LOG_TS, LOG_VERSION, LOG_WEIGHT } from './inference-log/segment.js';
 import type { Calibration } from './performance.js';
 import { parseProfile, serializeProfile, type DatasetProfile } from './profile/index.js';
 import type { QualityOptions } from './quality.js';
 import { buildReferenceProfile, type PredictFn } from './reference.js';
 import { buildReport, type MonitorReport } from './report.js';
-import { monitoringSchema, type MonitoringSchema } from './schema.js';
+import { PREDICTION_COLUMN, SCORE_COLUMN, monitoringSchema, probaColumn, type MonitoringSchema } from './schema.js';
 import { parseWindow } from './window.js';
 
 export const REFERENCE_FORMAT = 'berth-reference/1';
@@ -42,6 +43,8 @@ export interface MonitorServiceOptions {
   log?: InferenceLog;
   /** runs the model over the reference so its predictions are profiled too */
   predictor?: PredictorFactory;
+  /** most rows one report reads (the newest win; the report says when it was cut): bounds memory */
+  maxReportRows?: number;
   clock?: Clock;
 }
 
@@ -180,17 +183,25 @@ export class MonitorService {
       ...(win.lastRows !== null ? { lastRows: win.lastRows } : {}),
       ...(req.version !== undefined ? { version: req.version } : {}),
     };
-    const current = await readInferenceLog(this.opts.dataDir, deployment, window);
+    const info: LogReadInfo = { truncated: false, oldestRead: null, files: 0 };
+    const columns = reportColumns(schema);
+    const maxRows = this.opts.maxReportRows ?? DEFAULT_MAX_REPORT_ROWS;
+    const current = await readInferenceLog(this.opts.dataDir, deployment, window, { columns, maxRows, info });
     let reference: Parameters<typeof buildReport>[0]['reference'] = null;
     let referenceMetrics: Record<string, number> = { ...(v.card?.metrics ?? {}) };
     if (req.against !== undefined) {
       const w2 = parseWindow(req.against, now, 'against');
-      const table = await readInferenceLog(this.opts.dataDir, deployment, {
-        ...(w2.from !== null ? { from: w2.from } : {}),
-        ...(w2.to !== null ? { to: w2.to } : {}),
-        ...(w2.lastRows !== null ? { lastRows: w2.lastRows } : {}),
-        ...(req.version !== undefined ? { version: req.version } : {}),
-      });
+      const table = await readInferenceLog(
+        this.opts.dataDir,
+        deployment,
+        {
+          ...(w2.from !== null ? { from: w2.from } : {}),
+          ...(w2.to !== null ? { to: w2.to } : {}),
+          ...(w2.lastRows !== null ? { lastRows: w2.lastRows } : {}),
+          ...(req.version !== undefined ? { version: req.version } : {}),
+        },
+        { columns, maxRows },
+      );
       if (table === null) {
         throw new BerthError('INVALID_ARGUMENT', `against: the window ${JSON.stringify(req.against)} holds no traffic of deployment "${deployment}" to compare with`, {
           field: 'against', got: req.against,
@@ -206,12 +217,15 @@ export class MonitorService {
     }
     const since = win.from ?? 0;
     const feedback = this.opts.feedback.labelsSince(deployment, since);
+    const description = info.truncated
+      ? `${win.description}, cut to the newest ${maxRows} rows (from ${new Date(info.oldestRead ?? now).toISOString()})`
+      : win.description;
     return buildReport({
       deployment,
       model: v.model,
       schema,
       current,
-      window: { from: win.from, to: win.to, description: win.description },
+      window: { from: info.truncated ? info.oldestRead : win.from, to: win.to, description },
       reference,
       feedback,
       referenceMetrics,
@@ -220,6 +234,18 @@ export class MonitorService {
       now,
     });
   }
+}
+
+/** A report reads at most this many rows by default (about 0.5 GB for 30 features). */
+export const DEFAULT_MAX_REPORT_ROWS = 2_000_000;
+
+/** The log columns a report uses: never the raw input bytes. */
+function reportColumns(schema: MonitoringSchema): string[] {
+  return [
+    LOG_TS, LOG_REQUEST_ID, LOG_ROW, LOG_VERSION, LOG_LATENCY, LOG_WEIGHT, LOG_STATUS, LOG_ERROR_FIELD,
+    ...schema.features.map((f) => f.name),
+    PREDICTION_COLUMN, SCORE_COLUMN, ...schema.prediction.classes.map(probaColumn),
+  ];
 }
 
 function prefixed(m: Record<string, number>): Record<string, number> {

@@ -13,7 +13,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, resolveConfig, silentLogger } from '../../src/core/index.js';
 import { readCsvFile, writeParquetFile } from '../../src/data/index.js';
-import { InferenceLog, listLogFiles, readInferenceLog, type MonitorReport } from '../../src/monitor/index.js';
+import { InferenceLog, MonitorService, SqliteFeedbackStore, listLogFiles, readInferenceLog, type MonitorReport } from '../../src/monitor/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { deployFixture, get, post, startServer, type TestServer } from '../helpers/server.js';
 
@@ -212,6 +212,27 @@ describe('a Parquet reference', () => {
       });
       expect(bad.status).toBe(400);
       expect(bad.body.error).toMatch(/reference data has none of the model's features/);
+    } finally {
+      await ts.close();
+    }
+  }, 60_000);
+});
+
+describe('a report over more rows than it may read', () => {
+  it('reads the newest rows up to the cap and says so', async () => {
+    const ts = await startServer({ inferenceLog: { maxRowsPerSecond: 0, flushRows: 100 } });
+    try {
+      await deployFixture(ts, 'breast-cancer-gbt', { deployment: 'bc' });
+      const body = { inputs: [{ name: 'input', datatype: 'FP32', shape: [50, 30], data: rows(50) }] };
+      for (let i = 0; i < 10; i++) expect((await post(`${ts.url}/v2/models/bc/infer`, body)).status).toBe(200);
+      await ts.server.monitor.flushLog();
+      const capped = new MonitorService({ dataDir: ts.dataDir, registry: ts.server.registry, feedback: SqliteFeedbackStore.open(ts.dataDir), maxReportRows: 120 });
+      const r = await capped.report('bc', { window: 'all' });
+      expect(r.window.rows).toBe(120);
+      expect(r.window.description).toMatch(/^all retained traffic, cut to the newest 120 rows \(from /);
+      const full = await ts.server.monitor.report('bc', { window: 'all' });
+      expect(full.window.rows).toBe(500);
+      expect(full.window.description).toBe('all retained traffic');
     } finally {
       await ts.close();
     }

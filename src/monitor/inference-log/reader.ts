@@ -5,7 +5,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../core/index.js';
-import { readParquetFile, type Column, type Table } from '../../data/index.js';
+import { describeParquet, readParquetFile, type Column, type Table } from '../../data/index.js';
 import { deploymentDir, hourPartition } from './inference-log.js';
 import { LOG_TS, LOG_VERSION } from './segment.js';
 
@@ -15,6 +15,14 @@ export interface LogWindow {
   to?: number;
   lastRows?: number;
   version?: number;
+}
+
+/** What a read found, besides the rows. */
+export interface LogReadInfo {
+  /** the window held more rows than `maxRows`: only the newest were read (from `oldestRead` on) */
+  truncated: boolean;
+  oldestRead: number | null;
+  files: number;
 }
 
 export interface LogFile {
@@ -48,7 +56,7 @@ export async function readInferenceLog(
   dataDir: string,
   deployment: string,
   window: LogWindow,
-  opts: { columns?: string[] } = {},
+  opts: { columns?: string[]; maxRows?: number; info?: LogReadInfo } = {},
 ): Promise<Table | null> {
   if (window.from !== undefined && window.to !== undefined && window.from >= window.to) {
     throw new BerthError('INVALID_ARGUMENT', `window: "from" must be before "to", got from ${new Date(window.from).toISOString()} and to ${new Date(window.to).toISOString()}`, {
@@ -59,20 +67,41 @@ export async function readInferenceLog(
   const columns = opts.columns === undefined ? undefined : [...new Set([LOG_TS, LOG_VERSION, ...opts.columns])];
   const parts: Table[] = [];
   let rows = 0;
-  // newest first when only the last N rows are wanted, so old hours are never read
-  const order = window.lastRows !== undefined ? [...files].reverse() : files;
-  for (const f of order) {
-    const t = await readParquetFile(f.path, columns === undefined ? {} : { columns });
+  // newest first, so that a row cap (or "the last N rows") keeps the newest and old hours are never read
+  const limit = Math.min(window.lastRows ?? Infinity, opts.maxRows ?? Infinity);
+  // the cap cut the window (rather than the window asking for its last N rows)
+  const capped = opts.maxRows !== undefined && opts.maxRows < (window.lastRows ?? Infinity);
+  let stoppedEarly = false;
+  for (const f of [...files].reverse()) {
+    if (rows >= limit) {
+      stoppedEarly = true;
+      break;
+    }
+    // files of different versions hold different columns: ask each only for what it has
+    let cols = columns;
+    if (cols !== undefined) {
+      const have = new Set((await describeParquet(f.path)).columns.map((c) => c.name));
+      cols = cols.filter((c) => have.has(c));
+    }
+    const t = await readParquetFile(f.path, cols === undefined ? {} : { columns: cols });
     const kept = filterRows(t, window);
     if (kept.rows === 0) continue;
     parts.push(kept);
     rows += kept.rows;
-    if (window.lastRows !== undefined && rows >= window.lastRows) break;
+  }
+  if (opts.info) {
+    opts.info.truncated = capped && (stoppedEarly || rows > limit);
+    opts.info.files = parts.length;
+    opts.info.oldestRead = null;
   }
   if (parts.length === 0) return null;
-  let table = unionTables(window.lastRows !== undefined ? parts.reverse() : parts);
+  let table = unionTables(parts.reverse());
   table = sortByTs(table);
-  if (window.lastRows !== undefined && table.rows > window.lastRows) table = takeRows(table, indexRange(table.rows - window.lastRows, table.rows));
+  if (table.rows > limit) table = takeRows(table, indexRange(table.rows - limit, table.rows));
+  if (opts.info) {
+    const ts = numbers(table, LOG_TS);
+    opts.info.oldestRead = ts && ts.length > 0 ? ts[0]! : null;
+  }
   return table;
 }
 
