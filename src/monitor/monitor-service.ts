@@ -41,6 +41,8 @@ export interface MonitorServiceOptions {
   feedback: FeedbackStore;
   /** this process's inference log (flushed before a report reads the files) */
   log?: InferenceLog;
+  /** how to write every buffered row before a report (default: this process's log); a cluster asks every process */
+  flush?: () => Promise<void>;
   /** runs the model over the reference so its predictions are profiled too */
   predictor?: PredictorFactory;
   /** most rows one report reads (the newest win; the report says when it was cut): bounds memory */
@@ -105,7 +107,8 @@ export class MonitorService {
 
   /** Write whatever this process has buffered, so a report sees every answered request. */
   async flushLog(): Promise<void> {
-    await this.opts.log?.flush();
+    if (this.opts.flush) await this.opts.flush();
+    else await this.opts.log?.flush();
   }
 
   /**

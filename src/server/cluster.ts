@@ -2,9 +2,12 @@ import cluster, { type Worker } from 'node:cluster';
 import client from 'prom-client';
 import { BerthError, isBerthError, type ErrorCode, type Logger } from '../core/index.js';
 
-/** A repository action every serving process must carry out (each has its own loaded models). */
+/**
+ * An action every serving process must carry out: load or unload a deployment's model (each has
+ * its own loaded models), or write its inference-log buffers (before a report reads the files).
+ */
 export interface RepositoryAction {
-  kind: 'load' | 'unload';
+  kind: 'load' | 'unload' | 'flush-log';
   deployment: string;
 }
 

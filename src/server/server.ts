@@ -29,7 +29,7 @@ import {
   type ManagedVersion,
   type ResolvedDeployment,
 } from '../serving/index.js';
-import { createWorkerBridge, type RepositoryAction } from './cluster.js';
+import { createWorkerBridge, type ClusterBridge, type RepositoryAction } from './cluster.js';
 import { ensureExampleDeployment } from './example.js';
 
 export interface BerthServerOptions {
@@ -128,7 +128,16 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   const inferenceLog = config.inferenceLog.enabled ? new InferenceLog({ dataDir, config: config.inferenceLog, clock, logger }) : null;
   if (inferenceLog) void inferenceLog.applyRetention();
   const feedback = SqliteFeedbackStore.open(dataDir);
-  const monitor = new MonitorService({ dataDir, registry, feedback, clock, predictor: onnxPredictor(registry), ...(inferenceLog ? { log: inferenceLog } : {}) });
+  // with several serving processes a report first has every process write its buffered rows
+  let bridge: ClusterBridge | null = null;
+  const monitor = new MonitorService({
+    dataDir,
+    registry,
+    feedback,
+    clock,
+    predictor: onnxPredictor(registry),
+    flush: async () => (bridge ? bridge.broadcast({ kind: 'flush-log', deployment: '' }) : inferenceLog?.flush()),
+  });
   const alerts = new AlertManager({
     dataDir,
     rules: config.alerts.rules.map((r) => ({ ...r })),
@@ -253,11 +262,12 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   // With several serving processes, each holds its own loaded models: repository actions go to
   // all of them and /metrics sums them, through the cluster primary.
   const localAction = async (a: RepositoryAction): Promise<void> => {
+    if (a.kind === 'flush-log') return inferenceLog?.flush();
     const r = await service.route(a.deployment);
     if (a.kind === 'load') await manager!.load(r.version);
     else await manager!.unload(r.key, 'requested');
   };
-  const bridge = opts.clusterWorker ? createWorkerBridge({ collect: () => metrics.registry.getMetricsAsJSON(), act: localAction }) : null;
+  bridge = opts.clusterWorker ? createWorkerBridge({ collect: () => metrics.registry.getMetricsAsJSON(), act: localAction }) : null;
   registerV2Routes(app, {
     service,
     logger,

@@ -65,6 +65,9 @@ describe('several serving processes', () => {
     });
     m = (await get<string>(`${url}/metrics`)).text;
     expect(metricValue(m, 'berth_requests_total', { deployment: 'breast-cancer', code: 'OK' })).toBe(24);
+    // a report asks every process to write its buffered log rows first: all 24 are there at once
+    const report = await get<{ window: { rows: number } }>(`${url}/v1/deployments/breast-cancer/monitor?window=all`);
+    expect(report.body.window.rows).toBe(24);
 
     expect((await post(`${url}/v2/repository/models/breast-cancer/unload`, {})).status).toBe(200);
     m = (await get<string>(`${url}/metrics`)).text;
