@@ -184,6 +184,7 @@ export class MonitorService {
       ...(win.from !== null ? { from: win.from } : {}),
       ...(win.to !== null ? { to: win.to } : {}),
       ...(win.lastRows !== null ? { lastRows: win.lastRows } : {}),
+      ...(win.lastRequests !== null ? { lastRequests: win.lastRequests } : {}),
       ...(req.version !== undefined ? { version: req.version } : {}),
     };
     const info: LogReadInfo = { truncated: false, oldestRead: null, files: 0 };
@@ -201,6 +202,7 @@ export class MonitorService {
           ...(w2.from !== null ? { from: w2.from } : {}),
           ...(w2.to !== null ? { to: w2.to } : {}),
           ...(w2.lastRows !== null ? { lastRows: w2.lastRows } : {}),
+          ...(w2.lastRequests !== null ? { lastRequests: w2.lastRequests } : {}),
           ...(req.version !== undefined ? { version: req.version } : {}),
         },
         { columns, maxRows },

@@ -97,6 +97,14 @@ describe('a berth serve process', () => {
     expect(idCol.type === 'string' && new Set(idCol.dictionary)).toEqual(new Set(ids));
   });
 
+  it('reads the newest N requests with all their rows', async () => {
+    // req-297, req-298 and req-299 sent 1, 2 and 3 rows
+    const t = (await readInferenceLog(dataDir, 'bc', { lastRequests: 3 }))!;
+    expect(t.rows).toBe(6);
+    const ids = t.columns.find((c) => c.name === 'request_id')!;
+    expect(ids.type === 'string' && [...new Set(Array.from(ids.codes, (c) => ids.dictionary[c]))]).toEqual(['req-297', 'req-298', 'req-299']);
+  });
+
   it('DuckDB reads the log in place, hive partitions included', async () => {
     const db = await (await DuckDBInstance.create(':memory:')).connect();
     try {

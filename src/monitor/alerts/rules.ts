@@ -69,7 +69,7 @@ export function parseAlertRule(spec: AlertRuleSpec, field = 'rule'): AlertRule {
   const severity = spec.severity ?? 'warning';
   if (!['info', 'warning', 'critical'].includes(severity)) throw bad('severity', 'info, warning or critical', severity);
   const window = spec.window ?? '15m';
-  if (!/^\d+(?:\.\d+)?\s*[smhdw]$|^\d+\s*(?:rows?|r)$/.test(window)) throw bad('window', 'a duration (15m, 1h) or a row count (1000rows)', window);
+  if (!/^\d+(?:\.\d+)?\s*[smhdw]$|^\d+\s*(?:rows?|r|requests?|req)$/.test(window)) throw bad('window', 'a duration (15m, 1h), a row count (1000rows) or a request count (500requests)', window);
   return { name: spec.name, deployment: spec.deployment, when: spec.when, window, severity, metric: metric as AlertMetric, op: m[2] as AlertOp, threshold, forMs };
 }
 

@@ -7,13 +7,15 @@ import path from 'node:path';
 import { BerthError } from '../../core/index.js';
 import { describeParquet, readParquetFile, type Column, type Table } from '../../data/index.js';
 import { deploymentDir, hourPartition } from './inference-log.js';
-import { LOG_TS, LOG_VERSION } from './segment.js';
+import { LOG_REQUEST_ID, LOG_TS, LOG_VERSION } from './segment.js';
 
 /** Which logged rows: a time range [from, to) and/or the newest N rows, optionally of one version. */
 export interface LogWindow {
   from?: number;
   to?: number;
   lastRows?: number;
+  /** the newest N requests, each with all its rows */
+  lastRequests?: number;
   version?: number;
 }
 
@@ -64,7 +66,7 @@ export async function readInferenceLog(
     });
   }
   const files = await listLogFiles(dataDir, deployment, window.from, window.to);
-  const columns = opts.columns === undefined ? undefined : [...new Set([LOG_TS, LOG_VERSION, ...opts.columns])];
+  const columns = opts.columns === undefined ? undefined : [...new Set([LOG_TS, LOG_VERSION, ...(window.lastRequests !== undefined ? [LOG_REQUEST_ID] : []), ...opts.columns])];
   const parts: Table[] = [];
   let rows = 0;
   // newest first, so that a row cap (or "the last N rows") keeps the newest and old hours are never read
@@ -72,9 +74,10 @@ export async function readInferenceLog(
   // the cap cut the window (rather than the window asking for its last N rows)
   const capped = opts.maxRows !== undefined && opts.maxRows < (window.lastRows ?? Infinity);
   let stoppedEarly = false;
+  const requests = new Set<string>();
   for (const f of [...files].reverse()) {
-    if (rows >= limit) {
-      stoppedEarly = true;
+    if (rows >= limit || (window.lastRequests !== undefined && requests.size >= window.lastRequests)) {
+      stoppedEarly = rows >= limit;
       break;
     }
     // files of different versions hold different columns: ask each only for what it has
@@ -88,6 +91,10 @@ export async function readInferenceLog(
     if (kept.rows === 0) continue;
     parts.push(kept);
     rows += kept.rows;
+    if (window.lastRequests !== undefined) {
+      const ids = kept.columns.find((c) => c.name === LOG_REQUEST_ID);
+      if (ids && ids.type === 'string') for (let i = 0; i < ids.codes.length; i++) if (ids.codes[i]! >= 0) requests.add(ids.dictionary[ids.codes[i]!]!);
+    }
   }
   if (opts.info) {
     opts.info.truncated = capped && (stoppedEarly || rows > limit);
@@ -98,11 +105,29 @@ export async function readInferenceLog(
   let table = unionTables(parts.reverse());
   table = sortByTs(table);
   if (table.rows > limit) table = takeRows(table, indexRange(table.rows - limit, table.rows));
+  if (window.lastRequests !== undefined) table = newestRequests(table, window.lastRequests);
   if (opts.info) {
     const ts = numbers(table, LOG_TS);
     opts.info.oldestRead = ts && ts.length > 0 ? ts[0]! : null;
   }
   return table;
+}
+
+/** The rows of the newest `n` requests (rows of one request are logged together, in order). */
+function newestRequests(t: Table, n: number): Table {
+  const ids = t.columns.find((c) => c.name === LOG_REQUEST_ID);
+  if (!ids || ids.type !== 'string') return t;
+  const seen = new Set<number>();
+  let start = t.rows;
+  for (let i = t.rows - 1; i >= 0; i--) {
+    const code = ids.codes[i]!;
+    if (!seen.has(code)) {
+      if (seen.size === n) break;
+      seen.add(code);
+    }
+    start = i;
+  }
+  return start === 0 ? t : takeRows(t, indexRange(start, t.rows));
 }
 
 function filterRows(t: Table, w: LogWindow): Table {
