@@ -187,7 +187,7 @@ export class MonitorService {
       ...(win.lastRequests !== null ? { lastRequests: win.lastRequests } : {}),
       ...(req.version !== undefined ? { version: req.version } : {}),
     };
-    const info: LogReadInfo = { truncated: false, oldestRead: null, files: 0 };
+    const info: LogReadInfo = { truncated: false, files: 0, filesInWindow: 0, weightFactor: 1 };
     const columns = reportColumns(schema);
     const maxRows = this.opts.maxReportRows ?? DEFAULT_MAX_REPORT_ROWS;
     const current = await readInferenceLog(this.opts.dataDir, deployment, window, { columns, maxRows, info });
@@ -223,14 +223,14 @@ export class MonitorService {
     const since = win.from ?? 0;
     const feedback = this.opts.feedback.labelsSince(deployment, since);
     const description = info.truncated
-      ? `${win.description}, cut to the newest ${maxRows} rows (from ${new Date(info.oldestRead ?? now).toISOString()})`
+      ? `${win.description}, sampled: ${info.files} of ${info.filesInWindow} log files (each row weighs ${info.weightFactor.toFixed(2)}×)`
       : win.description;
     return buildReport({
       deployment,
       model: v.model,
       schema,
       current,
-      window: { from: info.truncated ? info.oldestRead : win.from, to: win.to, description },
+      window: { from: win.from, to: win.to, description },
       reference,
       feedback,
       referenceMetrics,
@@ -241,7 +241,7 @@ export class MonitorService {
   }
 }
 
-/** A report reads at most this many rows by default (about 0.5 GB for 30 features). */
+/** A report reads about this many rows at most (a uniform sample of the window's files beyond it). */
 export const DEFAULT_MAX_REPORT_ROWS = 2_000_000;
 
 /** The log columns a report uses: never the raw input bytes. */

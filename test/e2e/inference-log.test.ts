@@ -227,7 +227,7 @@ describe('a Parquet reference', () => {
 });
 
 describe('a report over more rows than it may read', () => {
-  it('reads the newest rows up to the cap and says so', async () => {
+  it('reads a uniform sample of the files beyond the cap, weighted to stand for the whole window, and says so', async () => {
     const ts = await startServer({ inferenceLog: { maxRowsPerSecond: 0, flushRows: 100 } });
     try {
       await deployFixture(ts, 'breast-cancer-gbt', { deployment: 'bc' });
@@ -236,8 +236,10 @@ describe('a report over more rows than it may read', () => {
       await ts.server.monitor.flushLog();
       const capped = new MonitorService({ dataDir: ts.dataDir, registry: ts.server.registry, feedback: SqliteFeedbackStore.open(ts.dataDir), maxReportRows: 120 });
       const r = await capped.report('bc', { window: 'all' });
-      expect(r.window.rows).toBe(120);
-      expect(r.window.description).toMatch(/^all retained traffic, cut to the newest 120 rows \(from /);
+      // five files of 100 rows: two are read (200 rows ≥ 120), each row weighs 2.5
+      expect(r.window.description).toBe('all retained traffic, sampled: 2 of 5 log files (each row weighs 2.50×)');
+      expect(r.window.rows).toBe(500);
+      expect(r.latency.rows).toBe(4);
       const full = await ts.server.monitor.report('bc', { window: 'all' });
       expect(full.window.rows).toBe(500);
       expect(full.window.description).toBe('all retained traffic');

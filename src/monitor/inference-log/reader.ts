@@ -5,9 +5,9 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../core/index.js';
-import { describeParquet, readParquetFile, type Column, type Table } from '../../data/index.js';
+import { describeParquet, readParquetFile, type Column, type ParquetDescription, type Table } from '../../data/index.js';
 import { deploymentDir, hourPartition } from './inference-log.js';
-import { LOG_REQUEST_ID, LOG_TS, LOG_VERSION } from './segment.js';
+import { LOG_REQUEST_ID, LOG_TS, LOG_VERSION, LOG_WEIGHT } from './segment.js';
 
 /** Which logged rows: a time range [from, to) and/or the newest N rows, optionally of one version. */
 export interface LogWindow {
@@ -21,10 +21,13 @@ export interface LogWindow {
 
 /** What a read found, besides the rows. */
 export interface LogReadInfo {
-  /** the window held more rows than `maxRows`: only the newest were read (from `oldestRead` on) */
+  /** the window held more rows than `maxRows`: a uniform sample of its files was read, weights scaled */
   truncated: boolean;
-  oldestRead: number | null;
+  /** files read, and files the window holds */
   files: number;
+  filesInWindow: number;
+  /** what each sampled row's weight was multiplied by (1 when everything was read) */
+  weightFactor: number;
 }
 
 export interface LogFile {
@@ -67,23 +70,57 @@ export async function readInferenceLog(
   }
   const files = await listLogFiles(dataDir, deployment, window.from, window.to);
   const columns = opts.columns === undefined ? undefined : [...new Set([LOG_TS, LOG_VERSION, ...(window.lastRequests !== undefined ? [LOG_REQUEST_ID] : []), ...opts.columns])];
+  const described = new Map<string, ParquetDescription>();
+  const describe = async (f: LogFile): Promise<ParquetDescription> => {
+    let d = described.get(f.path);
+    if (!d) {
+      d = await describeParquet(f.path);
+      described.set(f.path, d);
+    }
+    return d;
+  };
+
+  // A time window larger than the cap is read as a uniform sample of its files (seeded, so the same
+  // window gives the same report), and each row then stands for total / read rows.
+  let chosen = files;
+  let factor = 1;
+  const byTime = window.lastRows === undefined && window.lastRequests === undefined;
+  if (byTime && opts.maxRows !== undefined && files.length > 1) {
+    const sizes = await Promise.all(files.map(async (f) => (await describe(f)).rows));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    if (total > opts.maxRows) {
+      const order = files.map((_, i) => i);
+      let seed = 0x2545f491;
+      for (let i = order.length - 1; i > 0; i--) {
+        seed ^= seed << 13;
+        seed ^= seed >>> 17;
+        seed ^= seed << 5;
+        const j = (seed >>> 0) % (i + 1);
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+      const pick = new Set<number>();
+      let picked = 0;
+      for (const i of order) {
+        if (picked >= opts.maxRows) break;
+        pick.add(i);
+        picked += sizes[i]!;
+      }
+      chosen = files.filter((_, i) => pick.has(i));
+      factor = total / picked;
+    }
+  }
+
   const parts: Table[] = [];
   let rows = 0;
-  // newest first, so that a row cap (or "the last N rows") keeps the newest and old hours are never read
-  const limit = Math.min(window.lastRows ?? Infinity, opts.maxRows ?? Infinity);
-  // the cap cut the window (rather than the window asking for its last N rows)
-  const capped = opts.maxRows !== undefined && opts.maxRows < (window.lastRows ?? Infinity);
-  let stoppedEarly = false;
+  // newest first, so that "the last N rows/requests" never reads old hours
+  const limit = window.lastRows ?? Infinity;
   const requests = new Set<string>();
-  for (const f of [...files].reverse()) {
-    if (rows >= limit || (window.lastRequests !== undefined && requests.size >= window.lastRequests)) {
-      stoppedEarly = rows >= limit;
-      break;
-    }
+  for (const f of [...chosen].reverse()) {
+    if (rows >= limit || (window.lastRequests !== undefined && requests.size >= window.lastRequests)) break;
     // files of different versions hold different columns: ask each only for what it has
     let cols = columns;
     if (cols !== undefined) {
-      const have = new Set((await describeParquet(f.path)).columns.map((c) => c.name));
+      const have = new Set((await describe(f)).columns.map((c) => c.name));
       cols = cols.filter((c) => have.has(c));
     }
     const t = await readParquetFile(f.path, cols === undefined ? {} : { columns: cols });
@@ -97,18 +134,22 @@ export async function readInferenceLog(
     }
   }
   if (opts.info) {
-    opts.info.truncated = capped && (stoppedEarly || rows > limit);
+    opts.info.truncated = factor !== 1;
     opts.info.files = parts.length;
-    opts.info.oldestRead = null;
+    opts.info.filesInWindow = files.length;
+    opts.info.weightFactor = factor;
   }
   if (parts.length === 0) return null;
   let table = unionTables(parts.reverse());
   table = sortByTs(table);
   if (table.rows > limit) table = takeRows(table, indexRange(table.rows - limit, table.rows));
   if (window.lastRequests !== undefined) table = newestRequests(table, window.lastRequests);
-  if (opts.info) {
-    const ts = numbers(table, LOG_TS);
-    opts.info.oldestRead = ts && ts.length > 0 ? ts[0]! : null;
+  if (factor !== 1) {
+    const w = table.columns.find((c) => c.name === LOG_WEIGHT);
+    if (w && w.type === 'double') {
+      const scaled = Float64Array.from(w.values, (x) => x * factor);
+      table = { ...table, columns: table.columns.map((c) => (c === w ? { name: c.name, type: 'double', values: scaled } : c)) };
+    }
   }
   return table;
 }
