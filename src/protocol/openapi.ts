@@ -595,7 +595,7 @@ function buildPaths(): Record<string, Json> {
           summary: "a report of a deployment's traffic over a window: drift, data quality, performance, fairness, latency",
           params: [
             p.deployment,
-            { name: 'window', in: 'query', description: '15m, 2h, 7d, 1000rows, FROM..TO (ISO 8601) or all (default 24h)', schema: str() },
+            { name: 'window', in: 'query', description: '15m, 2h, 7d, 1000rows, 500requests, FROM..TO (ISO 8601) or all (default 24h)', schema: str() },
             { name: 'against', in: 'query', description: 'compare with this earlier window instead of the reference profile', schema: str() },
             { name: 'version', in: 'query', description: 'only traffic answered by this version', schema: str(undefined, { pattern: '^[1-9][0-9]*$' }) },
             { name: 'preset', in: 'query', description: 'drift tests and thresholds: berth (default) or evidently', schema: str(undefined, { enum: ['berth', 'evidently'] }) },

@@ -43,7 +43,7 @@ export function addMonitorCommands(program: Command, ctx: CliContext): void {
     .command('report')
     .description("a report of a deployment's traffic over a window: drift against the reference profile, data quality, performance, fairness, latency")
     .argument('<deployment>', 'deployment name')
-    .option('--window <window>', 'which traffic: 15m, 2h, 7d, 1000rows, FROM..TO (ISO times) or all', '24h')
+    .option('--window <window>', 'which traffic: 15m, 2h, 7d, 1000rows, 500requests, FROM..TO (ISO times) or all', '24h')
     .option('--against <window>', 'compare with an earlier window instead of the reference profile (e.g. 2026-11-20..2026-11-21)')
     .option('--version <n>', 'only traffic answered by this version', optionParser((t) => parseVersionArg('--version', t)))
     .addOption(new Option('--preset <preset>', "drift tests and thresholds: berth (default) or evidently (Evidently's defaults)").choices([...DRIFT_PRESETS]))
