@@ -283,9 +283,6 @@ function schemaElementFor(c: Column): SchemaElement {
 
 /** Writes one column's chunks, row group by row group. */
 class ColumnEncoder {
-  /** UTF-8 bytes of dictionary entries, made once for all row groups. */
-  private encoded: (Buffer | undefined)[] = [];
-
   constructor(private readonly column: Column) {}
 
   writeChunk(out: Output, start: number, end: number, pageRows: number, arena: Arena): ColumnChunk {
@@ -357,19 +354,22 @@ class ColumnEncoder {
 
   private writeStrings(out: Output, codes: Int32Array, dictionary: string[], start: number, end: number, pageRows: number, arena: Arena): ColumnMetaData {
     // a dictionary of just the strings this row group uses, in order of first use
-    const local = new Int32Array(dictionary.length).fill(-1);
-    const used: number[] = [];
+    const local = arena.i32(dictionary.length).fill(-1);
+    const used = arena.i32(Math.min(dictionary.length, end - start));
+    let distinct = 0;
     let nulls = 0;
+    let bytes = 0;
     for (let i = start; i < end; i++) {
       const code = codes[i]!;
       if (code < 0) nulls++;
       else if (local[code] === -1) {
-        local[code] = used.length;
-        used.push(code);
+        local[code] = distinct;
+        used[distinct++] = code;
+        bytes += 4 + Buffer.byteLength(dictionary[code]!, 'utf8');
       }
     }
     const stats: Statistics = { nullCount: nulls };
-    if (used.length === 0) {
+    if (distinct === 0) {
       // every value is null: one plain page per page range, no dictionary
       let dataPageOffset = -1;
       for (let p = start; p < end; p += pageRows) {
@@ -379,30 +379,34 @@ class ColumnEncoder {
       }
       return chunkMeta(PhysicalType.BYTE_ARRAY, [Encoding.PLAIN, Encoding.RLE], this.column.name, end - start, dataPageOffset, stats);
     }
-    // dictionary page: PLAIN byte arrays (4-byte length, bytes)
-    const entries = used.map((code) => this.utf8(dictionary, code));
-    const dictBytes = Buffer.allocUnsafe(entries.reduce((n, e) => n + 4 + e.length, 0));
+    // dictionary page: PLAIN byte arrays (4-byte length, UTF-8 bytes); min/max compare the bytes
+    const dictBytes = Buffer.allocUnsafe(bytes);
     let at = 0;
-    let min: Buffer | undefined;
-    let max: Buffer | undefined;
-    for (const e of entries) {
-      dictBytes.writeUInt32LE(e.length, at);
-      e.copy(dictBytes, at + 4);
-      at += 4 + e.length;
-      if (!min || Buffer.compare(e, min) < 0) min = e;
-      if (!max || Buffer.compare(e, max) > 0) max = e;
+    let minAt = -1;
+    let minEnd = -1;
+    let maxAt = -1;
+    let maxEnd = -1;
+    for (let k = 0; k < distinct; k++) {
+      const len = dictBytes.write(dictionary[used[k]!]!, at + 4, 'utf8');
+      dictBytes.writeUInt32LE(len, at);
+      const s0 = at + 4;
+      const e0 = s0 + len;
+      // source.compare(target, targetStart, targetEnd, sourceStart, sourceEnd) < 0: this entry sorts first
+      if (minAt < 0 || dictBytes.compare(dictBytes, minAt, minEnd, s0, e0) < 0) [minAt, minEnd] = [s0, e0];
+      if (maxAt < 0 || dictBytes.compare(dictBytes, maxAt, maxEnd, s0, e0) > 0) [maxAt, maxEnd] = [s0, e0];
+      at = e0;
     }
     const dictionaryPageOffset = out.offset;
     const dictHeader = encodePageHeader({
       type: PageType.DICTIONARY_PAGE,
       uncompressedSize: dictBytes.length,
       compressedSize: dictBytes.length,
-      numValues: entries.length,
+      numValues: distinct,
       encoding: Encoding.PLAIN,
     });
     out.push(dictHeader);
     out.push(dictBytes);
-    const width = bitWidthFor(entries.length - 1);
+    const width = bitWidthFor(distinct - 1);
     let dataPageOffset = -1;
     for (let p = start; p < end; p += pageRows) {
       const q = Math.min(end, p + pageRows);
@@ -426,9 +430,9 @@ class ColumnEncoder {
       const pageAt = writeDataPage(out, n, Encoding.RLE_DICTIONARY, levels, [body]);
       if (dataPageOffset < 0) dataPageOffset = pageAt;
     }
-    if (min && max && min.length <= MAX_STAT_BYTES && max.length <= MAX_STAT_BYTES) {
-      stats.minValue = min;
-      stats.maxValue = max;
+    if (minEnd - minAt <= MAX_STAT_BYTES && maxEnd - maxAt <= MAX_STAT_BYTES) {
+      stats.minValue = Buffer.from(dictBytes.subarray(minAt, minEnd));
+      stats.maxValue = Buffer.from(dictBytes.subarray(maxAt, maxEnd));
     }
     const meta = chunkMeta(PhysicalType.BYTE_ARRAY, [Encoding.PLAIN, Encoding.RLE, Encoding.RLE_DICTIONARY], this.column.name, end - start, dataPageOffset, stats);
     meta.dictionaryPageOffset = dictionaryPageOffset;
@@ -477,15 +481,6 @@ class ColumnEncoder {
       if (dataPageOffset < 0) dataPageOffset = pageAt;
     }
     return chunkMeta(PhysicalType.BYTE_ARRAY, [Encoding.PLAIN, Encoding.RLE], this.column.name, end - start, dataPageOffset, { nullCount: nulls });
-  }
-
-  private utf8(dictionary: string[], code: number): Buffer {
-    let b = this.encoded[code];
-    if (!b) {
-      b = Buffer.from(dictionary[code]!, 'utf8');
-      this.encoded[code] = b;
-    }
-    return b;
   }
 }
 
