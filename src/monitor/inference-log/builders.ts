@@ -1,88 +1,65 @@
 /**
- * Growable column buffers for the inference log: one typed array per column that doubles when
- * full, so appending a row is a few stores and no allocation.
+ * The inference log's column buffers: the data layer's growable builders, plus what a log segment
+ * needs of them — padding a column that a request did not fill, and taking the rows buffered so far
+ * while starting over.
  */
-import type { Column } from '../../data/index.js';
+import { NumericColumnBuilder, StringColumnBuilder as DataStringBuilder, type Column, type NumericColumnType } from '../../data/index.js';
 
 /** Doubles (NaN = missing), also used for int64 and timestamp columns. */
 export class NumberColumnBuilder {
-  private buf: Float64Array;
-  length = 0;
+  private b: NumericColumnBuilder;
 
   constructor(
     readonly name: string,
-    readonly type: 'double' | 'int64' | 'timestamp_ms',
-    capacity = 1024,
+    readonly type: NumericColumnType,
   ) {
-    this.buf = new Float64Array(capacity);
+    this.b = new NumericColumnBuilder(name, type);
+  }
+
+  get length(): number {
+    return this.b.length;
   }
 
   push(v: number): void {
-    if (this.length === this.buf.length) this.grow();
-    this.buf[this.length++] = v;
+    this.b.push(v);
   }
 
-  /** Fill up to `length` with NaN (a column added to rows logged before it existed). */
+  /** Fill up to `length` with missing values (rows logged without this column). */
   padTo(length: number): void {
-    while (this.length < length) this.push(NaN);
-  }
-
-  private grow(): void {
-    const next = new Float64Array(this.buf.length * 2);
-    next.set(this.buf);
-    this.buf = next;
+    while (this.b.length < length) this.b.push(NaN);
   }
 
   /** The column so far; the builder starts over. */
   take(): Column {
-    const values = this.buf.slice(0, this.length);
-    this.length = 0;
-    return { name: this.name, type: this.type, values };
+    const col = this.b.build();
+    this.b = new NumericColumnBuilder(this.name, this.type);
+    return col;
   }
 }
 
-/** Strings, dictionary-coded as they arrive (-1 = missing). */
+/** Strings, dictionary-coded as they arrive (null = missing). */
 export class StringColumnBuilder {
-  private codes: Int32Array;
-  private dict = new Map<string, number>();
-  private values: string[] = [];
-  length = 0;
+  private b: DataStringBuilder;
 
-  constructor(
-    readonly name: string,
-    capacity = 1024,
-  ) {
-    this.codes = new Int32Array(capacity);
+  constructor(readonly name: string) {
+    this.b = new DataStringBuilder(name);
+  }
+
+  get length(): number {
+    return this.b.length;
   }
 
   push(v: string | null): void {
-    if (this.length === this.codes.length) {
-      const next = new Int32Array(this.codes.length * 2);
-      next.set(this.codes);
-      this.codes = next;
-    }
-    if (v === null) {
-      this.codes[this.length++] = -1;
-      return;
-    }
-    let code = this.dict.get(v);
-    if (code === undefined) {
-      code = this.values.length;
-      this.values.push(v);
-      this.dict.set(v, code);
-    }
-    this.codes[this.length++] = code;
+    this.b.push(v);
   }
 
   padTo(length: number): void {
-    while (this.length < length) this.push(null);
+    if (this.b.length < length) this.b.pushMissing(length - this.b.length);
   }
 
   take(): Column {
-    const col: Column = { name: this.name, type: 'string', dictionary: this.values, codes: this.codes.slice(0, this.length) };
-    this.length = 0;
-    this.dict = new Map();
-    this.values = [];
+    const col = this.b.build();
+    this.b = new DataStringBuilder(this.name);
     return col;
   }
 }
