@@ -180,3 +180,77 @@ describe('tabular-mixed: refused rows count as schema violations', () => {
     expect(r.window.rows).toBe(400);
   });
 });
+
+describe('fairness through the server (credit, sensitive attribute from a berth card)', () => {
+  it('per-region selection rates, TPR and FPR match a count over the answers themselves', async () => {
+    const numeric = ['age', 'annual_income', 'employment_years', 'credit_history_years', 'loan_amount', 'loan_term_months', 'interest_rate',
+      'debt_to_income', 'credit_utilization', 'num_credit_lines', 'num_delinquencies_2y', 'num_inquiries_6m'];
+    const card = [
+      'format: berth-card/1',
+      'task: binary-classification',
+      `features: [${[...numeric, 'home_ownership', 'loan_purpose', 'region'].join(', ')}]`,
+      'inputs:',
+      `  - {name: numeric, features: [${numeric.join(', ')}]}`,
+      '  - {name: home_ownership, features: [home_ownership], vocabulary: [RENT, MORTGAGE, OWN, OTHER]}',
+      '  - {name: loan_purpose, features: [loan_purpose], vocabulary: [debt_consolidation, credit_card, home_improvement, car, medical, small_business, other]}',
+      '  - {name: region, features: [region], vocabulary: [northeast, midwest, south, west]}',
+      'outputs: [{name: label, role: label}, {name: probabilities, role: probabilities}]',
+      'classes: {labels: [0, 1], names: [repaid, default]}',
+      'monitoring: {sensitive_attributes: [region], positive_class: default}',
+    ].join('\n');
+    const reg = await post<{ version: { version: number } }>(`${ts.url}/v1/models/credit-fair/versions`, {
+      model_base64: readFileSync(fixturePath('credit')).toString('base64'),
+      card_text: card,
+    });
+    expect(reg.status).toBe(201);
+    expect((await fetch(`${ts.url}/v1/deployments/credit-fair`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'credit-fair', version: 1 }) })).status).toBe(201);
+    await ts.server.service.refresh();
+
+    const csv = readCsv('credit', 'current_nodrift.csv');
+    const ri = csv.header.indexOf('region');
+    const li = csv.header.indexOf('label');
+    const counts = new Map<string, { n: number; sel: number; tp: number; pos: number; fp: number; neg: number }>();
+    const items: { request_id: string; label: number[] }[] = [];
+    const per = 50;
+    for (let i = 0; i < 2000; i += per) {
+      const chunk = csv.rows.slice(i, i + per);
+      const rows = chunk.map((r) => Object.fromEntries(csv.header.map((h, j) => [h, j === ri || h === 'home_ownership' || h === 'loan_purpose' ? r[j] : Number(r[j])]).filter(([h]) => h !== 'label')));
+      const res = await post<{ request_id: string; predictions: { label: string }[] }>(`${ts.url}/v1/deployments/credit-fair/predict`, { rows });
+      expect(res.status).toBe(200);
+      items.push({ request_id: res.body.request_id, label: chunk.map((r) => Number(r[li])) });
+      res.body.predictions.forEach((p, k) => {
+        const g = chunk[k]![ri]!;
+        const c = counts.get(g) ?? { n: 0, sel: 0, tp: 0, pos: 0, fp: 0, neg: 0 };
+        const predicted = p.label === 'default';
+        const actual = Number(chunk[k]![li]) === 1;
+        c.n++;
+        if (predicted) c.sel++;
+        if (actual) {
+          c.pos++;
+          if (predicted) c.tp++;
+        } else {
+          c.neg++;
+          if (predicted) c.fp++;
+        }
+        counts.set(g, c);
+      });
+    }
+    expect((await post(`${ts.url}/v1/deployments/credit-fair/feedback`, { items })).status).toBe(200);
+    const r = await report('credit-fair');
+    expect(r.fairness).toHaveLength(1);
+    const f = r.fairness[0]!;
+    expect(f).toMatchObject({ attribute: 'region', positiveClass: 'default' });
+    expect(f.groups.map((g) => g.group).sort()).toEqual([...counts.keys()].sort());
+    for (const g of f.groups) {
+      const c = counts.get(g.group)!;
+      expect(g.rows).toBe(c.n);
+      expect(g.selectionRate).toBeCloseTo(c.sel / c.n, 12);
+      expect(g.truePositiveRate!).toBeCloseTo(c.tp / c.pos, 12);
+      expect(g.falsePositiveRate!).toBeCloseTo(c.fp / c.neg, 12);
+    }
+    const rates = [...counts.values()].map((c) => c.sel / c.n);
+    expect(f.disparateImpact).toBeCloseTo(Math.min(...rates) / Math.max(...rates), 12);
+    expect(f.demographicParityDifference).toBeCloseTo(Math.max(...rates) - Math.min(...rates), 12);
+    expect(f.fourFifthsViolated).toBe(f.disparateImpact < 0.8);
+  }, 120_000);
+});
