@@ -123,6 +123,20 @@ function ensureBuild(noBuild) {
   if (!r.ok) throw new Error(`npm run build failed (exit ${r.status}); fix it or pass --no-build:\n${(r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n')}`);
 }
 
+/** wrk from Debian, installed when missing (as root), like bench/run.js does. */
+function ensureWrk() {
+  if (have('wrk')) return;
+  if (process.getuid?.() === 0) {
+    log('apt-get install wrk');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    if (!run('apt-get', ['install', '-y', '-q', 'wrk'], { env }).ok) {
+      run('apt-get', ['update', '-qq'], { env });
+      run('apt-get', ['install', '-y', '-q', 'wrk'], { env });
+    }
+  }
+  if (!have('wrk')) throw new Error('wrk is not installed and could not be installed (apt-get install wrk)');
+}
+
 /** The 1M-row credit CSV, generated once by the fixtures' own generator and kept in bench/.cache/. */
 function ensureCreditCsv() {
   const file = path.join(CACHE_DIR, `credit-${ROWS}-seed${SEED}.csv`);
@@ -244,7 +258,7 @@ async function writeLog(B, dataDir, version, schema, table, pred) {
     bytes += statSync(file).size;
     files.push(file);
   }
-  return { files: files.length, bytes, columns: null };
+  return { files: files.length, bytes };
 }
 
 /** What analyzeQuality needs of each feature, from the reference rows themselves (as numpy sees them). */
@@ -335,8 +349,8 @@ async function reportPart(B, opts, out) {
       const profiled = await timeIt(() => service().profileVersion('credit', version.version, refCsv, { actor: 'bench' }));
       Object.assign(out.setup, { writeLogMs: written.ms, logFiles: written.value.files, logBytes: written.value.bytes, profileMs: profiled.ms });
       log(`  csv ${fmtS(csvRead.ms)}, model ${fmtS(predicted.ms)}, log written in ${fmtS(written.ms)} (${(written.value.bytes / 1e6).toFixed(0)} MB), profile ${fmtS(profiled.ms)}`);
+      await timeReport(B, opts, out, { dataDir, registry, feedback, version, schema, table, reference, csv, refCsv, service });
     }
-    if (opts.parts.includes('report')) await timeReport(B, opts, out, { dataDir, registry, feedback, version, schema, table, reference, csv, refCsv, service });
     if (opts.parts.includes('profile')) await profileSizes(B, out, { version, schema, table, pred });
   } finally {
     feedback.close();
@@ -350,91 +364,86 @@ async function reportPart(B, opts, out) {
 
 async function timeReport(B, opts, out, { dataDir, registry, version, schema, table, reference, csv, refCsv, service }) {
   const M = B.monitor;
-  {
-    // the report, from the files: a fresh MonitorService per run, so each reads the stored profile too
-    const runs = [];
-    let report;
-    for (let i = 0; i <= opts.repeat; i++) {
-      const r = await timeIt(() => service().report('credit', { window: 'all' }));
-      runs.push(r.ms);
-      report = r.value;
-      log(`  report run ${i + 1}/${opts.repeat + 1}: ${fmtS(r.ms)} (${fmtInt(report.window.rows)} rows, ${report.drift?.evaluatedColumns} columns evaluated)`);
-    }
-    if (report.window.rows !== table.rows) throw new Error(`the report saw ${report.window.rows} rows, expected ${table.rows}`);
+  // the report, from the files: a fresh MonitorService per run, so each reads the stored profile too
+  const runs = [];
+  let report;
+  for (let i = 0; i <= opts.repeat; i++) {
+    const r = await timeIt(() => service().report('credit', { window: 'all' }));
+    runs.push(r.ms);
+    report = r.value;
+    log(`  report run ${i + 1}/${opts.repeat + 1}: ${fmtS(r.ms)} (${fmtInt(report.window.rows)} rows, ${report.drift?.evaluatedColumns} columns evaluated)`);
+  }
+  if (report.window.rows !== table.rows) throw new Error(`the report saw ${report.window.rows} rows, expected ${table.rows}`);
 
-    // where the report's time goes (each step alone, warm)
-    const stored = await service().referenceOf(await registry.getVersion('credit', version.version));
-    const read = await timeIt(() => M.readInferenceLog(dataDir, 'credit', {}));
-    const cur = read.value;
-    const specs = M.profileColumns(schema).map((c) => ({ ...c, role: c.name === M.PREDICTION_COLUMN || c.name === M.SCORE_COLUMN ? 'prediction' : 'feature' }));
-    const drift = await timeIt(() => M.computeDrift({ kind: 'profile', profile: stored.profile }, cur, specs));
-    const build = await timeIt(() =>
-      M.buildReport({
-        deployment: 'credit', model: 'credit', schema, current: cur, window: { from: null, to: null, description: 'all' },
-        reference: { kind: 'profile', version: version.version, profile: stored.profile, calibration: stored.calibration },
-        feedback: [], referenceMetrics: {}, now: Date.now(),
-      }),
-    );
-    const qRefs = qualityRefsFromTable(B, reference, schema);
-    const quality = await timeIt(() => M.analyzeQuality(cur, qRefs));
-    out.reportBreakdown = { readLogMs: read.ms, driftMs: drift.ms, qualityMs: quality.ms, buildReportMs: build.ms };
-    out.report = { firstMs: runs[0], bestMs: min(runs.slice(1)), runsMs: runs, rows: report.window.rows, requests: report.window.requests, summary: report.summary };
+  // where the report's time goes (each step alone, warm)
+  const stored = await service().referenceOf(await registry.getVersion('credit', version.version));
+  // the columns report() reads (monitor-service.ts reportColumns)
+  const reportColumns = [M.LOG_TS, M.LOG_REQUEST_ID, M.LOG_ROW, M.LOG_VERSION, M.LOG_LATENCY, M.LOG_WEIGHT, M.LOG_STATUS, M.LOG_ERROR_FIELD, ...schema.features.map((f) => f.name), M.PREDICTION_COLUMN, M.SCORE_COLUMN, ...schema.prediction.classes.map(M.probaColumn)];
+  const read = await timeIt(() => M.readInferenceLog(dataDir, 'credit', {}, { columns: reportColumns }));
+  const cur = read.value;
+  const specs = M.profileColumns(schema).map((c) => ({ ...c, role: c.name === M.PREDICTION_COLUMN || c.name === M.SCORE_COLUMN ? 'prediction' : 'feature' }));
+  const drift = await timeIt(() => M.computeDrift({ kind: 'profile', profile: stored.profile }, cur, specs));
+  const build = await timeIt(() =>
+    M.buildReport({
+      deployment: 'credit', model: 'credit', schema, current: cur, window: { from: null, to: null, description: 'all' },
+      reference: { kind: 'profile', version: version.version, profile: stored.profile, calibration: stored.calibration },
+      feedback: [], referenceMetrics: {}, now: Date.now(),
+    }),
+  );
+  const qRefs = qualityRefsFromTable(B, reference, schema);
+  const quality = await timeIt(() => M.analyzeQuality(cur, qRefs));
+  out.reportBreakdown = { readLogMs: read.ms, driftMs: drift.ms, qualityMs: quality.ms, buildReportMs: build.ms };
+  out.report = { firstMs: runs[0], bestMs: min(runs.slice(1)), runsMs: runs, rows: report.window.rows, requests: report.window.requests, summary: report.summary };
 
-    // the same statistics as numpy's, in memory: the 15 features of the CSV rows against the 20,000 reference rows
-    const featureSpecs = schema.features.map((f) => ({ name: f.name, kind: f.kind }));
-    const curFeatures = { rows: table.rows, columns: featureSpecs.map((f) => table.columns.find((c) => c.name === f.name)) };
-    const refFeatures = { rows: reference.rows, columns: featureSpecs.map((f) => reference.columns.find((c) => c.name === f.name)) };
-    const pure = [];
-    let pureResult;
-    for (let i = 0; i <= opts.repeat; i++) {
-      const r = await timeIt(() => {
-        const d = M.computeDrift({ kind: 'table', table: refFeatures }, curFeatures, featureSpecs);
-        const q = M.analyzeQuality(curFeatures, qualityRefsFromTable(B, refFeatures, schema));
-        return { d, q };
-      });
-      pure.push(r.ms);
-      pureResult = r.value;
-    }
-    out.pure = { firstMs: pure[0], bestMs: min(pure.slice(1)), runsMs: pure };
-    log(`  in memory (computeDrift + analyzeQuality, 20,000 reference rows): first ${fmtS(pure[0])}, best ${fmtS(out.pure.bestMs)}`);
+  // the same statistics as numpy's, in memory: the 15 features of the CSV rows against the 20,000 reference rows
+  const featureSpecs = schema.features.map((f) => ({ name: f.name, kind: f.kind }));
+  const curFeatures = { rows: table.rows, columns: featureSpecs.map((f) => table.columns.find((c) => c.name === f.name)) };
+  const refFeatures = { rows: reference.rows, columns: featureSpecs.map((f) => reference.columns.find((c) => c.name === f.name)) };
+  const pure = [];
+  let pureResult;
+  for (let i = 0; i <= opts.repeat; i++) {
+    const r = await timeIt(() => {
+      const d = M.computeDrift({ kind: 'table', table: refFeatures }, curFeatures, featureSpecs);
+      const q = M.analyzeQuality(curFeatures, qualityRefsFromTable(B, refFeatures, schema));
+      return { d, q };
+    });
+    pure.push(r.ms);
+    pureResult = r.value;
+  }
+  out.pure = { firstMs: pure[0], bestMs: min(pure.slice(1)), runsMs: pure };
+  log(`  in memory (computeDrift + analyzeQuality, 20,000 reference rows): first ${fmtS(pure[0])}, best ${fmtS(out.pure.bestMs)}`);
 
-    // numpy/scipy, on the same rows
-    log(`numpy/scipy (${PY} bench/monitor_numpy.py, ${opts.repeat} runs)`);
-    const py = run(PY, [path.join(here, 'monitor_numpy.py'), '--current', csv, '--reference', refCsv, '--card', path.join(FIXTURES, 'credit', 'card.json'), '--repeat', String(opts.repeat)]);
-    if (!py.ok) {
-      out.numpy = { error: `${PY} bench/monitor_numpy.py failed (exit ${py.status}): ${py.stderr.trim().split('\n').slice(-3).join(' | ')}` };
-      log(out.numpy.error);
-    } else {
-      const res = JSON.parse(py.stdout.trim().split('\n').pop());
-      const agree = compareWithNumpy(pureResult.d, pureResult.q, res);
-      out.numpy = { versions: `Python ${res.python}, numpy ${res.numpy}, scipy ${res.scipy}, pandas ${res.pandas}`, loadMs: res.load_s * 1000, runsMs: res.times_s.map((s) => s * 1000), bestMs: min(res.times_s) * 1000, agreement: agree.worst, tests: agree.tests };
-      log(`  numpy/scipy: ${res.times_s.map((s) => `${s.toFixed(2)} s`).join(', ')} (load ${res.load_s.toFixed(1)} s, not timed)`);
-    }
-
+  // numpy/scipy, on the same rows
+  log(`numpy/scipy (${PY} bench/monitor_numpy.py, ${opts.repeat + 1} runs)`);
+  const py = run(PY, [path.join(here, 'monitor_numpy.py'), '--current', csv, '--reference', refCsv, '--card', path.join(FIXTURES, 'credit', 'card.json'), '--repeat', String(opts.repeat + 1)]);
+  if (!py.ok) {
+    out.numpy = { error: `${PY} bench/monitor_numpy.py failed (exit ${py.status}): ${py.stderr.trim().split('\n').slice(-3).join(' | ')}` };
+    log(out.numpy.error);
+  } else {
+    const res = JSON.parse(py.stdout.trim().split('\n').pop());
+    const agree = compareWithNumpy(pureResult.d, pureResult.q, res);
+    out.numpy = { versions: `Python ${res.python}, numpy ${res.numpy}, scipy ${res.scipy}, pandas ${res.pandas}`, loadMs: res.load_s * 1000, runsMs: res.times_s.map((s) => s * 1000), bestMs: min(res.times_s.slice(1)) * 1000, agreement: agree.worst, tests: agree.tests };
+    log(`  numpy/scipy: ${res.times_s.map((s) => `${s.toFixed(2)} s`).join(', ')} (load ${res.load_s.toFixed(1)} s, not timed)`);
   }
 }
 
 /** 2. The stored reference of 10,000 and of 1,000,000 rows (features, label, the model's predictions). */
 async function profileSizes(B, out, { version, schema, table, pred }) {
   const M = B.monitor;
-  {
-    {
-      out.profile = {};
-      for (const n of [10_000, table.rows]) {
-        let at = 0;
-        const predict = async (inputs) => {
-          const rows = inputs[0].shape[0];
-          const o = cachedOutputs(pred, at, at + rows);
-          at += rows;
-          return o;
-        };
-        const built = await timeIt(() => M.buildReferenceProfile(M.sliceRows(table, 0, n), schema, version.signature, { predict, source: `credit-${n}.csv` }));
-        const p = built.value;
-        const profileBytes = Buffer.byteLength(M.storedReferenceText({ format: M.REFERENCE_FORMAT, profile: p.profile, calibration: p.calibration, metrics: p.metrics }));
-        out.profile[n] = { rows: n, bytes: profileBytes, sketchBytes: Buffer.byteLength(B.profile.serializeProfile(p.profile)), buildMs: built.ms };
-        log(`  profile of ${fmtInt(n)} rows: ${fmtInt(profileBytes)} bytes stored (built in ${fmtS(built.ms)})`);
-      }
-    }
+  out.profile = {};
+  for (const n of [10_000, table.rows]) {
+    let at = 0;
+    const predict = async (inputs) => {
+      const rows = inputs[0].shape[0];
+      const o = cachedOutputs(pred, at, at + rows);
+      at += rows;
+      return o;
+    };
+    const built = await timeIt(() => M.buildReferenceProfile(M.sliceRows(table, 0, n), schema, version.signature, { predict, source: `credit-${n}.csv` }));
+    const p = built.value;
+    const profileBytes = Buffer.byteLength(M.storedReferenceText({ format: M.REFERENCE_FORMAT, profile: p.profile, calibration: p.calibration, metrics: p.metrics }));
+    out.profile[n] = { rows: n, bytes: profileBytes, sketchBytes: Buffer.byteLength(B.profile.serializeProfile(p.profile)), buildMs: built.ms };
+    log(`  profile of ${fmtInt(n)} rows: ${fmtInt(profileBytes)} bytes stored (built in ${fmtS(built.ms)})`);
   }
 }
 
@@ -558,7 +567,7 @@ async function countLoggedRows(B, dataDir) {
 }
 
 async function servePart(B, opts, out) {
-  if (!have('wrk')) throw new Error('wrk is not installed (apt-get install wrk; npm run bench -- serve installs it)');
+  ensureWrk();
   const body = writeBody(SERVE_MODEL);
   const backend = new B.runtime.OnnxBackend();
   const order = [true, false, false, true]; // on/off alternately, twice, the second pass reversed
@@ -623,11 +632,14 @@ function targets(out) {
     const off = out.serve.runs.filter((r) => !r.log);
     const bOn = on.reduce((a, r) => (r.ok_rps > a.ok_rps ? r : a));
     const bOff = off.reduce((a, r) => (r.ok_rps > a.ok_rps ? r : a));
-    const honest = on.every((r) => r.unaccounted >= 0 && r.unaccounted <= SERVE_CONNS + 8);
+    // answered but not counted by wrk: at most the requests in flight when each wrk run stopped (+ failed readiness probes)
+    const honest = on.every((r) => r.unaccounted >= 0 && r.unaccounted <= SERVE_CONNS + (out.serve.warmup > 0 ? 8 : 0) + r.probes);
+    const cpu = (rs) => min(rs.map((r) => r.cpu_us_per_req));
     add(
       'serving with every row logged ≥ 90% of logging off',
       bOn.ok_rps / bOff.ok_rps >= 0.9,
-      `${fmtInt(bOn.ok_rps)} vs ${fmtInt(bOff.ok_rps)} req/s = ${(100 * bOn.ok_rps / bOff.ok_rps).toFixed(1)}% (better of 2 each); p99 ${fmtMs(bOn.p99)} vs ${fmtMs(bOff.p99)} ms; ` +
+      `${fmtInt(bOn.ok_rps)} vs ${fmtInt(bOff.ok_rps)} req/s = ${(100 * bOn.ok_rps / bOff.ok_rps).toFixed(2)}% (better of 2 each); p99 ${fmtMs(bOn.p99)} vs ${fmtMs(bOff.p99)} ms; ` +
+        `server CPU ${fmtInt(cpu(on))} vs ${fmtInt(cpu(off))} µs per request (the lower of 2 each: logging costs ${fmtInt(cpu(on) - cpu(off))} µs, so a server bound by its CPU keeps ${(100 * cpu(off) / cpu(on)).toFixed(0)}%); ` +
         `log rows ${honest ? 'match' : 'DO NOT match'} the answered requests (${on.map((r) => `${fmtInt(r.loggedRows)} for ${fmtInt(r.expectedRows)}`).join(', ')})`,
     );
   }
@@ -645,10 +657,10 @@ function render(out, meta) {
     L.push('| what | first run | best of the next ' + (out.report.runsMs.length - 1) + ' |', '| --- | ---: | ---: |');
     L.push(`| MonitorService.report('credit', {window: 'all'}) — Parquet files → report object (drift incl. 2 prediction columns, quality, performance, fairness, latency) | ${fmtS(out.report.firstMs)} | ${fmtS(out.report.bestMs)} |`);
     L.push(`| Berth in memory: computeDrift + analyzeQuality, 15 features vs the 20,000 reference rows | ${fmtS(out.pure.firstMs)} | ${fmtS(out.pure.bestMs)} |`);
-    if (out.numpy?.bestMs) L.push(`| numpy/scipy, the same statistics, data already in memory (${out.numpy.versions}) | ${fmtS(out.numpy.runsMs[0])} | ${fmtS(min(out.numpy.runsMs.slice(1).length ? out.numpy.runsMs.slice(1) : out.numpy.runsMs))} |`);
+    if (out.numpy?.bestMs) L.push(`| numpy/scipy, the same statistics, data already in memory (${out.numpy.versions}) | ${fmtS(out.numpy.runsMs[0])} | ${fmtS(out.numpy.bestMs)} |`);
     L.push('');
     const b = out.reportBreakdown;
-    L.push(`Where the report's time goes (each step alone, warm): reading the log ${fmtS(b.readLogMs)}, computeDrift against the profile ${fmtS(b.driftMs)}, analyzeQuality ${fmtS(b.qualityMs)}, buildReport in all (drift + quality + performance + fairness + latency) ${fmtS(b.buildReportMs)}.`, '');
+    L.push(`Where the report's time goes (each step alone, warm): reading the log (the columns report() reads) ${fmtS(b.readLogMs)}; buildReport ${fmtS(b.buildReportMs)}, of which computeDrift against the profile ${fmtS(b.driftMs)}, analyzeQuality ${fmtS(b.qualityMs)} and performance + fairness + latency the other ≈ ${fmtS(b.buildReportMs - b.driftMs - b.qualityMs)}.`, '');
     if (out.numpy?.agreement) {
       const w = Object.entries(out.numpy.agreement).map(([k, v]) => `${k} ${v.d.toExponential(1)}${v.d > 1e-6 ? ` (${v.col}: ${v.berth} vs ${v.numpy})` : ''}`);
       L.push(`Berth (in memory) vs numpy/scipy, largest relative difference per statistic over the 15 columns: ${w.join('; ')}. Tests: ${out.numpy.tests.join(', ')}.`, '');
