@@ -127,7 +127,7 @@ type Layer = { [K in keyof BerthConfig]?: BerthConfig[K] extends object ? Partia
 export type ConfigLayer = Layer;
 
 /** Environment variables that map onto config keys (BERTH_ prefix). */
-const ENV_KEYS: Record<string, [keyof BerthConfig, string | null, 'int' | 'str']> = {
+const ENV_KEYS: Record<string, [keyof BerthConfig, string | null, 'int' | 'str' | 'bool']> = {
   BERTH_DATA_DIR: ['dataDir', null, 'str'],
   BERTH_HOST: ['server', 'host', 'str'],
   BERTH_PORT: ['server', 'port', 'int'],
@@ -145,6 +145,7 @@ const ENV_KEYS: Record<string, [keyof BerthConfig, string | null, 'int' | 'str']
   BERTH_INTER_OP_THREADS: ['runtime', 'interOpThreads', 'int'],
   BERTH_RUNTIME_THREAD: ['runtime', 'thread', 'str'],
   BERTH_LOG_LEVEL: ['logLevel', null, 'str'],
+  BERTH_INFERENCE_LOG: ['inferenceLog', 'enabled', 'bool'],
   BERTH_INFERENCE_LOG_MAX_ROWS_PER_SECOND: ['inferenceLog', 'maxRowsPerSecond', 'int'],
   BERTH_INFERENCE_LOG_RETENTION_HOURS: ['inferenceLog', 'retentionHours', 'int'],
 };
@@ -155,7 +156,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigLayer {
   for (const [key, [section, field, kind]] of Object.entries(ENV_KEYS)) {
     const raw = env[key];
     if (raw === undefined || raw === '') continue;
-    const value: unknown = kind === 'int' ? Number(raw) : raw;
+    const value: unknown =
+      kind === 'int' ? Number(raw) : kind === 'bool' ? ({ on: true, true: true, '1': true, off: false, false: false, '0': false } as Record<string, boolean>)[raw.toLowerCase()] ?? raw : raw;
     if (field === null) layer[section] = value;
     else layer[section] = { ...(layer[section] as object | undefined), [field]: value };
   }

@@ -35,9 +35,11 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 }
 
 async function startServe(dataDir: string): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [berthBin, 'serve', '--data-dir', dataDir, '--port', '0', '--log-level', 'error'], {
+  // the config file's inferenceLog and alerts sections are read by `berth serve --config`
+  const config = path.join(tmp, 'berth.yaml');
+  writeFileSync(config, 'inferenceLog:\n  maxRowsPerSecond: 0\nalerts:\n  intervalMs: 60000\n');
+  const child = spawn(process.execPath, [berthBin, 'serve', '--config', config, '--data-dir', dataDir, '--port', '0', '--log-level', 'error'], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BERTH_INFERENCE_LOG_MAX_ROWS_PER_SECOND: '0' },
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let out = '';

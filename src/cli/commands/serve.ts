@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { BerthError, configFromEnv, resolveConfig, type BerthConfig, type ConfigLayer } from '../../core/index.js';
+import { BerthError, DEFAULT_CONFIG, configFromEnv, resolveConfig, type BerthConfig, type ConfigLayer } from '../../core/index.js';
 import { DEFAULT_SERVER, type CliContext } from '../context.js';
 import { parseBytes, parseCount } from '../parse.js';
 import { examples, optionParser } from './options.js';
@@ -152,7 +152,7 @@ async function readConfigFile(file: string): Promise<ConfigLayer> {
       field: 'config',
     });
   }
-  const known = ['version', 'dataDir', 'server', 'batching', 'lifecycle', 'runtime', 'logLevel'];
+  const known = Object.keys(DEFAULT_CONFIG);
   const unknown = Object.keys(doc).filter((k) => !known.includes(k));
   if (unknown.length > 0) {
     throw new BerthError('INVALID_CONFIG', `config file ${file}: unknown key(s) ${unknown.join(', ')} (expected ${known.join(', ')})`, {
