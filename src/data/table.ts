@@ -226,8 +226,8 @@ export function createNumericColumn(name: string, type: NumericColumnType, value
  */
 export class StringColumnBuilder {
   private codes: Int32Array;
-  private readonly index = new Map<string, number>();
-  private readonly dictionary: string[] = [];
+  private index = new Map<string, number>();
+  private dictionary: string[] = [];
   private size = 0;
 
   constructor(
@@ -298,6 +298,16 @@ export class StringColumnBuilder {
     return { name: this.name, type: 'string', dictionary: this.dictionary.slice(), codes: this.codes.slice(0, this.size) };
   }
 
+  /** The column built so far, without copying it (the builder hands its buffers over and starts new ones). */
+  take(): StringColumn {
+    const col: StringColumn = { name: this.name, type: 'string', dictionary: this.dictionary, codes: this.codes.subarray(0, this.size) };
+    this.codes = new Int32Array(Math.max(16, this.size));
+    this.dictionary = [];
+    this.index = new Map();
+    this.size = 0;
+    return col;
+  }
+
   private grow(min: number): void {
     const next = new Int32Array(Math.max(min, this.codes.length * 2));
     next.set(this.codes.subarray(0, this.size));
@@ -343,6 +353,14 @@ export class NumericColumnBuilder {
   /** The column built so far (the builder can keep going; the column does not change). */
   build(): NumericColumn {
     return { name: this.name, type: this.type, values: this.values.slice(0, this.size) };
+  }
+
+  /** The column built so far, without copying it (the builder hands its buffer over and starts a new one). */
+  take(): NumericColumn {
+    const col: NumericColumn = { name: this.name, type: this.type, values: this.values.subarray(0, this.size) };
+    this.values = new Float64Array(Math.max(16, this.size));
+    this.size = 0;
+    return col;
   }
 }
 

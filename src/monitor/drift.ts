@@ -14,7 +14,7 @@
  */
 import { BerthError } from '../core/index.js';
 import { isNumericColumn, type Column, type Table } from '../data/index.js';
-import type { CategoricalColumnProfile, DatasetProfile, NumericColumnProfile } from './profile/index.js';
+import { sortFloat64, type CategoricalColumnProfile, type DatasetProfile, type NumericColumnProfile } from './profile/index.js';
 import {
   benjaminiHochberg,
   chiSquareHomogeneity,
@@ -23,7 +23,7 @@ import {
   histogramCounts,
   jensenShannonDistance,
   ksTwoSampleSorted,
-  ksWeighted,
+  ksAsymptoticPValue,
   psi,
   quantileEdges,
   wasserstein1Sorted,
@@ -193,18 +193,18 @@ function numericFromColumn(col: Column, weights: Float64Array | null, ok: Uint8A
   } else {
     raw = col.values;
   }
+  // one pass: keep the finite values of answered rows (and their weights)
+  const buf = new Float64Array(raw.length);
+  const wbuf = weights ? new Float64Array(raw.length) : null;
   let count = 0;
-  for (let i = 0; i < raw.length; i++) if (Number.isFinite(raw[i]!) && (ok === null || ok[i])) count++;
-  const values = new Float64Array(count);
-  let w: Float64Array | null = weights ? new Float64Array(count) : null;
-  let j = 0;
   for (let i = 0; i < raw.length; i++) {
     const v = raw[i]!;
-    if (!Number.isFinite(v) || (ok !== null && !ok[i])) continue;
-    values[j] = v;
-    if (w) w[j] = weights![i]!;
-    j++;
+    if (v - v !== 0 || (ok !== null && !ok[i])) continue; // NaN and ±Infinity fail v - v === 0
+    if (wbuf) wbuf[count] = weights![i]!;
+    buf[count++] = v;
   }
+  const values = buf.subarray(0, count);
+  let w: Float64Array | null = wbuf ? wbuf.subarray(0, count) : null;
   if (w) {
     // co-sort values and weights (sampled logs only; unweighted columns take the fast path)
     const idx = Uint32Array.from({ length: count }, (_, i) => i).sort((a, b) => values[a]! - values[b]!);
@@ -217,17 +217,21 @@ function numericFromColumn(col: Column, weights: Float64Array | null, ok: Uint8A
     values.set(sv);
     w = sw;
   } else {
-    values.sort();
+    sortFloat64(values);
   }
+  // mean, then the centred second moment (two cheap passes, no division per value)
   let total = 0;
-  let mean = 0;
-  let m2 = 0;
+  let sum = 0;
   for (let i = 0; i < count; i++) {
     const wi = w ? w[i]! : 1;
     total += wi;
+    sum += wi * values[i]!;
+  }
+  const mean = total > 0 ? sum / total : 0;
+  let m2 = 0;
+  for (let i = 0; i < count; i++) {
     const d = values[i]! - mean;
-    mean += (wi / total) * d;
-    m2 += wi * d * (values[i]! - mean);
+    m2 += (w ? w[i]! : 1) * d * d;
   }
   return { values, weights: w, total, std: total > 0 ? Math.sqrt(m2 / total) : 0, distinct: null };
 }
@@ -375,17 +379,26 @@ function numericDrift(name: string, role: 'feature' | 'prediction', ref: Numeric
     // few distinct values: compare as categories (chi-square on value counts)
     const refCat: CategoricalSample = { counts: new Map([...refDistinct].map(([v, c]) => [String(v), c])), total: ref.total };
     const curCat: CategoricalSample = { counts: new Map(), total: cur.total };
-    for (let i = 0; i < cur.values.length; i++) {
-      const k = String(cur.values[i]!);
-      curCat.counts.set(k, (curCat.counts.get(k) ?? 0) + (cur.weights ? cur.weights[i]! : 1));
+    // the values are sorted: count runs, and turn only the distinct values into keys
+    const v = cur.values;
+    for (let i = 0; i < v.length; ) {
+      let j = i;
+      let w = 0;
+      while (j < v.length && v[j] === v[i]) {
+        w += cur.weights ? cur.weights[j]! : 1;
+        j++;
+      }
+      const k = String(v[i]!);
+      curCat.counts.set(k, (curCat.counts.get(k) ?? 0) + w);
+      i = j;
     }
     const r = categoricalDrift(name, 'numeric', role, refCat, curCat, opts, true);
     r.wassersteinNormed = wasserstein1Sorted(ref.values, cur.values, ref.weights ?? undefined, cur.weights ?? undefined) / Math.max(ref.std, 1e-3);
     return r;
   }
   const edges = referenceEdges(ref, opts.bins);
-  const refCounts = histogramCounts(ref.values, edges, { sorted: true, ...(ref.weights ? { weights: ref.weights } : {}) });
-  const curCounts = histogramCounts(cur.values, edges, { sorted: true, ...(cur.weights ? { weights: cur.weights } : {}) });
+  const refCounts = binCounts(ref, edges);
+  const curCounts = binCounts(cur, edges);
   let statistic: number;
   let pValue: number;
   if (ref.weights === null && cur.weights === null) {
@@ -393,7 +406,7 @@ function numericDrift(name: string, role: 'feature' | 'prediction', ref: Numeric
     statistic = ks.statistic;
     pValue = ks.pValue;
   } else {
-    const ks = ksWeighted(ref.values, ref.weights ?? ones(ref.values.length), cur.values, cur.weights ?? ones(cur.values.length));
+    const ks = ksSortedWeighted(ref, cur);
     statistic = ks.statistic;
     pValue = ks.pValue;
   }
@@ -509,8 +522,8 @@ function displayHistogram(ref: NumericSample, cur: NumericSample): DriftHistogra
   for (let i = 0; i <= k; i++) edges.push(lo + ((hi - lo) * i) / k);
   edges.push(Infinity);
   const e = Float64Array.from(edges);
-  const rc = histogramCounts(ref.values, e, { sorted: true, ...(ref.weights ? { weights: ref.weights } : {}) });
-  const cc = histogramCounts(cur.values, e, { sorted: true, ...(cur.weights ? { weights: cur.weights } : {}) });
+  const rc = binCounts(ref, e);
+  const cc = binCounts(cur, e);
   const fmt = (x: number): string => (Number.isFinite(x) ? Number(x.toPrecision(4)).toString() : x > 0 ? '∞' : '−∞');
   const labels = Array.from({ length: edges.length - 1 }, (_, i) => `[${fmt(edges[i]!)}, ${fmt(edges[i + 1]!)})`);
   const rt = ref.total || 1;
@@ -529,8 +542,73 @@ function weightedQuantile(s: NumericSample, p: number): number {
   return s.values[s.values.length - 1]!;
 }
 
-function ones(n: number): Float64Array {
-  return new Float64Array(n).fill(1);
+/**
+ * `histogramCounts` semantics (bins [e_i, e_i+1), the last closed) on a sorted sample: an unweighted one
+ * is counted by binary search, O(k log n) instead of a pass over its values.
+ */
+function binCounts(s: NumericSample, edges: Float64Array): Float64Array {
+  if (s.weights !== null) return histogramCounts(s.values, edges, { sorted: true, weights: s.weights });
+  const v = s.values;
+  const lower = (x: number): number => {
+    let lo = 0;
+    let hi = v.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (v[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const upper = (x: number): number => {
+    let lo = 0;
+    let hi = v.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (v[mid]! <= x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const k = edges.length - 1;
+  const out = new Float64Array(k);
+  for (let i = 0; i < k; i++) out[i] = (i === k - 1 ? upper(edges[i + 1]!) : lower(edges[i + 1]!)) - lower(edges[i]!);
+  return out;
+}
+
+/** `ksWeighted` on two sorted samples, either of which may be unweighted (no array of ones needed). */
+function ksSortedWeighted(a: NumericSample, b: NumericSample): { statistic: number; pValue: number } {
+  const wa = a.weights;
+  const wb = b.weights;
+  let ta = 0;
+  let ta2 = 0;
+  for (let i = 0; i < a.values.length; i++) {
+    const w = wa ? wa[i]! : 1;
+    ta += w;
+    ta2 += w * w;
+  }
+  let tb = 0;
+  let tb2 = 0;
+  for (let i = 0; i < b.values.length; i++) {
+    const w = wb ? wb[i]! : 1;
+    tb += w;
+    tb2 += w * w;
+  }
+  let i = 0;
+  let j = 0;
+  let ca = 0;
+  let cb = 0;
+  let d = 0;
+  const av = a.values;
+  const bv = b.values;
+  while (i < av.length || j < bv.length) {
+    const x = j >= bv.length || (i < av.length && av[i]! <= bv[j]!) ? av[i]! : bv[j]!;
+    for (; i < av.length && av[i]! <= x; i++) ca += wa ? wa[i]! : 1;
+    for (; j < bv.length && bv[j]! <= x; j++) cb += wb ? wb[j]! : 1;
+    const gap = Math.abs(ca / ta - cb / tb);
+    if (gap > d) d = gap;
+  }
+  const pValue = ksAsymptoticPValue(d, (ta * ta) / ta2, (tb * tb) / tb2);
+  return { statistic: d, pValue };
 }
 
 function expand(values: Float64Array, weights: Float64Array): Float64Array {

@@ -188,7 +188,9 @@ export class MonitorService {
       ...(req.version !== undefined ? { version: req.version } : {}),
     };
     const info: LogReadInfo = { truncated: false, files: 0, filesInWindow: 0, weightFactor: 1 };
-    const columns = reportColumns(schema);
+    // labels can only have arrived after the window began; without any, request ids are not needed
+    const feedback = this.opts.feedback.labelsSince(deployment, win.from ?? 0);
+    const columns = reportColumns(schema).filter((c) => c !== LOG_REQUEST_ID || feedback.length > 0);
     const maxRows = this.opts.maxReportRows ?? DEFAULT_MAX_REPORT_ROWS;
     const current = await readInferenceLog(this.opts.dataDir, deployment, window, { columns, maxRows, info });
     let reference: Parameters<typeof buildReport>[0]['reference'] = null;
@@ -205,7 +207,7 @@ export class MonitorService {
           ...(w2.lastRequests !== null ? { lastRequests: w2.lastRequests } : {}),
           ...(req.version !== undefined ? { version: req.version } : {}),
         },
-        { columns, maxRows },
+        { columns: reportColumns(schema).filter((c) => c !== LOG_REQUEST_ID), maxRows },
       );
       if (table === null) {
         throw new BerthError('INVALID_ARGUMENT', `against: the window ${JSON.stringify(req.against)} holds no traffic of deployment "${deployment}" to compare with`, {
@@ -220,8 +222,6 @@ export class MonitorService {
         referenceMetrics = { ...referenceMetrics, ...prefixed(stored.metrics) };
       }
     }
-    const since = win.from ?? 0;
-    const feedback = this.opts.feedback.labelsSince(deployment, since);
     const description = info.truncated
       ? `${win.description}, sampled: ${info.files} of ${info.filesInWindow} log files (each row weighs ${info.weightFactor.toFixed(2)}×)`
       : win.description;

@@ -17,7 +17,7 @@ import {
   type ClassificationMetrics,
   type RegressionMetrics,
 } from './performance.js';
-import type { DatasetProfile } from './profile/index.js';
+import { sortFloat64, type DatasetProfile } from './profile/index.js';
 import { analyzeQuality, type QualityColumnReference, type QualityOptions, type QualityReport } from './quality.js';
 import { PREDICTION_COLUMN, SCORE_COLUMN, probaColumn, profileColumns, type MonitoringSchema } from './schema.js';
 
@@ -125,7 +125,7 @@ export function buildReport(input: ReportInput): MonitorReport {
       to: input.window.to === null ? null : new Date(input.window.to).toISOString(),
       description: input.window.description,
       rows: quality.rows,
-      requests: distinctCount(t, LOG_REQUEST_ID),
+      requests: requestCount(t),
     },
     reference:
       input.reference?.kind === 'profile'
@@ -221,31 +221,25 @@ function performanceSection(t: Table, schema: MonitoringSchema, input: ReportInp
     const confidence = confidenceOf(proba, pred, k, ok);
     out.classification = classificationMetrics(pred, truth, k, proba, p.positiveIndex, weights);
     if (cal && confidence) out.estimatedAccuracy = estimateAccuracy(cal, confidence, weights)?.accuracy ?? null;
-    out.series = series(ts, ok, input.seriesPoints ?? 12, (idx) => {
-      const sub = (a: Int32Array): Int32Array => Int32Array.from(idx, (i) => a[i]!);
-      const m = classificationMetrics(sub(pred), sub(truth), k, null, p.positiveIndex, weights ? Float64Array.from(idx, (i) => weights[i]!) : null);
-      const est = cal && confidence ? estimateAccuracy(cal, Float64Array.from(idx, (i) => confidence[i]!), weights ? Float64Array.from(idx, (i) => weights[i]!) : null) : null;
-      return { labelled: m?.rows ?? 0, realized: m?.accuracy ?? null, estimated: est?.accuracy ?? null };
-    }, weights);
-    for (const v of distinctNumbers(t, LOG_VERSION)) {
-      const idx = indices(n, (i) => versions[i] === v && ok[i] === 1);
-      const m = classificationMetrics(Int32Array.from(idx, (i) => pred[i]!), Int32Array.from(idx, (i) => truth[i]!), k, null, p.positiveIndex);
-      out.byVersion.push({ version: v, rows: idx.length, labelled: m?.rows ?? 0, accuracy: m?.accuracy ?? null, rmse: null });
-    }
+    // one pass for the series and the versions: accuracy = right / labelled, estimate = mean calibrated confidence
+    const est = cal && confidence ? calibrated(cal, confidence) : null;
+    const agg = aggregate(ts, versions, ok, weights, input.seriesPoints ?? 12, (i) => {
+      const l = truth[i]! >= 0 && pred[i]! >= 0;
+      return { labelled: l, value: l && truth[i] === pred[i] ? 1 : 0, estimate: est ? est[i]! : NaN };
+    });
+    out.series = agg.series.map((b) => ({ ...b.bounds, rows: b.rows, labelled: b.labelled, realized: b.labelled > 0 ? b.sum / b.labelled : null, estimated: b.estN > 0 ? b.est / b.estN : null }));
+    out.byVersion = agg.versions.map((v) => ({ version: v.key, rows: v.rows, labelled: v.labelled, accuracy: v.labelled > 0 ? v.sum / v.labelled : null, rmse: null }));
   } else {
     const predCol = numericColumn(t, PREDICTION_COLUMN) ?? new Float64Array(n).fill(NaN);
     const pred = Float64Array.from(predCol, (v, i) => (ok[i] ? v : NaN));
     const truth = Float64Array.from(truthText.labels, (l) => (l === null ? NaN : Number(l)));
     out.regression = regressionMetrics(pred, truth, weights);
-    out.series = series(ts, ok, input.seriesPoints ?? 12, (idx) => {
-      const m = regressionMetrics(Float64Array.from(idx, (i) => pred[i]!), Float64Array.from(idx, (i) => truth[i]!));
-      return { labelled: m?.rows ?? 0, realized: m?.rmse ?? null, estimated: null };
-    }, weights);
-    for (const v of distinctNumbers(t, LOG_VERSION)) {
-      const idx = indices(n, (i) => versions[i] === v && ok[i] === 1);
-      const m = regressionMetrics(Float64Array.from(idx, (i) => pred[i]!), Float64Array.from(idx, (i) => truth[i]!));
-      out.byVersion.push({ version: v, rows: idx.length, labelled: m?.rows ?? 0, accuracy: null, rmse: m?.rmse ?? null });
-    }
+    const agg = aggregate(ts, versions, ok, weights, input.seriesPoints ?? 12, (i) => {
+      const l = Number.isFinite(pred[i]!) && Number.isFinite(truth[i]!);
+      return { labelled: l, value: l ? (pred[i]! - truth[i]!) ** 2 : 0, estimate: NaN };
+    });
+    out.series = agg.series.map((b) => ({ ...b.bounds, rows: b.rows, labelled: b.labelled, realized: b.labelled > 0 ? Math.sqrt(b.sum / b.labelled) : null, estimated: null }));
+    out.byVersion = agg.versions.map((v) => ({ version: v.key, rows: v.rows, labelled: v.labelled, accuracy: null, rmse: v.labelled > 0 ? Math.sqrt(v.sum / v.labelled) : null }));
   }
   return out;
 }
@@ -291,35 +285,83 @@ function joinLabels(t: Table, feedback: readonly StoredFeedback[]): { labels: (s
   return { labels, unmatched: Math.max(0, feedback.length - matched) };
 }
 
-function series(
+interface Acc {
+  rows: number;
+  labelled: number;
+  sum: number;
+  est: number;
+  estN: number;
+}
+
+/**
+ * One pass over the answered rows: per time bucket (equal spans over the window's rows) and per
+ * version, the rows, the labelled rows, the sum of a per-row value over them and of an estimate.
+ */
+function aggregate(
   ts: Float64Array,
+  versions: Float64Array,
   ok: Uint8Array,
-  points: number,
-  metric: (idx: number[]) => { labelled: number; realized: number | null; estimated: number | null },
   weights: Float64Array | null,
-): PerformancePoint[] {
+  points: number,
+  at: (i: number) => { labelled: boolean; value: number; estimate: number },
+): { series: (Acc & { bounds: { from: number; to: number } })[]; versions: (Acc & { key: number })[] } {
   let lo = Infinity;
   let hi = -Infinity;
   for (let i = 0; i < ts.length; i++) {
     if (!ok[i]) continue;
-    lo = Math.min(lo, ts[i]!);
-    hi = Math.max(hi, ts[i]!);
+    if (ts[i]! < lo) lo = ts[i]!;
+    if (ts[i]! > hi) hi = ts[i]!;
   }
-  if (!Number.isFinite(lo)) return [];
+  if (!Number.isFinite(lo)) return { series: [], versions: [] };
   const span = Math.max(1, hi - lo + 1);
-  const buckets: number[][] = Array.from({ length: points }, () => []);
+  const fresh = (): Acc => ({ rows: 0, labelled: 0, sum: 0, est: 0, estN: 0 });
+  const buckets = Array.from({ length: points }, fresh);
+  const byVersion = new Map<number, Acc>();
   for (let i = 0; i < ts.length; i++) {
     if (!ok[i]) continue;
-    buckets[Math.min(points - 1, Math.floor(((ts[i]! - lo) / span) * points))]!.push(i);
+    const w = weights ? weights[i]! : 1;
+    const r = at(i);
+    const b = buckets[Math.min(points - 1, Math.floor(((ts[i]! - lo) / span) * points))]!;
+    let v = byVersion.get(versions[i]!);
+    if (!v) {
+      v = fresh();
+      byVersion.set(versions[i]!, v);
+    }
+    for (const a of [b, v]) {
+      a.rows += w;
+      if (r.labelled) {
+        a.labelled += w;
+        a.sum += w * r.value;
+      }
+      if (!Number.isNaN(r.estimate)) {
+        a.est += w * r.estimate;
+        a.estN += w;
+      }
+    }
   }
-  return buckets
-    .map((idx, b) => ({ idx, from: lo + (span * b) / points, to: lo + (span * (b + 1)) / points }))
-    .filter((x) => x.idx.length > 0)
-    .map(({ idx, from, to }) => {
-      const m = metric(idx);
-      const rows = weights ? idx.reduce((s, i) => s + weights[i]!, 0) : idx.length;
-      return { from, to, rows, labelled: m.labelled, realized: m.realized, estimated: m.estimated };
-    });
+  return {
+    series: buckets
+      .map((b, k) => ({ ...b, bounds: { from: lo + (span * k) / points, to: lo + (span * (k + 1)) / points } }))
+      .filter((b) => b.rows > 0),
+    versions: [...byVersion.entries()].sort((a, b) => a[0] - b[0]).map(([key, a]) => ({ ...a, key })),
+  };
+}
+
+/** Each row's calibrated probability of being right (NaN without a confidence). */
+function calibrated(cal: Calibration, confidence: Float64Array): Float64Array {
+  const out = new Float64Array(confidence.length);
+  for (let i = 0; i < confidence.length; i++) {
+    const c = confidence[i]!;
+    if (!Number.isFinite(c)) {
+      out[i] = NaN;
+      continue;
+    }
+    let b = 0;
+    while (b < cal.edges.length - 1 && c > cal.edges[b]!) b++;
+    const a = cal.accuracy[b]!;
+    out[i] = Number.isNaN(a) ? c : a;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,7 +433,8 @@ function latencySection(t: Table): LatencySection {
   const weights = numericColumn(t, LOG_WEIGHT);
   const row = numericColumn(t, LOG_ROW);
   // one latency per request: its first row
-  const vals: number[] = [];
+  const buf = new Float64Array(t.rows);
+  let m = 0;
   let requests = 0;
   let failed = 0;
   for (let i = 0; i < t.rows; i++) {
@@ -399,9 +442,10 @@ function latencySection(t: Table): LatencySection {
     const w = weights ? weights[i]! : 1;
     requests += w;
     if (!ok[i]) failed += w;
-    else if (lat) vals.push(lat[i]!);
+    else if (lat) buf[m++] = lat[i]!;
   }
-  vals.sort((a, b) => a - b);
+  const vals = buf.subarray(0, m);
+  sortFloat64(vals);
   const q = (p: number): number | null => (vals.length === 0 ? null : vals[Math.min(vals.length - 1, Math.ceil(p * vals.length) - 1)]!);
   return { rows: vals.length, p50: q(0.5), p95: q(0.95), p99: q(0.99), errorRate: requests > 0 ? failed / requests : 0 };
 }
@@ -453,23 +497,12 @@ function distinctNumbers(t: Table, name: string): number[] {
   return [...new Set(v)].filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
 }
 
-function distinctCount(t: Table, name: string): number {
-  const c = t.columns.find((x) => x.name === name);
-  if (!c || c.type !== 'string') return t.rows;
-  const seen = new Uint8Array(c.dictionary.length);
-  let k = 0;
-  for (let i = 0; i < c.codes.length; i++) {
-    const code = c.codes[i]!;
-    if (code >= 0 && !seen[code]) {
-      seen[code] = 1;
-      k++;
-    }
-  }
-  return k;
-}
-
-function indices(n: number, keep: (i: number) => boolean): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) if (keep(i)) out.push(i);
-  return out;
+/** Requests in the window: each has exactly one row 0 (weighted by the sampling weights). */
+function requestCount(t: Table): number {
+  const row = numericColumn(t, LOG_ROW);
+  if (!row) return t.rows;
+  const w = numericColumn(t, LOG_WEIGHT);
+  let n = 0;
+  for (let i = 0; i < t.rows; i++) if (row[i] === 0) n += w ? w[i]! : 1;
+  return Math.round(n);
 }

@@ -1,65 +1,65 @@
 /**
  * The inference log's column buffers: the data layer's growable builders, plus what a log segment
- * needs of them — padding a column that a request did not fill, and taking the rows buffered so far
- * while starting over.
+ * needs of them — padding a column a request did not fill — and a string builder for values that
+ * are almost all distinct and arrive in runs (request ids), which skips the dictionary's map.
  */
-import { NumericColumnBuilder, StringColumnBuilder as DataStringBuilder, type Column, type NumericColumnType } from '../../data/index.js';
+import { NumericColumnBuilder, StringColumnBuilder as DataStringBuilder, type Column } from '../../data/index.js';
 
 /** Doubles (NaN = missing), also used for int64 and timestamp columns. */
-export class NumberColumnBuilder {
-  private b: NumericColumnBuilder;
-
-  constructor(
-    readonly name: string,
-    readonly type: NumericColumnType,
-  ) {
-    this.b = new NumericColumnBuilder(name, type);
-  }
-
-  get length(): number {
-    return this.b.length;
-  }
-
-  push(v: number): void {
-    this.b.push(v);
-  }
-
+export class NumberColumnBuilder extends NumericColumnBuilder {
   /** Fill up to `length` with missing values (rows logged without this column). */
   padTo(length: number): void {
-    while (this.b.length < length) this.b.push(NaN);
-  }
-
-  /** The column so far; the builder starts over. */
-  take(): Column {
-    const col = this.b.build();
-    this.b = new NumericColumnBuilder(this.name, this.type);
-    return col;
+    while (this.length < length) this.push(NaN);
   }
 }
 
 /** Strings, dictionary-coded as they arrive (null = missing). */
-export class StringColumnBuilder {
-  private b: DataStringBuilder;
-
-  constructor(readonly name: string) {
-    this.b = new DataStringBuilder(name);
+export class StringColumnBuilder extends DataStringBuilder {
+  padTo(length: number): void {
+    if (this.length < length) this.pushMissing(length - this.length);
   }
+}
 
-  get length(): number {
-    return this.b.length;
-  }
+/**
+ * Strings that change from row to row but repeat in runs (all rows of one request share its id): a
+ * new value gets a new dictionary entry without a map lookup; a repeat of the last one reuses its code.
+ * A value seen again later gets a second entry (readers decode codes to strings, so nothing changes).
+ */
+export class RunStringBuilder {
+  private codes = new Int32Array(1024);
+  private dictionary: string[] = [];
+  private last: string | null = null;
+  length = 0;
+
+  constructor(readonly name: string) {}
 
   push(v: string | null): void {
-    this.b.push(v);
+    if (this.length === this.codes.length) {
+      const next = new Int32Array(this.codes.length * 2);
+      next.set(this.codes);
+      this.codes = next;
+    }
+    if (v === null) {
+      this.codes[this.length++] = -1;
+      return;
+    }
+    if (v !== this.last) {
+      this.dictionary.push(v);
+      this.last = v;
+    }
+    this.codes[this.length++] = this.dictionary.length - 1;
   }
 
   padTo(length: number): void {
-    if (this.b.length < length) this.b.pushMissing(length - this.b.length);
+    while (this.length < length) this.push(null);
   }
 
   take(): Column {
-    const col = this.b.build();
-    this.b = new DataStringBuilder(this.name);
+    const col: Column = { name: this.name, type: 'string', dictionary: this.dictionary, codes: this.codes.subarray(0, this.length) };
+    this.codes = new Int32Array(Math.max(1024, this.length));
+    this.dictionary = [];
+    this.last = null;
+    this.length = 0;
     return col;
   }
 }
@@ -89,4 +89,4 @@ export class BinaryColumnBuilder {
   }
 }
 
-export type ColumnBuilder = NumberColumnBuilder | StringColumnBuilder | BinaryColumnBuilder;
+export type ColumnBuilder = NumberColumnBuilder | StringColumnBuilder | RunStringBuilder | BinaryColumnBuilder;

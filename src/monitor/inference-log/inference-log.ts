@@ -64,6 +64,10 @@ export class InferenceLog {
   private timer: NodeJS.Timeout | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
   private seq = 0;
+  /** the hour partition of the last record and where that hour ends (formatting a Date per record costs) */
+  private hour = '';
+  private hourStart = 0;
+  private hourEnd = 0;
   private closed = false;
   readonly stats: InferenceLogStats = { offeredRows: 0, sampledRows: 0, writtenRows: 0, droppedRows: 0, files: 0, bufferedRows: 0 };
 
@@ -145,7 +149,13 @@ export class InferenceLog {
           seg = new LogSegment(rec.deployment, rec.model, rec.version, this.schemaFor(rec), rec.managed.signature.inputs.map((s) => s.name));
           this.segments.set(key, seg);
         }
-        const hour = hourPartition(rec.timestampMs);
+        const ts = rec.timestampMs;
+        if (ts < this.hourStart || ts >= this.hourEnd) {
+          this.hourStart = ts - (ts % 3_600_000);
+          this.hourEnd = this.hourStart + 3_600_000;
+          this.hour = hourPartition(ts);
+        }
+        const hour = this.hour;
         if (seg.rows > 0 && seg.hour !== hour) this.flushSegment(seg);
         seg.hour = hour;
         if ('rows' in rec) seg.append(rec.requestId, rec.inputs, rec.outputs, rows, rec.latencyMs, rec.timestampMs, 1 / p);

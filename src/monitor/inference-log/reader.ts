@@ -172,6 +172,7 @@ function newestRequests(t: Table, n: number): Table {
 }
 
 function filterRows(t: Table, w: LogWindow): Table {
+  if (w.from === undefined && w.to === undefined && w.version === undefined) return t;
   const ts = numbers(t, LOG_TS);
   const ver = w.version === undefined ? null : numbers(t, LOG_VERSION);
   if (ts === null) return t;
@@ -283,11 +284,12 @@ export function unionTables(parts: readonly Table[]): Table {
       }
       return { name, type: 'binary', values };
     }
-    const values = new Float64Array(rows).fill(NaN);
+    const values = new Float64Array(rows);
     let at = 0;
     for (const p of parts) {
       const c = p.columns.find((x) => x.name === name);
       if (c && c.type !== 'string' && c.type !== 'binary') values.set(c.values, at);
+      else values.fill(NaN, at, at + p.rows);
       at += p.rows;
     }
     return { name, type, values } as Column;

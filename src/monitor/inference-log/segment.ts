@@ -5,7 +5,7 @@
 import { fromFloat16Bits, type Tensor } from '../../core/index.js';
 import type { Table } from '../../data/index.js';
 import { PREDICTION_COLUMN, SCORE_COLUMN, probaColumn, type MonitoringSchema } from '../schema.js';
-import { BinaryColumnBuilder, NumberColumnBuilder, StringColumnBuilder, type ColumnBuilder } from './builders.js';
+import { BinaryColumnBuilder, NumberColumnBuilder, RunStringBuilder, StringColumnBuilder, type ColumnBuilder } from './builders.js';
 
 /** Columns every log file has, before the features. */
 export const LOG_TS = 'ts';
@@ -23,17 +23,22 @@ export const LOG_ERROR_FIELD = 'error_field';
 export const MAX_PROBA_COLUMNS = 32;
 
 interface FeatureSlot {
-  input: number;
   index: number;
-  width: number;
   categorical: boolean;
   builder: NumberColumnBuilder | StringColumnBuilder;
+}
+
+/** The features of one input tensor: copied together, row by row. */
+interface InputGroup {
+  input: number;
+  width: number;
+  slots: FeatureSlot[];
 }
 
 export class LogSegment {
   readonly builders: ColumnBuilder[] = [];
   private readonly ts = new NumberColumnBuilder(LOG_TS, 'timestamp_ms');
-  private readonly requestId = new StringColumnBuilder(LOG_REQUEST_ID);
+  private readonly requestId = new RunStringBuilder(LOG_REQUEST_ID);
   private readonly row = new NumberColumnBuilder(LOG_ROW, 'int64');
   private readonly model = new StringColumnBuilder(LOG_MODEL);
   private readonly version = new NumberColumnBuilder(LOG_VERSION, 'int64');
@@ -41,7 +46,7 @@ export class LogSegment {
   private readonly weight = new NumberColumnBuilder(LOG_WEIGHT, 'double');
   private readonly status = new StringColumnBuilder(LOG_STATUS);
   private readonly errorField = new StringColumnBuilder(LOG_ERROR_FIELD);
-  private readonly features: FeatureSlot[] = [];
+  private readonly groups: InputGroup[] = [];
   private readonly raw: { input: number; builder: BinaryColumnBuilder }[] = [];
   private readonly prediction: NumberColumnBuilder | StringColumnBuilder | null;
   private readonly score: NumberColumnBuilder | null;
@@ -65,7 +70,13 @@ export class LogSegment {
     for (const f of schema.features) {
       const categorical = f.kind === 'categorical';
       const builder = categorical ? new StringColumnBuilder(f.name) : new NumberColumnBuilder(f.name, 'double');
-      this.features.push({ input: this.inputIndex.get(f.input) ?? -1, index: f.index, width: f.width, categorical, builder });
+      const input = this.inputIndex.get(f.input) ?? -1;
+      let g = this.groups.find((x) => x.input === input);
+      if (!g) {
+        g = { input, width: f.width, slots: [] };
+        this.groups.push(g);
+      }
+      g.slots.push({ index: f.index, categorical, builder });
       this.builders.push(builder);
     }
     const p = schema.prediction;
@@ -122,14 +133,29 @@ export class LogSegment {
       this.status.push('OK');
       this.errorField.push(null);
     }
-    for (const f of this.features) {
-      const t = f.input >= 0 ? inputs[f.input] : undefined;
-      if (t === undefined) {
-        f.builder.padTo(this.rows + rows);
-        continue;
+    for (const g of this.groups) {
+      const t = g.input >= 0 ? inputs[g.input] : undefined;
+      const d = t?.data;
+      if (t === undefined || d === undefined) {
+        for (const f of g.slots) f.builder.padTo(this.rows + rows);
+      } else if (d instanceof Float32Array || d instanceof Float64Array) {
+        // the common case: float features copied in one tight loop per request
+        const w = g.width;
+        const slots = g.slots;
+        for (let r = 0; r < rows; r++) {
+          const base = r * w;
+          for (let j = 0; j < slots.length; j++) {
+            const f = slots[j]!;
+            if (f.categorical) (f.builder as StringColumnBuilder).push(String(d[base + f.index]!));
+            else (f.builder as NumberColumnBuilder).push(d[base + f.index]!);
+          }
+        }
+      } else {
+        for (const f of g.slots) {
+          if (f.categorical) pushCategorical(f.builder as StringColumnBuilder, t, f.index, g.width, rows);
+          else pushNumeric(f.builder as NumberColumnBuilder, t, f.index, g.width, rows);
+        }
       }
-      if (f.categorical) pushCategorical(f.builder as StringColumnBuilder, t, f.index, f.width, rows);
-      else pushNumeric(f.builder as NumberColumnBuilder, t, f.index, f.width, rows);
     }
     this.appendPredictions(outputs, rows);
     for (const r of this.raw) {

@@ -322,8 +322,16 @@ export function columnProfileToJSON(p: ColumnProfile): ColumnProfileJson {
     mean: p.mean,
     m2: p.m2,
     smallDomain: p.smallDomain,
-    kll: p.kll.toJSON(),
+    // a column with few distinct values is exactly its small domain: store the sketch rebuilt from
+    // those (value, count) pairs, so its size does not grow with the rows (ties fill a KLL otherwise)
+    kll: (p.smallDomain !== null ? sketchOfDomain(p.smallDomain, p.kll.k) : p.kll).toJSON(),
   };
+}
+
+function sketchOfDomain(d: SmallDomain, k: number): KllSketch {
+  const s = new KllSketch({ k });
+  if (d.values.length > 0) s.updateMany(Float64Array.from(d.values), Float64Array.from(d.counts));
+  return s;
 }
 
 /**
