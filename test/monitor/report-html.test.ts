@@ -225,6 +225,7 @@ describe('renderReportHtml', () => {
 });
 
 const CHROMIUM = '/usr/bin/chromium';
+if (!existsSync(CHROMIUM)) console.warn(`report-html: ${CHROMIUM} is missing, so the headless-browser check is skipped (apt-get install chromium)`);
 
 describe.skipIf(!existsSync(CHROMIUM))('renderReportHtml in a headless browser', () => {
   let browser: Browser;
