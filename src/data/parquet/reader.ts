@@ -52,6 +52,74 @@ export async function decodeParquet(input: Uint8Array, opts: ParquetReadOptions 
   return decodeSource(new MemorySource(input), opts, opts.source ?? 'Parquet input');
 }
 
+/**
+ * Read the same columns of several Parquet files into one table, rows in file order, each column
+ * decoded straight into one array for all the files (no per-file tables to concatenate). Only for
+ * files the fast path reads whole, every one holding every column asked for with the same type;
+ * otherwise null, and the caller reads file by file.
+ */
+export async function readParquetFilesConcatenated(paths: readonly string[], columns: readonly string[]): Promise<Table | null> {
+  const sources: { src: FileSource; meta: FileMetaData; dataEnd: number; fields: FileField[]; path: string }[] = [];
+  try {
+    for (const path of paths) {
+      const src = await FileSource.open(path);
+      const { meta, dataEnd } = await readFooter(src, path).catch(async (err: unknown) => {
+        await src.close();
+        throw err;
+      });
+      sources.push({ src, meta, dataEnd, fields: schemaFields(meta, path), path });
+    }
+    let rows = 0;
+    for (const s of sources) rows += s.meta.rowGroups.reduce((n, g) => n + g.numRows, 0);
+    if (rows > 2 ** 31 - 1) return null;
+    const out: Column[] = [];
+    for (const name of columns) {
+      let target: ColumnType | null = null;
+      let first: Extract<FileField, { kind: 'flat' }> | null = null;
+      for (const s of sources) {
+        const f = s.fields.find((x) => x.name === name);
+        if (!f || f.kind !== 'flat') return null;
+        const t = targetType(f.element);
+        if (typeof t !== 'string' || (target !== null && t !== target)) return null;
+        if (!s.meta.rowGroups.every((g) => FastColumnReader.accepts(g.columns[f.leaf]?.meta))) return null;
+        target = t;
+        first ??= f;
+      }
+      if (first === null || target === null) return null;
+      let reader: FastColumnReader;
+      try {
+        reader = new FastColumnReader(first, target, rows);
+      } catch (err) {
+        if (err instanceof NotFastError) return null;
+        throw err;
+      }
+      let rowBase = 0;
+      for (const s of sources) {
+        const f = s.fields.find((x) => x.name === name) as Extract<FileField, { kind: 'flat' }>;
+        for (const [g, group] of s.meta.rowGroups.entries()) {
+          const cm = group.columns[f.leaf]!.meta!;
+          const [start, end] = chunkRange(cm);
+          if (!(start >= 4 && end >= start && end <= s.dataEnd)) {
+            throw damaged(s.path, `column ${JSON.stringify(name)}, row group ${g}: its bytes [${start}, ${end}) lie outside the data section [4, ${s.dataEnd})`);
+          }
+          try {
+            reader.readChunk(await s.src.read(start, end), cm, rowBase, group.numRows);
+          } catch (err) {
+            if (err instanceof NotFastError) return null;
+            if (err instanceof CorruptDataError) throw damaged(s.path, `column ${JSON.stringify(name)}, row group ${g}: ${err.message}`, err);
+            throw err;
+          }
+          rowBase += group.numRows;
+        }
+      }
+      out.push(reader.finish());
+    }
+    return { rows, columns: out };
+  } finally {
+    await Promise.all(sources.map((s) => s.src.close()));
+  }
+}
+
 /** What {@link describeParquet} tells about a file. */
 export interface ParquetDescription {
   rows: number;

@@ -5,7 +5,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../core/index.js';
-import { describeParquet, readParquetFile, type Column, type ParquetDescription, type Table } from '../../data/index.js';
+import { describeParquet, readParquetFile, readParquetFilesConcatenated, type Column, type ParquetDescription, type Table } from '../../data/index.js';
 import { deploymentDir, hourPartition } from './inference-log.js';
 import { LOG_REQUEST_ID, LOG_TS, LOG_VERSION, LOG_WEIGHT } from './segment.js';
 
@@ -110,6 +110,26 @@ export async function readInferenceLog(
     }
   }
 
+  // a time window over files that all hold the same columns: one read straight into window-sized arrays
+  if (byTime && columns !== undefined && chosen.length > 1) {
+    const all = await Promise.all(chosen.map(async (f) => new Set((await describe(f)).columns.map((c) => c.name))));
+    const common = columns.filter((c) => all.every((have) => have.has(c)));
+    const anywhere = columns.filter((c) => all.some((have) => have.has(c)));
+    if (common.length === anywhere.length) {
+      const whole = await readParquetFilesConcatenated(chosen.map((f) => f.path), common);
+      if (whole !== null) {
+        if (opts.info) {
+          opts.info.truncated = factor !== 1;
+          opts.info.files = chosen.length;
+          opts.info.filesInWindow = files.length;
+          opts.info.weightFactor = factor;
+        }
+        const kept = filterRows(whole, window);
+        return kept.rows === 0 ? null : scaleWeights(sortByTs(kept), factor);
+      }
+    }
+  }
+
   const parts: Table[] = [];
   let rows = 0;
   // newest first, so that "the last N rows/requests" never reads old hours
@@ -144,13 +164,7 @@ export async function readInferenceLog(
   table = sortByTs(table);
   if (table.rows > limit) table = takeRows(table, indexRange(table.rows - limit, table.rows));
   if (window.lastRequests !== undefined) table = newestRequests(table, window.lastRequests);
-  if (factor !== 1) {
-    const w = table.columns.find((c) => c.name === LOG_WEIGHT);
-    if (w && w.type === 'double') {
-      const scaled = Float64Array.from(w.values, (x) => x * factor);
-      table = { ...table, columns: table.columns.map((c) => (c === w ? { name: c.name, type: 'double', values: scaled } : c)) };
-    }
-  }
+  table = scaleWeights(table, factor);
   return table;
 }
 
@@ -169,6 +183,15 @@ function newestRequests(t: Table, n: number): Table {
     start = i;
   }
   return start === 0 ? t : takeRows(t, indexRange(start, t.rows));
+}
+
+/** Multiply the sampling weights (rows read from a sample of the files stand for the rest). */
+function scaleWeights(t: Table, factor: number): Table {
+  if (factor === 1) return t;
+  const w = t.columns.find((c) => c.name === LOG_WEIGHT);
+  if (!w || w.type !== 'double') return t;
+  const scaled = Float64Array.from(w.values, (x) => x * factor);
+  return { ...t, columns: t.columns.map((c) => (c === w ? { name: c.name, type: 'double', values: scaled } : c)) };
 }
 
 function filterRows(t: Table, w: LogWindow): Table {
