@@ -13,7 +13,7 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { silentLogger, systemClock, toBerthError, type Clock, type InferenceLogConfig, type Logger } from '../../core/index.js';
-import { writeParquetFile } from '../../data/index.js';
+import { createFileWriter, type FileWriter } from './file-writer.js';
 import type { FailureRecord, InferenceRecord } from '../../serving/index.js';
 import { monitoringSchema, type MonitoringSchema } from '../schema.js';
 import { RateSampler } from './sampler.js';
@@ -61,6 +61,7 @@ export class InferenceLog {
   private readonly samplers = new Map<string, RateSampler>();
   private readonly schemas = new Map<string, MonitoringSchema>();
   private writing: Promise<void> = Promise.resolve();
+  private readonly files: FileWriter = createFileWriter();
   private timer: NodeJS.Timeout | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
   private seq = 0;
@@ -196,7 +197,7 @@ export class InferenceLog {
     this.writing = this.writing.then(async () => {
       try {
         await mkdir(dir, { recursive: true });
-        await writeParquetFile(file, table);
+        await this.files.write(file, table);
         this.stats.writtenRows += rows;
         this.stats.files++;
       } catch (err) {
@@ -237,5 +238,6 @@ export class InferenceLog {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     await this.flush();
     this.closed = true;
+    await this.files.close();
   }
 }
