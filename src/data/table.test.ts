@@ -12,6 +12,7 @@ import {
   stringValues,
   validateTable,
   type Column,
+  type StringColumn,
   type Table,
 } from './table.js';
 
@@ -87,8 +88,21 @@ describe('table helpers', () => {
 
   it('concatTables rejects tables whose columns differ', () => {
     const other: Table = { rows: 1, columns: [createNumericColumn('x', 'int64', [1]), createStringColumn('s', ['a']), { name: 'b', type: 'binary', values: [null] }] };
-    expect(() => concatTables([sample(), other])).toThrow(/column "x" is int64 in table 1 but double in table 0/);
+    expect(() => concatTables([sample(), other])).toThrow(/column "x" is int64 in table 1 but double elsewhere/);
     expect(() => concatTables([sample(), { rows: 0, columns: [] }])).toThrow(/table 1 has columns/);
+  });
+
+  it('concatTables with missing: fill takes every column of any table and fills the gaps as missing', () => {
+    const a: Table = { rows: 2, columns: [createNumericColumn('x', 'double', [1, 2]), createStringColumn('s', ['a', null])] };
+    const b: Table = { rows: 1, columns: [createStringColumn('s', ['b']), { name: 'r', type: 'binary', values: [Uint8Array.of(7)] }] };
+    const t = concatTables([a, b], { missing: 'fill' });
+    expect(t.rows).toBe(3);
+    expect(t.columns.map((c) => c.name)).toEqual(['x', 's', 'r']);
+    expect(Array.from((t.columns[0] as { values: Float64Array }).values)).toEqual([1, 2, NaN]);
+    expect(stringValues(t.columns[1] as StringColumn)).toEqual(['a', null, 'b']);
+    expect((t.columns[2] as { values: (Uint8Array | null)[] }).values).toEqual([null, null, Uint8Array.of(7)]);
+    const clash: Table = { rows: 1, columns: [createStringColumn('x', ['q'])] };
+    expect(() => concatTables([a, clash], { missing: 'fill' })).toThrow(/column "x" is string in table 1 but double elsewhere/);
   });
 
   it('StringColumnBuilder codes strings in order of first appearance', () => {

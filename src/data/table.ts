@@ -141,49 +141,76 @@ export function sliceTable(table: Table, start: number, end: number = table.rows
  * in every table; the result has the first table's column order and metadata. String dictionaries are
  * merged (codes re-mapped), keeping only the strings the rows use.
  *
- * @throws BerthError INVALID_ARGUMENT when the tables' columns differ.
+ * With `{ missing: 'fill' }` the tables may hold different columns: the result has every column of any of
+ * them (in order of first appearance), and the rows of a table without one read as missing (NaN, code −1,
+ * null) — as the inference log's files of different model versions need.
+ *
+ * @throws BerthError INVALID_ARGUMENT when the tables' columns differ (without `missing: 'fill'`) or a
+ *   column's type differs between tables.
  */
-export function concatTables(tables: readonly Table[]): Table {
+export function concatTables(tables: readonly Table[], opts: { missing?: 'error' | 'fill' } = {}): Table {
   const first = tables[0];
   if (!first) return { rows: 0, columns: [] };
-  const names = first.columns.map((c) => c.name);
-  for (const [t, table] of tables.entries()) {
-    const got = table.columns.map((c) => c.name);
-    if (got.length !== names.length || !names.every((n) => got.includes(n))) {
-      throw new BerthError('INVALID_ARGUMENT', `table ${t} has columns (${describeNames(got)}), expected the same columns as table 0 (${describeNames(names)})`, {
-        field: `tables[${t}]`,
-        expected: names,
-        got,
-      });
+  const fill = opts.missing === 'fill';
+  const heads: Column[] = [];
+  if (fill) {
+    const seen = new Set<string>();
+    for (const t of tables) {
+      for (const c of t.columns) {
+        if (seen.has(c.name)) continue;
+        seen.add(c.name);
+        heads.push(c);
+      }
+    }
+  } else {
+    heads.push(...first.columns);
+    const names = first.columns.map((c) => c.name);
+    for (const [t, table] of tables.entries()) {
+      const got = table.columns.map((c) => c.name);
+      if (got.length !== names.length || !names.every((n) => got.includes(n))) {
+        throw new BerthError('INVALID_ARGUMENT', `table ${t} has columns (${describeNames(got)}), expected the same columns as table 0 (${describeNames(names)})`, {
+          field: `tables[${t}]`,
+          expected: names,
+          got,
+        });
+      }
     }
   }
   const rows = tables.reduce((n, t) => n + t.rows, 0);
-  const columns = first.columns.map((head): Column => {
+  const columns = heads.map((head): Column => {
     const parts = tables.map((t, i) => {
-      const c = getColumn(t, head.name);
-      if (c.type !== head.type) {
-        throw new BerthError('INVALID_ARGUMENT', `column "${head.name}" is ${c.type} in table ${i} but ${head.type} in table 0`, {
+      const c = fill ? findColumn(t, head.name) : getColumn(t, head.name);
+      if (c && c.type !== head.type) {
+        throw new BerthError('INVALID_ARGUMENT', `column "${head.name}" is ${c.type} in table ${i} but ${head.type} elsewhere`, {
           field: head.name,
           expected: head.type,
           got: c.type,
         });
       }
-      return c;
+      return { rows: t.rows, column: c };
     });
     switch (head.type) {
       case 'string': {
         const builder = new StringColumnBuilder(head.name, rows);
-        for (const part of parts as StringColumn[]) builder.pushCodes(part.codes, part.dictionary);
+        for (const { rows: n, column } of parts) {
+          if (column) builder.pushCodes((column as StringColumn).codes, (column as StringColumn).dictionary);
+          else builder.pushMissing(n);
+        }
         return builder.build();
       }
       case 'binary':
-        return { name: head.name, type: 'binary', values: (parts as BinaryColumn[]).flatMap((p) => p.values) };
+        return {
+          name: head.name,
+          type: 'binary',
+          values: parts.flatMap(({ rows: n, column }) => (column ? (column as BinaryColumn).values : new Array<null>(n).fill(null))),
+        };
       default: {
         const values = new Float64Array(rows);
         let at = 0;
-        for (const part of parts as NumericColumn[]) {
-          values.set(part.values, at);
-          at += part.values.length;
+        for (const { rows: n, column } of parts) {
+          if (column) values.set((column as NumericColumn).values, at);
+          else values.fill(NaN, at, at + n);
+          at += n;
         }
         return { name: head.name, type: head.type, values };
       }

@@ -6,7 +6,7 @@ export { ServingMetrics } from './metrics.js';
 export * from './schema.js';
 export { parseFeedback, normaliseLabel, SqliteFeedbackStore, type FeedbackStore, type FeedbackItem, type StoredFeedback } from './feedback.js';
 export { InferenceLog, inferenceLogDir, deploymentDir, hourPartition, type InferenceLogOptions, type InferenceLogStats } from './inference-log/inference-log.js';
-export { readInferenceLog, listLogFiles, unionTables, takeRows, type LogWindow, type LogFile, type LogReadInfo } from './inference-log/reader.js';
+export { readInferenceLog, listLogFiles, takeRows, type LogWindow, type LogFile, type LogReadInfo } from './inference-log/reader.js';
 export * from './inference-log/segment.js';
 export { RateSampler } from './inference-log/sampler.js';
 export {
@@ -22,7 +22,7 @@ export {
   type ReportRequest,
   type StoredReference,
 } from './monitor-service.js';
-export { buildReferenceProfile, tableToInputs, sliceRows, type PredictFn, type ReferenceProfileOptions, type ReferenceProfileResult } from './reference.js';
+export { buildReferenceProfile, tableToInputs, type PredictFn, type ReferenceProfileOptions, type ReferenceProfileResult } from './reference.js';
 export { computeDrift, DEFAULT_DRIFT_OPTIONS, DRIFT_PRESETS, type DriftOptions, type DriftPreset, type DriftReport, type ColumnDrift, type DriftColumnSpec, type DriftReference } from './drift.js';
 export { analyzeQuality, DEFAULT_QUALITY_OPTIONS, type QualityReport, type QualityOptions, type ColumnQuality, type QualityColumnReference } from './quality.js';
 export * from './performance.js';

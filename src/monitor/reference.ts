@@ -5,7 +5,7 @@
  * something to drift from).
  */
 import { BerthError, allocateData, toFloat16Bits, type Datatype, type Signature, type Tensor, type TensorData } from '../core/index.js';
-import { isNumericColumn, type Column, type Table } from '../data/index.js';
+import { isNumericColumn, sliceTable, type Column, type Table } from '../data/index.js';
 import { LogSegment } from './inference-log/segment.js';
 import { classificationMetrics, fitCalibration, regressionMetrics, type Calibration } from './performance.js';
 import { ProfileBuilder, type ColumnSpec, type DatasetProfile } from './profile/index.js';
@@ -80,7 +80,7 @@ export async function buildReferenceProfile(
   const labels: (string | null)[] = [];
   for (let start = 0; start < table.rows; start += batch) {
     const end = Math.min(table.rows, start + batch);
-    const part = sliceRows(table, start, end);
+    const part = sliceTable(table, start, end);
     if (canPredict) {
       const inputs = tableToInputs(part, signature, schema);
       const outputs = await opts.predict!(inputs);
@@ -215,22 +215,6 @@ function fill(data: TensorData, dt: Datatype, col: Column, index: number, width:
     if (integer && !Number.isInteger(v)) throw bad(r, v, 'an integer');
     out[r * width + index] = dt === 'FP16' ? toFloat16Bits(v) : v;
   }
-}
-
-/** Rows [start, end) of a table (typed arrays are views, not copies). */
-export function sliceRows(t: Table, start: number, end: number): Table {
-  if (start === 0 && end === t.rows) return t;
-  const columns = t.columns.map((c): Column => {
-    switch (c.type) {
-      case 'string':
-        return { name: c.name, type: 'string', dictionary: c.dictionary, codes: c.codes.subarray(start, end) };
-      case 'binary':
-        return { name: c.name, type: 'binary', values: c.values.slice(start, end) };
-      default:
-        return { name: c.name, type: c.type, values: c.values.subarray(start, end) } as Column;
-    }
-  });
-  return { rows: end - start, columns };
 }
 
 function preview(names: readonly string[]): string {

@@ -4,8 +4,8 @@
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { BerthError } from '../../core/index.js';
-import { describeParquet, readParquetFile, readParquetFilesConcatenated, type Column, type ParquetDescription, type Table } from '../../data/index.js';
+import { BerthError, toBerthError } from '../../core/index.js';
+import { concatTables, describeParquet, readParquetFile, readParquetFilesConcatenated, type Column, type ParquetDescription, type Table } from '../../data/index.js';
 import { deploymentDir, hourPartition } from './inference-log.js';
 import { LOG_REQUEST_ID, LOG_TS, LOG_VERSION, LOG_WEIGHT } from './segment.js';
 
@@ -252,70 +252,13 @@ export function takeRows(t: Table, idx: Int32Array): Table {
   return t.metadata ? { rows: idx.length, columns, metadata: t.metadata } : { rows: idx.length, columns };
 }
 
-/** Concatenate tables; the result has every column of any of them (missing cells are missing). */
-export function unionTables(parts: readonly Table[]): Table {
+/** Concatenate the parts of a window; files of different versions may hold different columns. */
+function unionTables(parts: readonly Table[]): Table {
   if (parts.length === 1) return parts[0]!;
-  const rows = parts.reduce((n, p) => n + p.rows, 0);
-  const order: string[] = [];
-  const kinds = new Map<string, Column['type']>();
-  for (const p of parts) {
-    for (const c of p.columns) {
-      const k = kinds.get(c.name);
-      if (k === undefined) {
-        kinds.set(c.name, c.type);
-        order.push(c.name);
-      } else if (k !== c.type) {
-        throw new BerthError('INVALID_ARGUMENT', `log column "${c.name}" is ${k} in one file and ${c.type} in another; read one version at a time (--version)`, {
-          field: c.name, expected: k, got: c.type,
-        });
-      }
-    }
+  try {
+    return concatTables(parts, { missing: 'fill' });
+  } catch (err) {
+    const e = toBerthError(err);
+    throw new BerthError('INVALID_ARGUMENT', `${e.message}: the window spans versions that log this column differently; read one version at a time (--version)`, e.context);
   }
-  const columns = order.map((name): Column => {
-    const type = kinds.get(name)!;
-    if (type === 'string') {
-      const dict: string[] = [];
-      const index = new Map<string, number>();
-      const codes = new Int32Array(rows).fill(-1);
-      let at = 0;
-      for (const p of parts) {
-        const c = p.columns.find((x) => x.name === name);
-        if (c && c.type === 'string') {
-          const remap = c.dictionary.map((s) => {
-            let k = index.get(s);
-            if (k === undefined) {
-              k = dict.length;
-              dict.push(s);
-              index.set(s, k);
-            }
-            return k;
-          });
-          for (let i = 0; i < p.rows; i++) {
-            const code = c.codes[i]!;
-            codes[at + i] = code < 0 ? -1 : remap[code]!;
-          }
-        }
-        at += p.rows;
-      }
-      return { name, type: 'string', dictionary: dict, codes };
-    }
-    if (type === 'binary') {
-      const values: (Uint8Array | null)[] = [];
-      for (const p of parts) {
-        const c = p.columns.find((x) => x.name === name);
-        for (let i = 0; i < p.rows; i++) values.push(c && c.type === 'binary' ? (c.values[i] ?? null) : null);
-      }
-      return { name, type: 'binary', values };
-    }
-    const values = new Float64Array(rows);
-    let at = 0;
-    for (const p of parts) {
-      const c = p.columns.find((x) => x.name === name);
-      if (c && c.type !== 'string' && c.type !== 'binary') values.set(c.values, at);
-      else values.fill(NaN, at, at + p.rows);
-      at += p.rows;
-    }
-    return { name, type, values } as Column;
-  });
-  return { rows, columns };
 }
