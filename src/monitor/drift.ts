@@ -29,7 +29,7 @@ import {
   wasserstein1Sorted,
   type EvidentlyTest,
 } from './stats/index.js';
-import { LOG_STATUS, LOG_WEIGHT } from './inference-log/segment.js';
+import { answeredRows, rowWeights } from './inference-log/rows.js';
 
 export const DRIFT_PRESETS = ['berth', 'evidently'] as const;
 export type DriftPreset = (typeof DRIFT_PRESETS)[number];
@@ -159,28 +159,6 @@ function categoricalFromProfile(p: CategoricalColumnProfile | NumericColumnProfi
   return { counts, total: p.weight };
 }
 
-/** Row weights of a log table (null when every row weighs 1, or the table has none). */
-function rowWeights(t: Table): Float64Array | null {
-  const c = t.columns.find((x) => x.name === LOG_WEIGHT);
-  if (!c || !isNumericColumn(c)) return null;
-  for (let i = 0; i < c.values.length; i++) if (c.values[i] !== 1) return c.values;
-  return null;
-}
-
-/** Rows that carry data: answered requests (a log's refused requests have no features). */
-function okRows(t: Table): Uint8Array | null {
-  const c = t.columns.find((x) => x.name === LOG_STATUS);
-  if (!c || c.type !== 'string') return null;
-  const ok = c.dictionary.indexOf('OK');
-  const mask = new Uint8Array(t.rows);
-  let all = true;
-  for (let i = 0; i < t.rows; i++) {
-    if (c.codes[i] === ok) mask[i] = 1;
-    else all = false;
-  }
-  return all ? null : mask;
-}
-
 function numericFromColumn(col: Column, weights: Float64Array | null, ok: Uint8Array | null): NumericSample {
   const n = col.type === 'string' ? col.codes.length : col.values.length;
   let raw: Float64Array;
@@ -293,10 +271,10 @@ export function computeDrift(reference: DriftReference, current: Table, specs: r
     });
   }
   const curWeights = rowWeights(current);
-  const curOk = okRows(current);
+  const curOk = answeredRows(current);
   const refTable = reference.kind === 'table' ? reference.table : null;
   const refWeights = refTable ? rowWeights(refTable) : null;
-  const refOk = refTable ? okRows(refTable) : null;
+  const refOk = refTable ? answeredRows(refTable) : null;
 
   const results: ColumnDrift[] = [];
   for (const spec of specs) {

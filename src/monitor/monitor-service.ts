@@ -11,8 +11,7 @@ import { readCsvFile, readParquetFile, type Table } from '../data/index.js';
 import type { ReferenceDataRecord, ReferenceProfileRecord, Registry, VersionRecord } from '../registry/index.js';
 import type { DriftOptions } from './drift.js';
 import { parseFeedback, type FeedbackStore } from './feedback.js';
-import type { InferenceLog } from './inference-log/inference-log.js';
-import { readInferenceLog, type LogReadInfo } from './inference-log/reader.js';
+import { readInferenceLog, type LogReadInfo, type LogWindow } from './inference-log/reader.js';
 import { LOG_ERROR_FIELD, LOG_LATENCY, LOG_REQUEST_ID, LOG_ROW, LOG_STATUS, LOG_TS, LOG_VERSION, LOG_WEIGHT } from './inference-log/segment.js';
 import type { Calibration } from './performance.js';
 import { parseProfile, serializeProfile, type DatasetProfile } from './profile/index.js';
@@ -20,7 +19,7 @@ import type { QualityOptions } from './quality.js';
 import { buildReferenceProfile, type PredictFn } from './reference.js';
 import { buildReport, type MonitorReport } from './report.js';
 import { PREDICTION_COLUMN, SCORE_COLUMN, monitoringSchema, probaColumn, type MonitoringSchema } from './schema.js';
-import { parseWindow } from './window.js';
+import { parseWindow, type ResolvedWindow } from './window.js';
 
 export const REFERENCE_FORMAT = 'berth-reference/1';
 
@@ -39,13 +38,11 @@ export interface MonitorServiceOptions {
   dataDir: string;
   registry: Registry;
   feedback: FeedbackStore;
-  /** this process's inference log (flushed before a report reads the files) */
-  log?: InferenceLog;
-  /** how to write every buffered row before a report (default: this process's log); a cluster asks every process */
+  /** how to write every buffered row before a report reads the files (this process's log, or every process's) */
   flush?: () => Promise<void>;
   /** runs the model over the reference so its predictions are profiled too */
   predictor?: PredictorFactory;
-  /** most rows one report reads (the newest win; the report says when it was cut): bounds memory */
+  /** about the most rows one report reads (beyond, a weighted sample of the files; the report says so): bounds memory */
   maxReportRows?: number;
   clock?: Clock;
 }
@@ -107,8 +104,7 @@ export class MonitorService {
 
   /** Write whatever this process has buffered, so a report sees every answered request. */
   async flushLog(): Promise<void> {
-    if (this.opts.flush) await this.opts.flush();
-    else await this.opts.log?.flush();
+    await this.opts.flush?.();
   }
 
   /**
@@ -180,13 +176,7 @@ export class MonitorService {
     const schema = monitoringSchema(v.signature, v.card ?? undefined);
     await this.flushLog();
     const win = parseWindow(req.window ?? '24h', now);
-    const window = {
-      ...(win.from !== null ? { from: win.from } : {}),
-      ...(win.to !== null ? { to: win.to } : {}),
-      ...(win.lastRows !== null ? { lastRows: win.lastRows } : {}),
-      ...(win.lastRequests !== null ? { lastRequests: win.lastRequests } : {}),
-      ...(req.version !== undefined ? { version: req.version } : {}),
-    };
+    const window = logWindow(win, req.version);
     const info: LogReadInfo = { truncated: false, files: 0, filesInWindow: 0, weightFactor: 1 };
     // labels can only have arrived after the window began; without any, request ids are not needed
     const feedback = this.opts.feedback.labelsSince(deployment, win.from ?? 0);
@@ -200,13 +190,7 @@ export class MonitorService {
       const table = await readInferenceLog(
         this.opts.dataDir,
         deployment,
-        {
-          ...(w2.from !== null ? { from: w2.from } : {}),
-          ...(w2.to !== null ? { to: w2.to } : {}),
-          ...(w2.lastRows !== null ? { lastRows: w2.lastRows } : {}),
-          ...(w2.lastRequests !== null ? { lastRequests: w2.lastRequests } : {}),
-          ...(req.version !== undefined ? { version: req.version } : {}),
-        },
+        logWindow(w2, req.version),
         { columns: reportColumns(schema).filter((c) => c !== LOG_REQUEST_ID), maxRows },
       );
       if (table === null) {
@@ -239,6 +223,17 @@ export class MonitorService {
       now,
     });
   }
+}
+
+/** The log reader's window for a parsed window (and optionally one version). */
+function logWindow(w: ResolvedWindow, version: number | undefined): LogWindow {
+  const out: LogWindow = {};
+  if (w.from !== null) out.from = w.from;
+  if (w.to !== null) out.to = w.to;
+  if (w.lastRows !== null) out.lastRows = w.lastRows;
+  if (w.lastRequests !== null) out.lastRequests = w.lastRequests;
+  if (version !== undefined) out.version = version;
+  return out;
 }
 
 /** A report reads about this many rows at most (a uniform sample of the window's files beyond it). */

@@ -232,19 +232,26 @@ export function fitCalibration(confidence: Float64Array, correct: Uint8Array, bi
   return { format: 'berth-calibration/1', edges: edges.map((e) => (Number.isFinite(e) ? e : 1)), accuracy, counts, referenceAccuracy: right / idx.length, rows: idx.length };
 }
 
+/** The calibrated probability that a prediction made with confidence `c` is right (NaN for no confidence). */
+export function calibratedCorrectness(cal: Calibration, c: number): number {
+  if (!Number.isFinite(c)) return NaN;
+  let b = 0;
+  while (b < cal.edges.length - 1 && c > cal.edges[b]!) b++;
+  const a = cal.accuracy[b]!;
+  // an empty bin of the reference: the model's own confidence is the best guess
+  return Number.isNaN(a) ? c : a;
+}
+
 /** Estimated accuracy of rows with these confidences: the mean calibrated probability of being right. */
 export function estimateAccuracy(cal: Calibration, confidence: Float64Array, weights: Float64Array | null = null): { accuracy: number; rows: number } | null {
   let total = 0;
   let sum = 0;
   for (let i = 0; i < confidence.length; i++) {
-    const c = confidence[i]!;
-    if (!Number.isFinite(c)) continue;
-    let b = 0;
-    while (b < cal.edges.length - 1 && c > cal.edges[b]!) b++;
-    const a = cal.accuracy[b]!;
+    const p = calibratedCorrectness(cal, confidence[i]!);
+    if (Number.isNaN(p)) continue;
     const w = weights ? weights[i]! : 1;
     total += w;
-    sum += w * (Number.isNaN(a) ? c : a);
+    sum += w * p;
   }
   return total > 0 ? { accuracy: sum / total, rows: total } : null;
 }

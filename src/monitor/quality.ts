@@ -169,8 +169,10 @@ function numericQuality(col: Exclude<Column, { type: 'binary' }>, ref: QualityCo
     hi = ref.max + margin;
   }
   let values: Float64Array;
-  const typeErrors = { count: 0, share: 0, examples: [] as string[] };
+  // rows whose text is not a number: type errors, not missing values
+  let typeBad: Uint8Array | null = null;
   if (col.type === 'string') {
+    const typeErrors = { count: 0, share: 0, examples: [] as string[] };
     // a numeric feature that arrived as text: parse each distinct value once
     const parsed = col.dictionary.map((s) => {
       const t = s.trim();
@@ -178,18 +180,15 @@ function numericQuality(col: Exclude<Column, { type: 'binary' }>, ref: QualityCo
       return { v, bad: t !== '' && Number.isNaN(v) && !/^nan$/i.test(t), text: s };
     });
     values = new Float64Array(n);
+    typeBad = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const code = col.codes[i]!;
-      if (code < 0) {
-        values[i] = NaN;
-        continue;
-      }
-      const p = parsed[code]!;
-      values[i] = p.v;
-      if (p.bad && ok[i]) {
+      const p = code < 0 ? null : parsed[code]!;
+      values[i] = p === null ? NaN : p.v;
+      if (p?.bad && ok[i]) {
+        typeBad[i] = 1;
         typeErrors.count += w(i);
         if (typeErrors.examples.length < 5 && !typeErrors.examples.includes(p.text)) typeErrors.examples.push(p.text);
-        values[i] = NaN;
       }
     }
     out.typeErrors = typeErrors;
@@ -200,9 +199,8 @@ function numericQuality(col: Exclude<Column, { type: 'binary' }>, ref: QualityCo
   let first = NaN;
   let constant = true;
   let seen = false;
-  const bad = typeErrors.count;
   for (let i = 0; i < n; i++) {
-    if (!ok[i]) continue;
+    if (!ok[i] || typeBad?.[i]) continue;
     const v = values[i]!;
     const wi = w(i);
     if (Number.isNaN(v)) {
@@ -223,8 +221,6 @@ function numericQuality(col: Exclude<Column, { type: 'binary' }>, ref: QualityCo
       oor.count += wi;
     }
   }
-  // a type error is also a missing value for the model; count it once, as a type error
-  out.missing.count -= Math.min(out.missing.count, bad);
   out.outOfRange = oor;
   out.constant = seen && constant && (ref.distinct === null || ref.distinct === undefined || ref.distinct > 1) && ref.min !== ref.max;
 }

@@ -8,16 +8,17 @@ import { isNumericColumn, type Column, type Table } from '../data/index.js';
 import { computeDrift, type DriftOptions, type DriftReference, type DriftReport } from './drift.js';
 import { fairnessReport, type FairnessReport } from './fairness.js';
 import type { StoredFeedback } from './feedback.js';
-import { LOG_LATENCY, LOG_REQUEST_ID, LOG_ROW, LOG_STATUS, LOG_TS, LOG_VERSION, LOG_WEIGHT } from './inference-log/segment.js';
+import { LOG_LATENCY, LOG_REQUEST_ID, LOG_ROW, LOG_TS, LOG_VERSION, LOG_WEIGHT } from './inference-log/segment.js';
 import {
+  calibratedCorrectness,
   classificationMetrics,
-  estimateAccuracy,
   regressionMetrics,
   type Calibration,
   type ClassificationMetrics,
   type RegressionMetrics,
 } from './performance.js';
 import { sortFloat64, type DatasetProfile } from './profile/index.js';
+import { answeredRows, rowWeights } from './inference-log/rows.js';
 import { analyzeQuality, type QualityColumnReference, type QualityOptions, type QualityReport } from './quality.js';
 import { PREDICTION_COLUMN, SCORE_COLUMN, probaColumn, profileColumns, type MonitoringSchema } from './schema.js';
 
@@ -109,9 +110,11 @@ export function buildReport(input: ReportInput): MonitorReport {
   if (driftRef && t.rows > 0) drift = computeDrift(driftRef, t, specs, input.drift ?? {});
 
   const quality = analyzeQuality(t, qualityReferences(schema, input.reference), input.quality ?? {});
-  const performance = performanceSection(t, schema, input);
-  const fairness = fairnessSection(t, schema, input);
-  const latency = latencySection(t);
+  // shared by the sections: which rows were answered, their weights, and the labels joined once
+  const rows: RowFacts = { ok: okMask(t), weights: rowWeights(t), labels: joinLabels(t, input.feedback) };
+  const performance = performanceSection(t, schema, input, rows);
+  const fairness = fairnessSection(t, schema, input, rows);
+  const latency = latencySection(t, rows);
   const versions = distinctNumbers(t, LOG_VERSION);
 
   const report: MonitorReport = {
@@ -173,7 +176,13 @@ function qualityReferences(schema: MonitoringSchema, ref: ReportInput['reference
 // ---------------------------------------------------------------------------------------------
 // performance
 
-function performanceSection(t: Table, schema: MonitoringSchema, input: ReportInput): PerformanceSection {
+interface RowFacts {
+  ok: Uint8Array;
+  weights: Float64Array | null;
+  labels: { labels: (string | null)[]; unmatched: number };
+}
+
+function performanceSection(t: Table, schema: MonitoringSchema, input: ReportInput, facts: RowFacts): PerformanceSection {
   const p = schema.prediction;
   const out: PerformanceSection = {
     kind: p.kind,
@@ -191,10 +200,9 @@ function performanceSection(t: Table, schema: MonitoringSchema, input: ReportInp
     return out;
   }
   const n = t.rows;
-  const truthText = joinLabels(t, input.feedback);
+  const truthText = facts.labels;
   out.unmatchedLabels = truthText.unmatched;
-  const weights = numericColumn(t, LOG_WEIGHT);
-  const ok = okMask(t);
+  const { weights, ok } = facts;
   const ts = numericColumn(t, LOG_TS) ?? new Float64Array(n);
   const versions = numericColumn(t, LOG_VERSION) ?? new Float64Array(n);
   let labelled = 0;
@@ -220,15 +228,17 @@ function performanceSection(t: Table, schema: MonitoringSchema, input: ReportInp
     }
     const confidence = confidenceOf(proba, pred, k, ok);
     out.classification = classificationMetrics(pred, truth, k, proba, p.positiveIndex, weights);
-    if (cal && confidence) out.estimatedAccuracy = estimateAccuracy(cal, confidence, weights)?.accuracy ?? null;
     // one pass for the series and the versions: accuracy = right / labelled, estimate = mean calibrated confidence
-    const est = cal && confidence ? calibrated(cal, confidence) : null;
+    const est = cal && confidence ? Float64Array.from(confidence, (c) => calibratedCorrectness(cal, c)) : null;
     const agg = aggregate(ts, versions, ok, weights, input.seriesPoints ?? 12, (i) => {
       const l = truth[i]! >= 0 && pred[i]! >= 0;
       return { labelled: l, value: l && truth[i] === pred[i] ? 1 : 0, estimate: est ? est[i]! : NaN };
     });
     out.series = agg.series.map((b) => ({ ...b.bounds, rows: b.rows, labelled: b.labelled, realized: b.labelled > 0 ? b.sum / b.labelled : null, estimated: b.estN > 0 ? b.est / b.estN : null }));
     out.byVersion = agg.versions.map((v) => ({ version: v.key, rows: v.rows, labelled: v.labelled, accuracy: v.labelled > 0 ? v.sum / v.labelled : null, rmse: null }));
+    // every answered row belongs to one version: their sums are the window's
+    const estN = agg.versions.reduce((a, v) => a + v.estN, 0);
+    if (estN > 0) out.estimatedAccuracy = agg.versions.reduce((a, v) => a + v.est, 0) / estN;
   } else {
     const predCol = numericColumn(t, PREDICTION_COLUMN) ?? new Float64Array(n).fill(NaN);
     const pred = Float64Array.from(predCol, (v, i) => (ok[i] ? v : NaN));
@@ -347,40 +357,22 @@ function aggregate(
   };
 }
 
-/** Each row's calibrated probability of being right (NaN without a confidence). */
-function calibrated(cal: Calibration, confidence: Float64Array): Float64Array {
-  const out = new Float64Array(confidence.length);
-  for (let i = 0; i < confidence.length; i++) {
-    const c = confidence[i]!;
-    if (!Number.isFinite(c)) {
-      out[i] = NaN;
-      continue;
-    }
-    let b = 0;
-    while (b < cal.edges.length - 1 && c > cal.edges[b]!) b++;
-    const a = cal.accuracy[b]!;
-    out[i] = Number.isNaN(a) ? c : a;
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // fairness
 
-function fairnessSection(t: Table, schema: MonitoringSchema, input: ReportInput): FairnessReport[] {
+function fairnessSection(t: Table, schema: MonitoringSchema, input: ReportInput, facts: RowFacts): FairnessReport[] {
   const p = schema.prediction;
   if (p.kind !== 'classification' || p.positiveIndex === null || t.rows === 0) return [];
   const positive = p.classes[p.positiveIndex]!;
   const n = t.rows;
-  const ok = okMask(t);
+  const { ok, weights } = facts;
   const predCol = t.columns.find((c) => c.name === PREDICTION_COLUMN);
   if (!predCol || predCol.type !== 'string') return [];
   const posCode = predCol.dictionary.indexOf(positive);
   const predicted = new Uint8Array(n);
   for (let i = 0; i < n; i++) predicted[i] = predCol.codes[i] === posCode ? 1 : 0;
-  const labels = joinLabels(t, input.feedback).labels;
-  const truth = Int8Array.from(labels, (l) => (l === null ? -1 : l === positive ? 1 : 0));
-  const weights = numericColumn(t, LOG_WEIGHT);
+  const truth = Int8Array.from(facts.labels.labels, (l) => (l === null ? -1 : l === positive ? 1 : 0));
   const out: FairnessReport[] = [];
   for (const attr of schema.sensitiveAttributes) {
     const col = t.columns.find((c) => c.name === attr);
@@ -427,10 +419,9 @@ function groupValues(col: Column, n: number, ok: Uint8Array, profile: DatasetPro
 // ---------------------------------------------------------------------------------------------
 // latency, summary, helpers
 
-function latencySection(t: Table): LatencySection {
+function latencySection(t: Table, facts: RowFacts): LatencySection {
   const lat = numericColumn(t, LOG_LATENCY);
-  const ok = okMask(t);
-  const weights = numericColumn(t, LOG_WEIGHT);
+  const { ok, weights } = facts;
   const row = numericColumn(t, LOG_ROW);
   // one latency per request: its first row
   const buf = new Float64Array(t.rows);
@@ -482,13 +473,7 @@ function numericColumn(t: Table, name: string): Float64Array | null {
 }
 
 function okMask(t: Table): Uint8Array {
-  const mask = new Uint8Array(t.rows).fill(1);
-  const c = t.columns.find((x) => x.name === LOG_STATUS);
-  if (c && c.type === 'string') {
-    const ok = c.dictionary.indexOf('OK');
-    for (let i = 0; i < t.rows; i++) if (c.codes[i] !== ok && c.codes[i]! >= 0) mask[i] = 0;
-  }
-  return mask;
+  return answeredRows(t) ?? new Uint8Array(t.rows).fill(1);
 }
 
 function distinctNumbers(t: Table, name: string): number[] {

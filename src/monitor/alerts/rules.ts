@@ -2,7 +2,8 @@
  * Alert rules: `<metric> <op> <threshold>[%| ms] [for <duration>]` over a deployment's traffic,
  * e.g. `drift_share > 0.3 for 15m`, `accuracy < 0.9`, `p99_ms > 50`, `error_rate > 1%`.
  */
-import { BerthError } from '../../core/index.js';
+import { BerthError, toBerthError } from '../../core/index.js';
+import { parseWindow } from '../window.js';
 import type { MonitorReport } from '../report.js';
 
 export const ALERT_METRICS = {
@@ -69,7 +70,11 @@ export function parseAlertRule(spec: AlertRuleSpec, field = 'rule'): AlertRule {
   const severity = spec.severity ?? 'warning';
   if (!['info', 'warning', 'critical'].includes(severity)) throw bad('severity', 'info, warning or critical', severity);
   const window = spec.window ?? '15m';
-  if (!/^\d+(?:\.\d+)?\s*[smhdw]$|^\d+\s*(?:rows?|r|requests?|req)$/.test(window)) throw bad('window', 'a duration (15m, 1h), a row count (1000rows) or a request count (500requests)', window);
+  try {
+    parseWindow(window, 0, `${field}.window`);
+  } catch (err) {
+    throw new BerthError('INVALID_CONFIG', toBerthError(err).message, { field: `${field}.window`, got: window });
+  }
   return { name: spec.name, deployment: spec.deployment, when: spec.when, window, severity, metric: metric as AlertMetric, op: m[2] as AlertOp, threshold, forMs };
 }
 

@@ -90,25 +90,19 @@ export class InferenceLog {
 
   /** The serving observer hook: queue the record; the copy happens after the answer is sent. */
   onInference(record: InferenceRecord): void {
-    if (!this.opts.config.enabled || this.closed) return;
-    this.stats.offeredRows += record.rows;
-    if (this.pending.length >= MAX_PENDING) {
-      this.stats.droppedRows += record.rows;
-      return;
-    }
-    this.pending.push(record);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.drain());
-    }
+    this.enqueue(record, record.rows);
   }
 
   /** The serving observer hook for refused and failed requests (data quality counts them). */
   onFailure(record: FailureRecord): void {
+    this.enqueue(record, 1);
+  }
+
+  private enqueue(record: InferenceRecord | FailureRecord, rows: number): void {
     if (!this.opts.config.enabled || this.closed) return;
-    this.stats.offeredRows += 1;
+    this.stats.offeredRows += rows;
     if (this.pending.length >= MAX_PENDING) {
-      this.stats.droppedRows += 1;
+      this.stats.droppedRows += rows;
       return;
     }
     this.pending.push(record);
