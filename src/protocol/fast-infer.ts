@@ -71,9 +71,7 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
         fail(res, err, url, true);
         return;
       }
-      const headerId = req.headers['x-request-id'];
-      if (decoded.id === undefined && typeof headerId === 'string' && headerId !== '') decoded.id = headerId;
-      inferV2(service, name, version, decoded).then(
+      inferV2(service, name, version, decoded, req.headers['x-request-id']).then(
         ({ payload, requestId }) => {
           res.writeHead(200, {
             'content-type': 'application/json; charset=utf-8',
@@ -99,7 +97,13 @@ export async function inferV2(
   name: string,
   version: number | undefined,
   decoded: ReturnType<typeof decodeInferRequest>,
+  headerId?: unknown,
 ): Promise<{ payload: string; requestId: string }> {
+  // the body's id wins; else the client's x-request-id header; else Berth makes one
+  if (decoded.id === undefined) {
+    const id = requestIdHeader(headerId);
+    if (id !== undefined) decoded.id = id;
+  }
   const r = await service.infer(name, decoded, version === undefined ? {} : { version });
   const payload = encodeInferResponse({
     modelName: r.modelName,
@@ -108,6 +112,12 @@ export async function inferV2(
     outputs: r.outputs,
   });
   return { payload, requestId: r.requestId };
+}
+
+/** A client's `x-request-id` when it is a usable id (1–128 of letters, digits, `_ . : -`), else undefined. */
+export function requestIdHeader(v: unknown): string | undefined {
+  const s = Array.isArray(v) ? (v[0] as unknown) : v;
+  return typeof s === 'string' && /^[\w.:-]{1,128}$/.test(s) ? s : undefined;
 }
 
 function tooLarge(limit: number): BerthError {

@@ -3,6 +3,7 @@ import type { Logger } from '../core/index.js';
 import { InferenceService } from '../serving/index.js';
 import { decodeRows, postprocessPredictions } from './codec/rows.js';
 import { sendError } from './http-errors.js';
+import { requestIdHeader } from './fast-infer.js';
 
 /**
  * The friendly tabular endpoint: named features in (`rows`) or plain arrays (`instances`), labels
@@ -11,7 +12,7 @@ import { sendError } from './http-errors.js';
 export function registerPredictRoutes(app: FastifyInstance, opts: { service: InferenceService; logger: Logger }): void {
   const { service, logger } = opts;
   app.post<{ Params: { name: string } }>('/v1/deployments/:name/predict', async (req, reply) => {
-    const requestId = headerId(req.headers['x-request-id']) ?? InferenceService.newRequestId();
+    const requestId = requestIdHeader(req.headers['x-request-id']) ?? InferenceService.newRequestId();
     reply.header('x-request-id', requestId);
     try {
       const name = req.params.name;
@@ -34,9 +35,4 @@ export function registerPredictRoutes(app: FastifyInstance, opts: { service: Inf
       return sendError(reply, req, err, logger);
     }
   });
-}
-
-function headerId(v: string | string[] | undefined): string | undefined {
-  const s = Array.isArray(v) ? v[0] : v;
-  return s && /^[\w.:-]{1,128}$/.test(s) ? s : undefined;
 }

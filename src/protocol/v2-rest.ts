@@ -100,9 +100,7 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
   // Over a real socket the fast handler (fast-infer.ts) answers these two routes before Fastify
   // sees them; these serve `app.inject` and keep the routes in the router and the OpenAPI check.
   const infer = async (name: string, version: number | undefined, body: unknown, reply: FastifyReply, headerId: unknown): Promise<unknown> => {
-    const decoded = decodeInferRequest(body);
-    if (decoded.id === undefined && typeof headerId === 'string' && headerId !== '') decoded.id = headerId;
-    const { payload, requestId } = await inferV2(service, name, version, decoded);
+    const { payload, requestId } = await inferV2(service, name, version, decodeInferRequest(body), headerId);
     return reply.header('content-type', 'application/json; charset=utf-8').header('x-request-id', requestId).send(payload);
   };
 
