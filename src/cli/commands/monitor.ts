@@ -1,9 +1,10 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { BerthError } from '../../core/index.js';
+import { isNumericColumn, readCsvFile, stringValues } from '../../data/index.js';
 import { DRIFT_PRESETS, renderReportHtml, type DriftPreset, type MonitorReport, type ReportRequest } from '../../monitor/index.js';
 import type { CliContext } from '../context.js';
-import { parseVersionArg } from '../parse.js';
+import { parseCount, parseVersionArg } from '../parse.js';
 import { examples, optionParser } from './options.js';
 
 /** `berth models profile`, `berth monitor report` and `berth monitor feedback` */
@@ -83,7 +84,7 @@ export function addMonitorCommands(program: Command, ctx: CliContext): void {
     .option('--file <csv>', 'a CSV with columns request_id, label and optionally row')
     .option('--request-id <id>', 'one prediction: its request id')
     .option('--label <label>', 'one prediction: its true label (a class label or name, or a number)')
-    .option('--row <n>', 'one prediction: the row within its request (default 0)', optionParser((t) => parseVersionArg('--row', String(Number(t) + 1)) - 1))
+    .option('--row <n>', 'one prediction: the row within its request (default 0)', optionParser((t) => parseCount('--row', t)))
     .addHelpText(
       'after',
       examples(
@@ -102,12 +103,18 @@ export function addMonitorCommands(program: Command, ctx: CliContext): void {
         ctx.print(r, () => `stored ${r.accepted} label for ${deployment}${r.replaced > 0 ? ' (replacing an earlier one)' : ''}\n`);
         return;
       }
-      const items = parseLabelsCsv(await readFile(o.file!, 'utf8'), o.file!);
+      const items = await readLabelsCsv(o.file!);
       let accepted = 0;
       let replaced = 0;
       const batch = 1000;
       for (let i = 0; i < items.length; i += batch) {
-        const r = await client.sendFeedback(deployment, { items: items.slice(i, i + batch) });
+        const r = await client.sendFeedback(deployment, { items: items.slice(i, i + batch) }).catch((err: unknown) => {
+          // say which line of the file, not which item of the batch sent
+          const m = err instanceof BerthError ? /^items\[(\d+)\]/.exec(err.message) : null;
+          if (!m || !(err instanceof BerthError)) throw err;
+          const line = i + Number(m[1]) + 2;
+          throw new BerthError(err.code, `${o.file} line ${line}: ${err.message.slice(m[0].length + 1)}; fix that line and send the file again (labels already stored are replaced, not doubled)`, err.context);
+        });
         accepted += r.accepted;
         replaced += r.replaced;
         if (!ctx.globals.json && items.length > batch) ctx.note(progressBar(Math.min(items.length, i + batch), items.length));
@@ -147,26 +154,24 @@ function labelValue(text: string): string | number {
   return text.trim() !== '' && Number.isFinite(n) ? n : text;
 }
 
-/** `request_id,label[,row]` with a header, in any column order. */
-export function parseLabelsCsv(text: string, file: string): { request_id: string; label: string | number; row?: number }[] {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-  if (lines.length < 2) throw new BerthError('INVALID_ARGUMENT', `${file}: expected a header (request_id,label[,row]) and at least one row`, { field: 'file' });
-  const header = lines[0]!.split(',').map((h) => h.trim());
-  const id = header.indexOf('request_id');
-  const label = header.indexOf('label');
-  const row = header.indexOf('row');
-  if (id < 0 || label < 0) {
-    throw new BerthError('INVALID_ARGUMENT', `${file}: expected columns request_id and label (and optionally row), got ${header.join(', ')}`, {
-      field: 'file', expected: ['request_id', 'label', 'row'], got: header,
+/** `request_id,label[,row]` with a header, in any column order (read by the data layer's CSV reader). */
+export async function readLabelsCsv(file: string): Promise<{ request_id: string; label: string | number; row?: number }[]> {
+  const t = await readCsvFile(file, { types: { request_id: 'string' } });
+  const id = t.columns.find((c) => c.name === 'request_id');
+  const label = t.columns.find((c) => c.name === 'label');
+  const row = t.columns.find((c) => c.name === 'row');
+  if (!id || id.type !== 'string' || !label || (row !== undefined && !isNumericColumn(row))) {
+    const got = t.columns.map((c) => c.name);
+    throw new BerthError('INVALID_ARGUMENT', `${file}: expected columns request_id and label (and optionally a numeric row), got ${got.join(', ')}`, {
+      field: 'file', expected: ['request_id', 'label', 'row'], got,
     });
   }
-  return lines.slice(1).map((l, i) => {
-    const cells = l.split(',');
-    if (cells.length !== header.length) {
-      throw new BerthError('INVALID_ARGUMENT', `${file} line ${i + 2}: expected ${header.length} fields, got ${cells.length}`, { field: 'file' });
-    }
-    const item: { request_id: string; label: string | number; row?: number } = { request_id: cells[id]!.trim(), label: labelValue(cells[label]!.trim()) };
-    if (row >= 0) item.row = Number(cells[row]);
+  const ids = stringValues(id);
+  const labels: (string | number | null)[] = label.type === 'string' ? stringValues(label) : isNumericColumn(label) ? Array.from(label.values, (v) => (Number.isNaN(v) ? null : v)) : [];
+  return ids.map((requestId, i) => {
+    // an empty cell is passed on as it is, so the server names the item and the field
+    const item: { request_id: string; label: string | number; row?: number } = { request_id: requestId ?? '', label: labels[i] ?? '' };
+    if (row && isNumericColumn(row)) item.row = row.values[i]!;
     return item;
   });
 }
