@@ -4,28 +4,26 @@
  * above the ceiling rows are sampled with weights that still count the traffic; windows by time
  * and by rows; the CLI sends a labels CSV; a Parquet reference profiles like a CSV one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, resolveConfig, silentLogger } from '../../src/core/index.js';
 import { readCsvFile, writeParquetFile } from '../../src/data/index.js';
 import { InferenceLog, MonitorService, SqliteFeedbackStore, listLogFiles, readInferenceLog, type MonitorReport } from '../../src/monitor/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { BERTH_BIN, startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 import { deployFixture, get, post, startServer, type TestServer } from '../helpers/server.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tmp = mkdtempSync(path.join(tmpdir(), 'berth-log-e2e-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const berthBin = path.join(root, 'bin', 'berth.js');
 
 function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [berthBin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BERTH_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -34,28 +32,11 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
   });
 }
 
-async function startServe(dataDir: string): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+function startServe(dataDir: string): Promise<ServeProcess> {
   // the config file's inferenceLog and alerts sections are read by `berth serve --config`
   const config = path.join(tmp, 'berth.yaml');
   writeFileSync(config, 'inferenceLog:\n  maxRowsPerSecond: 0\nalerts:\n  intervalMs: 60000\n');
-  const child = spawn(process.execPath, [berthBin, 'serve', '--config', config, '--data-dir', dataDir, '--port', '0', '--log-level', 'error'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /serving on (http:\/\/[^\s]+)/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  });
-  return { child, url, exited };
+  return startServeProcess(dataDir, ['--config', config]);
 }
 
 const rows = (n: number): number[][] => {

@@ -1,40 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addModel } from '../helpers/onnx-proto.js';
 import { get, post } from '../helpers/server.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 
 // kill -9 the real `berth serve` process while clients register versions, move aliases and
 // deploy through the management API; after a restart everything acknowledged is there.
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'berth-server-crash-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-async function startServe(): Promise<{ child: ChildProcess; url: string; exited: Promise<unknown> }> {
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'berth.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--log-level', 'error'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise((r) => child.once('exit', r));
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /serving on (http:\/\/[^\s]+)/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => reject(new Error(`serve exited (${code}): ${out}`)));
-  });
-  return { child, url, exited };
+function startServe(): Promise<ServeProcess> {
+  return startServeProcess(dataDir);
 }
 
 interface Acked {
