@@ -569,6 +569,14 @@ async function countLoggedRows(B, dataDir) {
 async function servePart(B, opts, out) {
   ensureWrk();
   const body = writeBody(SERVE_MODEL);
+  // the ceiling, measured in this run: raw onnxruntime-node in a child process, no HTTP (as `serve` does)
+  const raw = run(process.execPath, [path.join(here, 'raw-ort.js'), path.join(FIXTURES, SERVE_MODEL), '--batches', '1,64', '--latency-runs', '2000', '--seconds', '1.5'], {
+    cwd: root,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const rawResult = raw.ok ? JSON.parse(raw.stdout.trim().split('\n').pop()) : null;
+  const rawB64 = rawResult?.throughput.find((t) => t.batch === 64)?.rows_per_s ?? null;
+  if (rawB64) log(`raw onnxruntime-node, ${SERVE_MODEL}, batch 64: ${fmtInt(rawB64)} rows/s`);
   const backend = new B.runtime.OnnxBackend();
   const order = [true, false, false, true]; // on/off alternately, twice, the second pass reversed
   const runs = [];
@@ -605,7 +613,7 @@ async function servePart(B, opts, out) {
       removeTemp(dataDir);
     }
   }
-  out.serve = { runs, duration: opts.duration, warmup: opts.warmup, conns: SERVE_CONNS, pinned: LOAD_CPU !== 'none' && have('taskset') ? `wrk pinned to cpu ${LOAD_CPU}` : 'not pinned' };
+  out.serve = { runs, rawB64, duration: opts.duration, warmup: opts.warmup, conns: SERVE_CONNS, pinned: LOAD_CPU !== 'none' && have('taskset') ? `wrk pinned to cpu ${LOAD_CPU}` : 'not pinned' };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -640,7 +648,8 @@ function targets(out) {
       bOn.ok_rps / bOff.ok_rps >= 0.9,
       `${fmtInt(bOn.ok_rps)} vs ${fmtInt(bOff.ok_rps)} req/s = ${(100 * bOn.ok_rps / bOff.ok_rps).toFixed(2)}% (better of 2 each); p99 ${fmtMs(bOn.p99)} vs ${fmtMs(bOff.p99)} ms; ` +
         `server CPU ${fmtInt(cpu(on))} vs ${fmtInt(cpu(off))} µs per request (the lower of 2 each: logging costs ${fmtInt(cpu(on) - cpu(off))} µs, so a server bound by its CPU keeps ${(100 * cpu(off) / cpu(on)).toFixed(0)}%); ` +
-        `log rows ${honest ? 'match' : 'DO NOT match'} the answered requests (${on.map((r) => `${fmtInt(r.loggedRows)} for ${fmtInt(r.expectedRows)}`).join(', ')})`,
+        `log rows ${honest ? 'match' : 'DO NOT match'} the answered requests (${on.map((r) => `${fmtInt(r.loggedRows)} for ${fmtInt(r.expectedRows)}`).join(', ')})` +
+        (out.serve.rawB64 ? `; against raw onnxruntime-node at batch 64 (${fmtInt(out.serve.rawB64)} rows/s, same run): log on ${fmtX(bOn.ok_rps / out.serve.rawB64)}, log off ${fmtX(bOff.ok_rps / out.serve.rawB64)}` : ''),
     );
   }
   return t;
