@@ -318,7 +318,7 @@ function runtimeError(err: unknown): BerthError {
   // The request failed when run on its own: its input is the cause (a broken model fails every
   // request the same way, which the error rate shows).
   const msg = err instanceof Error ? err.message : String(err);
-  return new BerthError('INVALID_INPUT', `the model rejected this request's input: ${msg}`, {}, { cause: err });
+  return new BerthError('INVALID_INPUT', `the model rejected this request's input: ${msg}`, { source: 'runtime' }, { cause: err });
 }
 
 function trailingShapeKey(inputs: readonly Tensor[]): string {

@@ -14,6 +14,8 @@ export const ERROR_CATALOG = {
   DEPLOYMENT_NOT_FOUND: { status: 404, summary: 'No deployment has that name.' },
   NOT_FOUND: { status: 404, summary: 'The route or resource does not exist.' },
   ALREADY_EXISTS: { status: 409, summary: 'The thing being created already exists.' },
+  ROLLOUT_STATE: { status: 409, summary: 'The rollout is not in a state that allows this action (another rollout holds the deployment, or it already ended).' },
+  GATE_FAILED: { status: 422, summary: 'A version failed a check it must pass before it gets traffic (evaluation, latency, size, signature).' },
   PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body exceeds the configured limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body has a content type Berth cannot read.' },
   QUEUE_FULL: { status: 429, summary: 'The model queue is full; retry after the advertised delay.' },

@@ -22,7 +22,7 @@ export {
   type ReportRequest,
   type StoredReference,
 } from './monitor-service.js';
-export { buildReferenceProfile, tableToInputs, type PredictFn, type ReferenceProfileOptions, type ReferenceProfileResult } from './reference.js';
+export { buildReferenceProfile, cellText, tableToInputs, type PredictFn, type ReferenceProfileOptions, type ReferenceProfileResult } from './reference.js';
 export { computeDrift, DEFAULT_DRIFT_OPTIONS, DRIFT_PRESETS, type DriftOptions, type DriftPreset, type DriftReport, type ColumnDrift, type DriftColumnSpec, type DriftReference } from './drift.js';
 export { analyzeQuality, DEFAULT_QUALITY_OPTIONS, type QualityReport, type QualityOptions, type ColumnQuality, type QualityColumnReference } from './quality.js';
 export * from './performance.js';

@@ -22,6 +22,7 @@ export class ServingMetrics implements InferenceObserver, ModelManagerObserver {
   private readonly inferTime: client.Histogram;
   private readonly batchSize: client.Histogram;
   private readonly errors: client.Counter;
+  private readonly breakerTrips: client.Counter<'deployment' | 'model' | 'version'>;
   private readonly loads: client.Counter;
   private readonly unloads: client.Counter;
   private readonly loadTime: client.Histogram;
@@ -69,6 +70,12 @@ export class ServingMetrics implements InferenceObserver, ModelManagerObserver {
       name: 'berth_errors_total',
       help: 'Errors answered, by stable error code.',
       labelNames: ['code'],
+      registers,
+    });
+    this.breakerTrips = new client.Counter({
+      name: 'berth_circuit_breaker_trips_total',
+      help: 'Circuit breakers opened: a version failed too often and its traffic moved to another version.',
+      labelNames: ['deployment', 'model', 'version'],
       registers,
     });
     this.loads = new client.Counter({
@@ -127,6 +134,10 @@ export class ServingMetrics implements InferenceObserver, ModelManagerObserver {
         this.set(manager?.()?.coldStarts ?? 0);
       },
     });
+  }
+
+  onBreaker(e: { deployment: string; model: string; version: number }): void {
+    this.breakerTrips.inc({ deployment: e.deployment, model: e.model, version: String(e.version) });
   }
 
   onRequest(deployment: string, model: string, version: number, code: string, timing: InferenceTiming | null, totalMs: number): void {

@@ -142,7 +142,12 @@ function collectPredictions(t: Table, schema: MonitoringSchema, text: (string | 
   }
 }
 
-function cellText(c: Column, r: number): string | null {
+/**
+ * One cell as label text: strings as written, numbers in JavaScript's shortest form (so a CSV's
+ * `1` and a card's class label `1` match), null when missing. Exported for the rollout gates, which
+ * match a data set's labels to the model's classes the same way the reference metrics do.
+ */
+export function cellText(c: Column, r: number): string | null {
   if (c.type === 'string') return c.codes[r]! < 0 ? null : c.dictionary[c.codes[r]!]!;
   if (isNumericColumn(c)) return Number.isNaN(c.values[r]!) ? null : String(c.values[r]!);
   return null;

@@ -1,6 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError, type Logger } from '../core/index.js';
-import type { InferenceService } from '../serving/index.js';
+import type { InferenceRequest, InferenceService } from '../serving/index.js';
 import { decodeInferRequest, encodeInferResponse } from './codec/index.js';
 import { errorAnswer } from './http-errors.js';
 import { parseVersion } from './v2-rest.js';
@@ -13,7 +13,7 @@ export interface FastInferOptions {
   onProtocolError?: (code: string) => void;
 }
 
-const INFER_PATH = /^\/v2\/models\/([^/?#]+)(?:\/versions\/([^/?#]+))?\/infer(?:\?.*)?$/;
+const INFER_PATH = /^\/v2\/models\/([^/?#]+)(?:\/versions\/([^/?#]+)|\/(preview))?\/infer(?:\?.*)?$/;
 
 /**
  * `POST /v2/models/{name}[/versions/{v}]/infer` straight on Node's HTTP server, ahead of Fastify:
@@ -71,12 +71,13 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
         fail(res, err, url, true);
         return;
       }
-      inferV2(service, name, version, decoded, req.headers['x-request-id']).then(
-        ({ payload, requestId }) => {
+      inferV2(service, name, m[3] !== undefined ? 'preview' : version, decoded, req.headers).then(
+        ({ payload, requestId, answeredBy }) => {
           res.writeHead(200, {
             'content-type': 'application/json; charset=utf-8',
             'content-length': Buffer.byteLength(payload),
             'x-request-id': requestId,
+            'x-berth-version': answeredBy,
           });
           res.end(payload);
         },
@@ -90,28 +91,38 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
 /**
  * Run a decoded v2 request through the data plane and encode the answer (shared with the Fastify
  * route). The request id (the body's `id`, else one Berth made) goes back in `x-request-id`, so a
- * client can send ground truth for it later (`POST /v1/deployments/{name}/feedback`).
+ * client can send ground truth for it later (`POST /v1/deployments/{name}/feedback`); the version
+ * that answered goes back in `x-berth-version` (and `model_version` in the body).
  */
 export async function inferV2(
   service: InferenceService,
   name: string,
-  version: number | undefined,
+  version: number | 'preview' | undefined,
   decoded: ReturnType<typeof decodeInferRequest>,
-  headerId?: unknown,
-): Promise<{ payload: string; requestId: string }> {
+  headers: IncomingHttpHeaders = {},
+): Promise<{ payload: string; requestId: string; answeredBy: string }> {
   // the body's id wins; else the client's x-request-id header; else Berth makes one
   if (decoded.id === undefined) {
-    const id = requestIdHeader(headerId);
+    const id = requestIdHeader(headers['x-request-id']);
     if (id !== undefined) decoded.id = id;
   }
-  const r = await service.infer(name, decoded, version === undefined ? {} : { version });
+  const request: InferenceRequest = { ...decoded, header: headerReader(headers) };
+  const r = await service.infer(name, request, version === undefined ? {} : version === 'preview' ? { preview: true } : { version });
   const payload = encodeInferResponse({
     modelName: r.modelName,
     modelVersion: r.modelVersion,
     ...(r.id !== undefined ? { id: r.id } : {}),
     outputs: r.outputs,
   });
-  return { payload, requestId: r.requestId };
+  return { payload, requestId: r.requestId, answeredBy: r.answeredBy };
+}
+
+/** A request's headers by lower-case name, first value of repeated ones (sticky routing reads them). */
+export function headerReader(headers: IncomingHttpHeaders): (name: string) => string | undefined {
+  return (n) => {
+    const v = headers[n];
+    return Array.isArray(v) ? v[0] : v;
+  };
 }
 
 /** A client's `x-request-id` when it is a usable id (1–128 of letters, digits, `_ . : -`), else undefined. */

@@ -18,3 +18,4 @@ export { sendError, normalizeHttpError, errorAnswer, type ErrorAnswer } from './
 export { createFastInferHandler, type FastInferOptions } from './fast-infer.js';
 export * from './codec/index.js';
 export { registerMonitorRoutes, type MonitorRestOptions } from './monitor-rest.js';
+export { registerRolloutRoutes, type RolloutRestOptions } from './rollout-rest.js';

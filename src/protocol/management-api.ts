@@ -21,6 +21,7 @@ import {
   type DeploymentRecord,
   type DeploymentSettings,
   type DeploymentTarget,
+  type TrafficPolicy,
   type ModelRecord,
   type RegisterVersionInput,
   type RegisterVersionResult,
@@ -124,6 +125,8 @@ export interface DeployRequest {
   alias?: string;
   version?: number;
   settings?: DeploymentSettings;
+  /** weighted split, sticky key, shadows, preview, fallback, breaker; null clears; omitted keeps it while the target stays */
+  traffic?: TrafficPolicy | null;
 }
 
 /** `DELETE /v1/deployments/{name}` */
@@ -386,6 +389,7 @@ export class ManagementApi {
       model: req.model,
       target,
       ...(req.settings !== undefined ? { settings: req.settings } : {}),
+      ...(req.traffic !== undefined ? { traffic: req.traffic } : {}),
       ...(actor !== undefined ? { actor } : {}),
     });
   }

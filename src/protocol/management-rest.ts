@@ -4,6 +4,7 @@ import { basename, join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, assertName, type Clock, type Lineage, type Logger, type Signature } from '../core/index.js';
 import type { AuditAction, DeploymentSettings, Registry, Tags } from '../registry/index.js';
+import { validateTrafficPolicy } from '../registry/index.js';
 import type { MonitorService } from '../monitor/index.js';
 import type { InferenceService } from '../serving/index.js';
 import { sendError } from './http-errors.js';
@@ -326,7 +327,7 @@ function invalid(field: string, expected: string, got: unknown): BerthError {
   });
 }
 
-function actorOf(req: FastifyRequest): string {
+export function actorOf(req: FastifyRequest): string {
   const h = req.headers[ACTOR_HEADER];
   const v = Array.isArray(h) ? h[0] : h;
   if (v === undefined || v === '') return 'api';
@@ -393,7 +394,7 @@ function readPatch(raw: unknown): MetadataPatch {
 function readDeployRequest(raw: unknown): DeployRequest {
   const body = objectBody(raw);
   for (const key of Object.keys(body)) {
-    if (!['model', 'alias', 'version', 'settings'].includes(key)) throw invalid(key, 'one of model, alias, version, settings', 'an unknown field');
+    if (!['model', 'alias', 'version', 'settings', 'traffic'].includes(key)) throw invalid(key, 'one of model, alias, version, settings, traffic', 'an unknown field');
   }
   const req: DeployRequest = { model: assertName('model', body['model']) };
   if (body['alias'] !== undefined) req.alias = assertName('alias', body['alias']);
@@ -407,6 +408,8 @@ function readDeployRequest(raw: unknown): DeployRequest {
     if (!isPlainObject(s)) throw invalid('settings', 'an object of deployment settings', s);
     req.settings = s as DeploymentSettings;
   }
+  // checked by the registry (every problem at once, each naming its field)
+  if (body['traffic'] !== undefined) req.traffic = validateTrafficPolicy(body['traffic']);
   return req;
 }
 

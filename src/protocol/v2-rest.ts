@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, type Logger, type Signature, type TensorSpec } from '../core/index.js';
 import type { InferenceService } from '../serving/index.js';
@@ -99,21 +100,32 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
 
   // Over a real socket the fast handler (fast-infer.ts) answers these two routes before Fastify
   // sees them; these serve `app.inject` and keep the routes in the router and the OpenAPI check.
-  const infer = async (name: string, version: number | undefined, body: unknown, reply: FastifyReply, headerId: unknown): Promise<unknown> => {
-    const { payload, requestId } = await inferV2(service, name, version, decodeInferRequest(body), headerId);
-    return reply.header('content-type', 'application/json; charset=utf-8').header('x-request-id', requestId).send(payload);
+  const infer = async (name: string, version: number | 'preview' | undefined, body: unknown, reply: FastifyReply, headers: IncomingHttpHeaders): Promise<unknown> => {
+    const { payload, requestId, answeredBy } = await inferV2(service, name, version, decodeInferRequest(body), headers);
+    return reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .header('x-request-id', requestId)
+      .header('x-berth-version', answeredBy)
+      .send(payload);
   };
 
   app.post<{ Params: NameParams }>('/v2/models/:name/infer', async (req, reply) => {
     try {
-      return await infer(req.params.name, undefined, req.body, reply, req.headers['x-request-id']);
+      return await infer(req.params.name, undefined, req.body, reply, req.headers);
     } catch (err) {
       return sendError(reply, req, err, logger);
     }
   });
   app.post<{ Params: VersionParams }>('/v2/models/:name/versions/:version/infer', async (req, reply) => {
     try {
-      return await infer(req.params.name, parseVersion(req.params.version), req.body, reply, req.headers['x-request-id']);
+      return await infer(req.params.name, parseVersion(req.params.version), req.body, reply, req.headers);
+    } catch (err) {
+      return sendError(reply, req, err, logger);
+    }
+  });
+  app.post<{ Params: NameParams }>('/v2/models/:name/preview/infer', async (req, reply) => {
+    try {
+      return await infer(req.params.name, 'preview', req.body, reply, req.headers);
     } catch (err) {
       return sendError(reply, req, err, logger);
     }

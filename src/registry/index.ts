@@ -23,7 +23,7 @@ export {
 export { SCHEMA_MIGRATIONS, migrateToLatest, type SchemaMigration } from './migrations.js';
 export { SqliteMetadataStore, type SqliteMetadataStoreOptions } from './sqlite/sqlite-metadata-store.js';
 export { CARD_FORMATS, CARD_OUTPUT_ROLES, mergeCardIntoSignature, parseCard } from './card.js';
-export { DEPLOYMENT_SETTING_KEYS, validateDeploymentSettings, validateDeploymentTarget } from './deployment-settings.js';
+export { DEFAULT_BREAKER, DEPLOYMENT_SETTING_KEYS, policyVersions, validateDeploymentSettings, validateDeploymentTarget, validateTrafficPolicy } from './deployment-settings.js';
 export {
   Registry,
   type AliasMoveResult,

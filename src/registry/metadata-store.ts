@@ -60,6 +60,8 @@ export interface DeploymentsTable {
   target: string;
   /** JSON DeploymentSettings */
   settings: string;
+  /** JSON TrafficPolicy, or null (all traffic to the target) */
+  traffic: string | null;
   revision: number;
   created_at: number;
   updated_at: number;
@@ -71,6 +73,7 @@ export interface DeploymentHistoryTable {
   model: string;
   target: string;
   settings: string;
+  traffic: string | null;
   change: string;
   deleted: number;
   at: number;
@@ -88,6 +91,43 @@ export interface AuditTable {
   details: string;
 }
 
+/** One progressive rollout of a deployment (the rollout layer's persisted state machine). */
+export interface RolloutsTable {
+  id: Generated<number>;
+  deployment: string;
+  model: string;
+  from_version: number;
+  to_version: number;
+  strategy: string;
+  /** JSON: steps, interval, analysis, gates, no-data policy… */
+  spec: string;
+  state: string;
+  step: number;
+  step_started_at: number;
+  /** when the controller acts next (epoch ms), null when it waits for a person */
+  next_at: number | null;
+  failures: number;
+  reason: string | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+  actor: string;
+}
+
+/** Every decision a rollout took, with the numbers it was based on. */
+export interface RolloutDecisionsTable {
+  id: Generated<number>;
+  rollout_id: number;
+  at: number;
+  step: number;
+  kind: string;
+  verdict: string | null;
+  state: string;
+  /** JSON */
+  details: string;
+  actor: string;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -103,6 +143,8 @@ export interface RegistryDatabase {
   deployments: DeploymentsTable;
   deployment_history: DeploymentHistoryTable;
   audit: AuditTable;
+  rollouts: RolloutsTable;
+  rollout_decisions: RolloutDecisionsTable;
   berth_schema_migrations: SchemaMigrationsTable;
 }
 

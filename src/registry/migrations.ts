@@ -111,6 +111,49 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       await db.schema.createIndex('audit_model').on('audit').column('model').execute();
     },
   },
+  {
+    version: 2,
+    name: 'traffic-and-rollouts',
+    async up(db, dialect) {
+      const idType = dialect === 'postgres' ? 'bigserial' : 'integer';
+      await db.schema.alterTable('deployments').addColumn('traffic', 'text').execute();
+      await db.schema.alterTable('deployment_history').addColumn('traffic', 'text').execute();
+      await db.schema
+        .createTable('rollouts')
+        .addColumn('id', idType, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('deployment', 'text', (c) => c.notNull())
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('from_version', 'integer', (c) => c.notNull())
+        .addColumn('to_version', 'integer', (c) => c.notNull())
+        .addColumn('strategy', 'text', (c) => c.notNull())
+        .addColumn('spec', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('step', 'integer', (c) => c.notNull())
+        .addColumn('step_started_at', 'bigint', (c) => c.notNull())
+        .addColumn('next_at', 'bigint')
+        .addColumn('failures', 'integer', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('finished_at', 'bigint')
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('rollouts_deployment').on('rollouts').columns(['deployment', 'id']).execute();
+      await db.schema
+        .createTable('rollout_decisions')
+        .addColumn('id', idType, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('rollout_id', 'integer', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('step', 'integer', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('verdict', 'text')
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('details', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('rollout_decisions_rollout').on('rollout_decisions').columns(['rollout_id', 'id']).execute();
+    },
+  },
 ];
 
 /**

@@ -88,12 +88,57 @@ export interface DeploymentSettings {
   idleUnloadMs?: number;
 }
 
+/** Where a sticky key is read: a request header, a request parameter, or the first value of an input. */
+export const STICKY_SOURCES = ['header', 'parameter', 'input'] as const;
+export type StickySource = (typeof STICKY_SOURCES)[number];
+
+/** One version besides the target taking a share of a deployment's traffic. */
+export interface TrafficArm {
+  version: number;
+  /** percent of primary traffic (0–100; the target gets what the arms leave) */
+  percent: number;
+}
+
+/** When a version's answers fail too often, traffic moves off it (see docs/rollouts.md). */
+export interface BreakerPolicy {
+  /** trip when server-side failures exceed this percent of requests in the window (1–100) */
+  errorPercent: number;
+  /** …and the window holds at least this many requests */
+  minRequests: number;
+  /** the rolling window, ms */
+  windowMs: number;
+}
+
+/**
+ * How a deployment spreads its traffic beyond its target: a weighted split (canary, A/B), sticky
+ * keys, shadow copies, a preview route (blue-green) and the version to fall back to. Stored with the
+ * deployment, so its history, audit and rollback cover traffic changes too.
+ */
+export interface TrafficPolicy {
+  /** versions answering a share of requests; the target answers the rest */
+  split: TrafficArm[];
+  /** keep each key on one arm (A/B): the key is hashed onto the split's shares */
+  sticky: { from: StickySource; name: string } | null;
+  /** versions receiving a copy of a share of requests; their answers are logged and compared, never returned */
+  shadows: TrafficArm[];
+  /** a version answering only on the preview route (`/v2/models/{name}/preview/infer`) */
+  preview: number | null;
+  /** the last good version: where traffic goes if the target's circuit breaker trips */
+  fallback: number | null;
+  /** keep the fallback loaded until this moment (epoch ms; blue-green switch-back), null = not pinned */
+  fallbackWarmUntil: number | null;
+  /** circuit breaker of every arm; null = the defaults */
+  breaker: BreakerPolicy | null;
+}
+
 /** A named endpoint and what it serves. Every change bumps `revision` and is kept in its history. */
 export interface DeploymentRecord {
   name: string;
   model: string;
   target: DeploymentTarget;
   settings: DeploymentSettings;
+  /** how traffic spreads beyond the target (null: all of it goes to the target) */
+  traffic: TrafficPolicy | null;
   /** 1 on creation, +1 on every update or rollback */
   revision: number;
   /** ISO 8601 */
@@ -123,7 +168,7 @@ export interface AliasHistoryEntry {
   actor: string;
 }
 
-export const DEPLOYMENT_CHANGES = ['create', 'update', 'rollback', 'delete'] as const;
+export const DEPLOYMENT_CHANGES = ['create', 'update', 'rollback', 'delete', 'fallback'] as const;
 export type DeploymentChange = (typeof DEPLOYMENT_CHANGES)[number];
 
 /** One revision of a deployment (a deletion is a revision too, with `deleted: true`). */
@@ -133,6 +178,7 @@ export interface DeploymentHistoryEntry {
   model: string;
   target: DeploymentTarget;
   settings: DeploymentSettings;
+  traffic: TrafficPolicy | null;
   change: DeploymentChange;
   deleted: boolean;
   /** ISO 8601 */
@@ -159,6 +205,16 @@ export const AUDIT_ACTIONS = [
   'deployment.update',
   'deployment.rollback',
   'deployment.delete',
+  'deployment.fallback',
+  'rollout.start',
+  'rollout.step',
+  'rollout.analysis',
+  'rollout.pause',
+  'rollout.resume',
+  'rollout.promote',
+  'rollout.abort',
+  'rollout.rollback',
+  'rollout.gates',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -14,7 +14,7 @@ import {
 } from '../core/index.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { mergeCardIntoSignature } from './card.js';
-import { sameSettings, sameTarget, validateDeploymentSettings, validateDeploymentTarget } from './deployment-settings.js';
+import { policyVersions, sameSettings, sameTarget, sameTraffic, validateDeploymentSettings, validateDeploymentTarget, validateTrafficPolicy } from './deployment-settings.js';
 import { currentUserName, readGitInfo } from './lineage.js';
 import type {
   AliasHistoryTable,
@@ -37,6 +37,7 @@ import {
   type DeploymentRecord,
   type DeploymentSettings,
   type DeploymentTarget,
+  type TrafficPolicy,
   type ModelRecord,
   type ReferenceDataRecord,
   type RegistryChange,
@@ -108,6 +109,13 @@ export interface DeployInput {
   target: DeploymentTarget;
   /** replaces the settings when given; kept from the current revision when omitted */
   settings?: DeploymentSettings;
+  /**
+   * how traffic spreads beyond the target; null clears it. Omitted: kept while the target stays,
+   * cleared when the target changes (a policy is about the versions around one target).
+   */
+  traffic?: TrafficPolicy | null;
+  /** the history entry's kind for an update (`fallback` when a circuit breaker moved traffic) */
+  change?: 'update' | 'fallback';
   actor?: string;
 }
 
@@ -542,35 +550,51 @@ export class Registry {
     const model = assertName('model', input.model);
     const target = validateDeploymentTarget(input.target);
     const settings = input.settings === undefined ? undefined : validateDeploymentSettings(input.settings);
+    const traffic = input.traffic === undefined ? undefined : validateTrafficPolicy(input.traffic);
     const who = this.actorOf(input.actor);
     const now = this.clock.now();
     const result = await this.metadata.transaction(async (trx): Promise<DeployResult> => {
-      await resolveTarget(trx, model, target);
+      const served = await resolveTarget(trx, model, target);
       const existing = await trx.selectFrom('deployments').selectAll().where('name', '=', name).executeTakeFirst();
-      if (existing) {
-        const cur = toDeploymentRecord(existing);
+      const cur = existing ? toDeploymentRecord(existing) : undefined;
+      const nextTraffic = traffic !== undefined ? traffic : cur && cur.model === model && sameTarget(cur.target, target) ? cur.traffic : null;
+      await checkTrafficVersions(trx, model, Number(served.version), nextTraffic);
+      if (existing && cur) {
         const nextSettings = settings ?? cur.settings;
-        if (cur.model === model && sameTarget(cur.target, target) && sameSettings(cur.settings, nextSettings)) {
+        if (cur.model === model && sameTarget(cur.target, target) && sameSettings(cur.settings, nextSettings) && sameTraffic(cur.traffic, nextTraffic)) {
           return { deployment: cur, created: false, changed: false };
         }
-        const row = await writeDeployment(trx, now, who, name, existing, { model, target, settings: nextSettings }, 'update');
-        await writeAudit(trx, now, who, 'deployment.update', `deployment:${name}`, model, {
+        const change = input.change ?? 'update';
+        const row = await writeDeployment(trx, now, who, name, existing, { model, target, settings: nextSettings, traffic: nextTraffic }, change);
+        await writeAudit(trx, now, who, change === 'fallback' ? 'deployment.fallback' : 'deployment.update', `deployment:${name}`, model, {
           revision: row.revision,
-          from: { model: cur.model, target: cur.target, settings: cur.settings },
-          to: { model, target, settings: nextSettings },
+          from: { model: cur.model, target: cur.target, settings: cur.settings, traffic: cur.traffic },
+          to: { model, target, settings: nextSettings, traffic: nextTraffic },
         });
         return { deployment: toDeploymentRecord(row), created: false, changed: true };
       }
-      const row = await writeDeployment(trx, now, who, name, undefined, { model, target, settings: settings ?? {} }, 'create');
+      const row = await writeDeployment(trx, now, who, name, undefined, { model, target, settings: settings ?? {}, traffic: nextTraffic }, 'create');
       await writeAudit(trx, now, who, 'deployment.create', `deployment:${name}`, model, {
         revision: row.revision,
         target,
         settings: settings ?? {},
+        ...(nextTraffic ? { traffic: nextTraffic } : {}),
       });
       return { deployment: toDeploymentRecord(row), created: true, changed: true };
     });
     if (result.changed) this.emit({ kind: 'deployment', name });
     return result;
+  }
+
+  /**
+   * Append an audit entry for a change made by a layer above the registry (rollouts). Inside `trx`
+   * when given, so the entry commits with the change it describes.
+   */
+  async appendAudit(
+    entry: { action: AuditAction; target: string; model: string | null; details: Record<string, unknown>; actor?: string },
+    trx?: Db,
+  ): Promise<void> {
+    await writeAudit(trx ?? this.metadata.db, this.clock.now(), this.actorOf(entry.actor), entry.action, entry.target, entry.model, entry.details);
   }
 
   /** One deployment; DEPLOYMENT_NOT_FOUND. */
@@ -600,6 +624,7 @@ export class Registry {
           model: existing.model,
           target: existing.target,
           settings: existing.settings,
+          traffic: existing.traffic,
           change: 'delete',
           deleted: 1,
           at: now,
@@ -663,20 +688,23 @@ export class Registry {
         });
       }
       const target = parseJson<DeploymentTarget>(prev.target);
-      await resolveTarget(trx, prev.model, target);
+      const traffic = prev.traffic === null ? null : parseJson<TrafficPolicy>(prev.traffic);
+      const served = await resolveTarget(trx, prev.model, target);
+      await checkTrafficVersions(trx, prev.model, Number(served.version), traffic);
       const updated = await writeDeployment(
         trx,
         now,
         who,
         name,
         existing,
-        { model: prev.model, target, settings: parseJson<DeploymentSettings>(prev.settings) },
+        { model: prev.model, target, settings: parseJson<DeploymentSettings>(prev.settings), traffic },
         'rollback',
       );
       await writeAudit(trx, now, who, 'deployment.rollback', `deployment:${name}`, prev.model, {
         revision: updated.revision,
         toRevision: prev.revision,
         target,
+        ...(traffic ? { traffic } : {}),
       });
       return updated;
     });
@@ -922,6 +950,24 @@ async function resolveTarget(db: Db, model: string, target: DeploymentTarget, de
   return requireVersion(db, model, alias.version);
 }
 
+/** Every version a traffic policy names must exist and differ from the version the target serves. */
+async function checkTrafficVersions(db: Db, model: string, served: number, traffic: TrafficPolicy | null): Promise<void> {
+  if (!traffic) return;
+  for (const v of policyVersions(traffic)) {
+    await requireVersion(db, model, v);
+  }
+  for (const a of traffic.split) {
+    if (a.version === served) {
+      throw new BerthError('INVALID_ARGUMENT', `traffic.split: version ${served} is the deployment's target; the target gets the share the split leaves (${100 - traffic.split.reduce((s, x) => s + x.percent, 0)}%)`, {
+        field: 'traffic.split', got: a.version,
+      });
+    }
+  }
+  for (const a of traffic.shadows) {
+    if (a.version === served) throw new BerthError('INVALID_ARGUMENT', `traffic.shadows: version ${served} is the deployment's target and cannot shadow itself`, { field: 'traffic.shadows', got: a.version });
+  }
+}
+
 async function moveAlias(
   trx: Db,
   now: number,
@@ -952,7 +998,7 @@ async function writeDeployment(
   actor: string,
   name: string,
   existing: Selectable<DeploymentsTable> | undefined,
-  next: { model: string; target: DeploymentTarget; settings: DeploymentSettings },
+  next: { model: string; target: DeploymentTarget; settings: DeploymentSettings; traffic: TrafficPolicy | null },
   change: DeploymentChange,
 ): Promise<Selectable<DeploymentsTable>> {
   let revision: number;
@@ -971,6 +1017,7 @@ async function writeDeployment(
     model: next.model,
     target: JSON.stringify(next.target),
     settings: JSON.stringify(next.settings),
+    traffic: next.traffic === null ? null : JSON.stringify(next.traffic),
     revision,
     created_at: existing ? Number(existing.created_at) : now,
     updated_at: now,
@@ -994,6 +1041,7 @@ async function insertDeploymentHistory(
     model: row.model,
     target: row.target,
     settings: row.settings,
+    traffic: row.traffic,
     change,
     deleted: 0,
     at: now,
@@ -1164,6 +1212,7 @@ function toDeploymentRecord(r: Selectable<DeploymentsTable>): DeploymentRecord {
     model: r.model,
     target: parseJson<DeploymentTarget>(r.target),
     settings: parseJson<DeploymentSettings>(r.settings),
+    traffic: r.traffic === null || r.traffic === undefined ? null : parseJson<TrafficPolicy>(r.traffic),
     revision: Number(r.revision),
     createdAt: iso(Number(r.created_at)),
     updatedAt: iso(Number(r.updated_at)),
@@ -1191,6 +1240,7 @@ function toDeploymentHistoryEntry(r: Selectable<DeploymentHistoryTable>): Deploy
     model: r.model,
     target: parseJson<DeploymentTarget>(r.target),
     settings: parseJson<DeploymentSettings>(r.settings),
+    traffic: r.traffic === null || r.traffic === undefined ? null : parseJson<TrafficPolicy>(r.traffic),
     change: r.change as DeploymentChange,
     deleted: Boolean(Number(r.deleted)),
     at: iso(Number(r.at)),

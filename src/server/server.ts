@@ -17,6 +17,7 @@ import {
   registerManagementRoutes,
   registerMonitorRoutes,
   registerPredictRoutes,
+  registerRolloutRoutes,
   registerV2Routes,
   sendError,
 } from '../protocol/index.js';
@@ -25,10 +26,13 @@ import { OnnxBackend } from '../runtime/index.js';
 import {
   InferenceService,
   ModelManager,
+  toManagedVersion,
   type DeploymentSource,
   type ManagedVersion,
   type ResolvedDeployment,
+  type ResolvedTraffic,
 } from '../serving/index.js';
+import { RolloutController, RolloutStats } from '../rollout/index.js';
 import { createWorkerBridge, type ClusterBridge, type RepositoryAction } from './cluster.js';
 import { ensureExampleDeployment } from './example.js';
 
@@ -42,6 +46,8 @@ export interface BerthServerOptions {
   pollMs?: number;
   /** this process is one of several serving the same port (`server.processes` > 1) */
   clusterWorker?: boolean;
+  /** the clock that times rollout steps (tests pass a ManualClock; defaults to `clock`) */
+  rolloutClock?: Clock;
 }
 
 /** A running Berth: the HTTP app and everything behind it. */
@@ -53,6 +59,8 @@ export interface BerthServer {
   readonly metrics: ServingMetrics;
   readonly monitor: MonitorService;
   readonly alerts: AlertManager;
+  readonly rollouts: RolloutController;
+  readonly rolloutStats: RolloutStats;
   /** recompute the monitoring gauges of /metrics now (they refresh every alerts.intervalMs) */
   refreshMonitorGauges(): Promise<void>;
   /** this process's inference log (null when `inferenceLog.enabled` is false) */
@@ -75,17 +83,25 @@ function readPackageVersion(): string {
   }
 }
 
-export function toManagedVersion(v: VersionRecord): ManagedVersion {
-  const m: ManagedVersion = { model: v.model, version: v.version, sha256: v.sha256, sizeBytes: v.sizeBytes, signature: v.signature };
-  if (v.card) m.card = v.card;
-  return m;
-}
 
 /** Adapts the registry to what the data plane needs to know. */
 function deploymentSource(registry: Registry): DeploymentSource {
   const resolve = async (name: string): Promise<ResolvedDeployment> => {
     const { deployment, version } = await registry.resolveDeployment(name);
-    return { name, model: deployment.model, revision: deployment.revision, version: toManagedVersion(version), overrides: deployment.settings };
+    const t = deployment.traffic;
+    const get = async (v: number): Promise<ManagedVersion> => toManagedVersion(await registry.getVersion(deployment.model, v));
+    const traffic: ResolvedTraffic | null = t
+      ? {
+          split: await Promise.all(t.split.map(async (a) => ({ version: await get(a.version), percent: a.percent }))),
+          sticky: t.sticky,
+          shadows: await Promise.all(t.shadows.map(async (a) => ({ version: await get(a.version), percent: a.percent }))),
+          preview: t.preview === null ? null : await get(t.preview),
+          fallback: t.fallback === null ? null : await get(t.fallback),
+          fallbackWarm: t.fallbackWarmUntil !== null && t.fallbackWarmUntil > Date.now(),
+          breaker: t.breaker,
+        }
+      : null;
+    return { name, model: deployment.model, revision: deployment.revision, version: toManagedVersion(version), overrides: deployment.settings, traffic };
   };
   return {
     resolveDeployment: resolve,
@@ -164,6 +180,9 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   };
   const gaugeTimer = setInterval(() => void refreshMonitorGauges(), config.alerts.intervalMs);
   gaugeTimer.unref();
+  const rolloutStats = new RolloutStats(() => clock.now());
+  // the controller needs the service and the service's observer needs the controller: late-bound
+  let rollouts: RolloutController | null = null;
   const service = new InferenceService({
     source: deploymentSource(registry),
     manager,
@@ -171,13 +190,25 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     lifecycle: config.lifecycle,
     clock,
     logger,
-    observer: inferenceLog
-      ? {
-          onRequest: (d, m, v, code, timing, totalMs) => metrics.onRequest(d, m, v, code, timing, totalMs),
-          onInference: (record) => inferenceLog.onInference(record),
-          onFailure: (record) => inferenceLog.onFailure(record),
-        }
-      : metrics,
+    observer: {
+      onRequest: (d, m, v, code, timing, totalMs) => metrics.onRequest(d, m, v, code, timing, totalMs),
+      onInference: (record) => {
+        inferenceLog?.onInference(record);
+        rolloutStats.onInference(record);
+      },
+      onFailure: (record) => {
+        inferenceLog?.onFailure(record);
+        rolloutStats.onFailure(record);
+      },
+      onShadow: (record) => {
+        inferenceLog?.onShadow(record);
+        rolloutStats.onShadow(record);
+      },
+      onBreaker: (event) => {
+        metrics.onBreaker(event);
+        void rollouts?.onBreaker(event).catch((err: unknown) => logger.error('recording a circuit breaker failed', { deployment: event.deployment, error: toBerthError(err).message }));
+      },
+    },
   });
 
   if (opts.example) await ensureExampleDeployment(registry, logger);
@@ -192,6 +223,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     }
     refreshing = service
       .refresh()
+      .then(async () => rolloutStats.track((await registry.listDeployments()).filter((d) => d.traffic !== null).map((d) => d.name)))
       .catch((err: unknown) => logger.error('refreshing deployments failed', { error: toBerthError(err).message }))
       .finally(() => {
         refreshing = null;
@@ -277,7 +309,19 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     isReady: () => ready,
     repositoryAction: bridge ? (a) => bridge.broadcast(a) : localAction,
   });
+  rollouts = new RolloutController({
+    registry,
+    service,
+    stats: rolloutStats,
+    apply: refresh,
+    monitor,
+    predictor: onnxPredictor(registry),
+    clock: opts.rolloutClock ?? clock,
+    logger,
+  });
+  const controller = rollouts;
   registerPredictRoutes(app, { service, logger });
+  registerRolloutRoutes(app, { rollouts: controller, logger });
   registerMonitorRoutes(app, { monitor, alerts, logger });
   const inspector = new OnnxBackend();
   registerManagementRoutes(app, {
@@ -296,6 +340,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   });
 
   await refresh();
+  await controller.recover();
   ready = true;
   alerts.start();
 
@@ -307,6 +352,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     metrics,
     monitor,
     alerts,
+    rollouts: controller,
+    rolloutStats,
     refreshMonitorGauges,
     inferenceLog,
     config,
@@ -322,6 +369,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       unsubscribe();
       if (pollTimer) clearInterval(pollTimer);
       await app.close();
+      await controller.close();
       await refreshing;
       clearInterval(gaugeTimer);
       await alerts.close();

@@ -1,4 +1,4 @@
-export { InferenceService } from './inference-service.js';
+export { InferenceService, toManagedVersion } from './inference-service.js';
 export type {
   DeploymentOverrides,
   DeploymentSource,
@@ -10,8 +10,13 @@ export type {
   InferenceServiceOptions,
   InferenceTiming,
   ResolvedDeployment,
+  ResolvedTraffic,
   Route,
+  RequestRole,
+  ShadowRecord,
+  BreakerEvent,
 } from './inference-service.js';
+export { CircuitBreaker, ShareCounter, WeightedScheduler, isVersionFailure, stickyArm } from './router.js';
 export { ModelManager, MODEL_STATES, versionKey } from './model-manager.js';
 export type { LoadedEntry, LoadedModelInfo, ManagedVersion, ModelManagerObserver, ModelManagerOptions, ModelState } from './model-manager.js';
 export { validateInputs } from './validate.js';

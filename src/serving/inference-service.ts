@@ -10,20 +10,42 @@ import {
   silentLogger,
   type Tensor,
 } from '../core/index.js';
-import type { DeploymentSettings } from '../registry/index.js';
+import { DEFAULT_BREAKER, type BreakerPolicy, type DeploymentSettings, type StickySource, type VersionRecord } from '../registry/index.js';
 import { versionKey, type LoadedEntry, type ManagedVersion, type ModelManager } from './model-manager.js';
+import { CircuitBreaker, ShareCounter, WeightedScheduler, isVersionFailure, readStickyKey, stickyArm, type BreakerTrip } from './router.js';
 import { validateInputs } from './validate.js';
 
 /** Per-deployment overrides of the server's batching and lifecycle defaults (the registry's settings). */
 export type DeploymentOverrides = DeploymentSettings;
+
+/** A registry version as the data plane needs it. */
+export function toManagedVersion(v: VersionRecord): ManagedVersion {
+  const m: ManagedVersion = { model: v.model, version: v.version, sha256: v.sha256, sizeBytes: v.sizeBytes, signature: v.signature };
+  if (v.card) m.card = v.card;
+  return m;
+}
+
+/** A deployment's traffic policy with its versions resolved. */
+export interface ResolvedTraffic {
+  split: { version: ManagedVersion; percent: number }[];
+  sticky: { from: StickySource; name: string } | null;
+  shadows: { version: ManagedVersion; percent: number }[];
+  preview: ManagedVersion | null;
+  fallback: ManagedVersion | null;
+  /** keep the fallback loaded (blue-green switch-back window) */
+  fallbackWarm: boolean;
+  breaker: BreakerPolicy | null;
+}
 
 /** A deployment resolved to the version it serves now. */
 export interface ResolvedDeployment {
   name: string;
   model: string;
   revision: number;
+  /** the target's version: the stable one, answering whatever share the split leaves */
   version: ManagedVersion;
   overrides: DeploymentOverrides;
+  traffic?: ResolvedTraffic | null;
 }
 
 /** Where the service learns what each deployment serves (the registry, adapted by the server). */
@@ -36,6 +58,8 @@ export interface DeploymentSource {
 /** A protocol-neutral inference request. Inputs are typed tensors; outputs optionally select. */
 export interface InferenceRequest {
   id?: string;
+  /** a request header by lower-case name (sticky routing by header reads it) */
+  header?: (name: string) => string | undefined;
   inputs: Tensor[];
   outputs?: { name: string; parameters?: Record<string, unknown> }[];
   parameters?: Record<string, unknown>;
@@ -60,6 +84,8 @@ export interface InferenceResponse {
   outputs: Tensor[];
   timing: InferenceTiming;
   route: Route;
+  /** `model@version` of the version that answered (the x-berth-version header) */
+  answeredBy: string;
 }
 
 /** One answered request as monitoring sees it: the validated inputs and the outputs, by reference. */
@@ -77,6 +103,35 @@ export interface InferenceRecord {
   latencyMs: number;
   /** wall-clock time of the answer, ms since the epoch */
   timestampMs: number;
+  /** `primary` answered the caller; `shadow` got a copy; `preview` answered on the preview route */
+  role: RequestRole;
+}
+
+export type RequestRole = 'primary' | 'shadow' | 'preview';
+
+/** A shadow copy's outcome beside the primary answer it shadowed. */
+export interface ShadowRecord {
+  deployment: string;
+  /** the primary's answer (inputs, outputs, version) */
+  primary: InferenceRecord;
+  /** the shadow's answer, when it produced one */
+  shadow: InferenceRecord | null;
+  /** the shadow's error code when it failed, or was dropped (`QUEUE_FULL`, `MODEL_UNAVAILABLE`) */
+  code: string;
+  shadowVersion: number;
+  latencyMs: number;
+}
+
+/** A circuit breaker opened: traffic of `version` now goes to `to`. */
+export interface BreakerEvent extends BreakerTrip {
+  deployment: string;
+  model: string;
+  version: number;
+  /** the version taking its traffic, or null when there is nowhere to go */
+  to: number | null;
+  /** was the tripped version the deployment's target (true) or a split arm (false)? */
+  target: boolean;
+  timestampMs: number;
 }
 
 /** A request the data plane refused or failed, once its route was known. */
@@ -89,8 +144,11 @@ export interface FailureRecord {
   /** the error code (INVALID_INPUT, QUEUE_FULL, …) and the field it names, if any */
   code: string;
   field: string | null;
+  /** the version failed (runtime error, timeout, unavailable), not the request: what breakers and analysis count */
+  versionFailure: boolean;
   latencyMs: number;
   timestampMs: number;
+  role: RequestRole;
 }
 
 /** What the service tells monitoring about each request. */
@@ -100,6 +158,10 @@ export interface InferenceObserver {
   onRequest?(deployment: string, model: string, version: number, code: string, timing: InferenceTiming | null, totalMs: number): void;
   /** every successful request, after its answer is computed; must not block (copy, then defer) */
   onInference?(record: InferenceRecord): void;
+  /** every shadow copy, after it answered or failed (never on the caller's path) */
+  onShadow?(record: ShadowRecord): void;
+  /** a version's circuit breaker opened */
+  onBreaker?(event: BreakerEvent): void;
 }
 
 /** One deployment's current route: the version and the batching it runs with. */
@@ -122,18 +184,43 @@ export interface InferenceServiceOptions {
   observer?: InferenceObserver;
 }
 
+/** How one deployment spreads requests right now: built from its traffic policy on refresh. */
+interface Plan {
+  /** the only arm when there is no split and no breaker to consult: the fast path */
+  single: Route | null;
+  /** [target, ...split arms] */
+  arms: Route[];
+  scheduler: WeightedScheduler | null;
+  /** cumulative percents of the arms, for sticky keys */
+  cumulative: number[];
+  sticky: { from: StickySource; name: string } | null;
+  shadows: { route: Route; share: ShareCounter; sameSignature: boolean }[];
+  preview: Route | null;
+  fallback: Route | null;
+  /** one per arm (index as in `arms`), null when the deployment has nowhere to fall back to */
+  breakers: CircuitBreaker[] | null;
+}
+
+/** Most rows a shadow's queue holds: a slow shadow drops copies rather than holding memory. */
+const SHADOW_QUEUE_ROWS = 1024;
+/** A shadow copy gives up after this long (ms). */
+const SHADOW_TIMEOUT_MS = 5000;
+
 /**
- * The data plane: `infer(deployment, request)` routes to the version the deployment serves,
- * validates the inputs against its signature, queues them on that version's batcher and returns
- * the outputs. It knows nothing of HTTP; REST, the friendly endpoint, gRPC and batch jobs all call it.
+ * The data plane: `infer(deployment, request)` routes to the version the deployment's traffic
+ * policy picks, validates the inputs against its signature, queues them on that version's batcher
+ * and returns the outputs; shadow versions get a copy after the answer. It knows nothing of HTTP;
+ * REST, the friendly endpoint, gRPC and batch jobs all call it.
  */
 export class InferenceService {
-  private readonly routes = new Map<string, Route>();
+  private readonly plans = new Map<string, Plan>();
   private readonly versionRoutes = new Map<string, Route>();
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly idPrefix = randomUUID().slice(0, 13);
   private idCounter = 0;
+  /** shadow copies dropped because the shadow was busy, not loaded or failed, by deployment */
+  readonly shadowDrops = new Map<string, number>();
 
   constructor(private readonly opts: InferenceServiceOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -144,16 +231,9 @@ export class InferenceService {
     return this.opts.manager;
   }
 
-  /** The route of a deployment (cached until `refresh`). */
+  /** The route of a deployment's target (or one version of its model), cached until `refresh`. */
   async route(deployment: string, version?: number): Promise<Route> {
-    if (version === undefined) {
-      const cached = this.routes.get(deployment);
-      if (cached) return cached;
-      const resolved = await this.opts.source.resolveDeployment(deployment);
-      const r = this.makeRoute(deployment, resolved, resolved.version);
-      this.routes.set(deployment, r);
-      return r;
-    }
+    if (version === undefined) return (await this.plan(deployment)).arms[0]!;
     const vkey = `${deployment}\u0000${version}`;
     const cached = this.versionRoutes.get(vkey);
     if (cached) return cached;
@@ -164,7 +244,63 @@ export class InferenceService {
     return r;
   }
 
-  private makeRoute(id: string, d: ResolvedDeployment, v: ManagedVersion): Route {
+  /** Every route of a deployment's policy: arms, shadows, preview and fallback (for loading them). */
+  async policyRoutes(deployment: string): Promise<{ role: 'target' | 'split' | 'shadow' | 'preview' | 'fallback'; route: Route }[]> {
+    const p = await this.plan(deployment);
+    return [
+      ...p.arms.map((route, i) => ({ role: i === 0 ? ('target' as const) : ('split' as const), route })),
+      ...p.shadows.map((s) => ({ role: 'shadow' as const, route: s.route })),
+      ...(p.preview ? [{ role: 'preview' as const, route: p.preview }] : []),
+      ...(p.fallback ? [{ role: 'fallback' as const, route: p.fallback }] : []),
+    ];
+  }
+
+  /** Which arms' circuit breakers are open, by version. */
+  openBreakers(deployment: string): number[] {
+    const p = this.plans.get(deployment);
+    if (!p?.breakers) return [];
+    return p.arms.filter((_, i) => p.breakers![i]!.open).map((r) => r.version.version);
+  }
+
+  private async plan(deployment: string): Promise<Plan> {
+    const cached = this.plans.get(deployment);
+    if (cached) return cached;
+    const resolved = await this.opts.source.resolveDeployment(deployment);
+    const p = this.makePlan(resolved);
+    this.plans.set(deployment, p);
+    return p;
+  }
+
+  private makePlan(d: ResolvedDeployment): Plan {
+    const target = this.makeRoute(d.name, d, d.version);
+    const t = d.traffic ?? null;
+    const arms = [target, ...(t?.split ?? []).map((a) => this.makeRoute(d.name, d, a.version))];
+    const splitTotal = (t?.split ?? []).reduce((s, a) => s + a.percent, 0);
+    const weights = [Math.max(0, 100 - splitTotal), ...(t?.split ?? []).map((a) => a.percent)];
+    const cumulative: number[] = [];
+    weights.reduce((acc, w) => (cumulative.push(acc + w), acc + w), 0);
+    const fallback = t?.fallback ? this.makeRoute(`${d.name}#fallback`, d, t.fallback) : null;
+    const canFallBack = arms.length > 1 || fallback !== null;
+    const breaker = t?.breaker ?? DEFAULT_BREAKER;
+    const sig = JSON.stringify(d.version.signature.inputs);
+    return {
+      single: arms.length === 1 && fallback === null ? target : null,
+      arms,
+      scheduler: arms.length > 1 ? new WeightedScheduler(weights) : null,
+      cumulative,
+      sticky: t?.sticky ?? null,
+      shadows: (t?.shadows ?? []).map((s) => ({
+        route: this.makeRoute(`${d.name}#shadow`, d, s.version, SHADOW_QUEUE_ROWS),
+        share: new ShareCounter(s.percent),
+        sameSignature: JSON.stringify(s.version.signature.inputs) === sig,
+      })),
+      preview: t?.preview ? this.makeRoute(`${d.name}#preview`, d, t.preview) : null,
+      fallback,
+      breakers: canFallBack ? arms.map(() => new CircuitBreaker(breaker)) : null,
+    };
+  }
+
+  private makeRoute(id: string, d: ResolvedDeployment, v: ManagedVersion, maxQueueRows?: number): Route {
     const o = d.overrides;
     const card = v.card?.serving ?? {};
     const b = this.opts.batching;
@@ -174,55 +310,112 @@ export class InferenceService {
       maxQueueSize: o.maxQueueSize ?? card.maxQueueSize ?? b.maxQueueSize,
       timeoutMs: o.timeoutMs ?? card.timeoutMs ?? b.timeoutMs,
     };
+    if (maxQueueRows !== undefined) {
+      batching.maxQueueSize = Math.min(batching.maxQueueSize, maxQueueRows);
+      batching.timeoutMs = Math.min(batching.timeoutMs, SHADOW_TIMEOUT_MS);
+    }
     return { id, deployment: d, version: v, key: versionKey(v.model, v.version), batching };
   }
 
   /**
-   * Re-resolve every deployment (after an alias or deployment change). Versions no deployment
-   * serves any more drain and unload; keep-warm versions load.
+   * Re-resolve every deployment (after an alias, deployment or traffic change). Every version a
+   * policy routes to is loaded and warmed before the new plan takes traffic; versions no plan
+   * names any more drain and unload; keep-warm versions stay loaded.
    */
   async refresh(): Promise<void> {
     const all = await this.opts.source.listDeployments();
-    const before = new Set([...this.routes.values()].map((r) => r.key));
-    this.routes.clear();
-    this.versionRoutes.clear();
-    const keep: string[] = [];
-    const warm: Route[] = [];
+    const keysOf = (plans: Iterable<Plan>): Set<string> => {
+      const out = new Set<string>();
+      for (const p of plans) {
+        for (const r of p.arms) out.add(r.key);
+        for (const s of p.shadows) out.add(s.route.key);
+        if (p.preview) out.add(p.preview.key);
+        if (p.fallback) out.add(p.fallback.key);
+      }
+      return out;
+    };
+    const before = keysOf(this.plans.values());
+    const next = new Map<string, Plan>();
+    const keep = new Set<string>();
+    const warm = new Map<string, Route>();
     for (const d of all) {
-      const r = this.makeRoute(d.name, d, d.version);
-      this.routes.set(d.name, r);
-      this.opts.manager.reconfigure(r.key, r.id, r.batching);
+      const p = this.makePlan(d);
+      next.set(d.name, p);
+      const target = p.arms[0]!;
+      this.opts.manager.reconfigure(target.key, target.id, target.batching);
       if ((d.overrides.minLoaded ?? this.opts.lifecycle.minLoaded) > 0) {
-        keep.push(r.key);
-        warm.push(r);
+        keep.add(target.key);
+        warm.set(target.key, target);
+      }
+      // a policy's other versions are part of serving it: loaded before they get traffic, kept loaded
+      const extra = [...p.arms.slice(1), ...p.shadows.map((s) => s.route), ...(p.preview ? [p.preview] : [])];
+      if (p.fallback && d.traffic?.fallbackWarm) extra.push(p.fallback);
+      for (const r of extra) {
+        keep.add(r.key);
+        warm.set(r.key, r);
       }
     }
+    // load what the new plans need before they take traffic (a failed load leaves the breaker to act)
+    await Promise.all(
+      [...warm.values()].map((r) =>
+        this.opts.manager.load(r.version).catch((err: unknown) => {
+          this.logger.error('loading a version of a deployment failed', { deployment: r.deployment.name, version: r.version.version, error: toBerthError(err).message });
+        }),
+      ),
+    );
+    this.plans.clear();
+    for (const [k, p] of next) this.plans.set(k, p);
+    this.versionRoutes.clear();
     this.opts.manager.setKeepWarm(keep);
     const idle = new Map<string, number>();
-    for (const r of this.routes.values()) {
+    for (const p of this.plans.values()) {
+      const r = p.arms[0]!;
       const ms = r.deployment.overrides.idleUnloadMs;
       // a version shared by several deployments stays as long as the most patient one wants
       if (ms !== undefined) idle.set(r.key, ms === 0 || idle.get(r.key) === 0 ? 0 : Math.max(ms, idle.get(r.key) ?? 0));
     }
     this.opts.manager.setIdleOverrides(idle);
-    const now = new Set([...this.routes.values()].map((r) => r.key));
+    const now = keysOf(this.plans.values());
     for (const key of before) if (!now.has(key)) this.opts.manager.retire(key);
-    await Promise.all(
-      warm.map((r) =>
-        this.opts.manager.load(r.version).catch((err: unknown) => {
-          this.logger.error('keep-warm load failed', { deployment: r.deployment.name, error: toBerthError(err).message });
-        }),
-      ),
-    );
   }
 
-  /** Run one request through a deployment (or one of its model's versions). */
-  async infer(deployment: string, req: InferenceRequest, opts: { version?: number } = {}): Promise<InferenceResponse> {
+  /**
+   * Run one request through a deployment: the version its policy picks answers; `version` pins one
+   * version of its model; `preview` asks the preview (blue-green) version.
+   */
+  async infer(deployment: string, req: InferenceRequest, opts: { version?: number; preview?: boolean } = {}): Promise<InferenceResponse> {
     const t0 = this.clock.monotonic();
     let route: Route | undefined;
     let entry: LoadedEntry | undefined;
+    let plan: Plan | undefined;
+    let arm = -1;
+    let role: RequestRole = 'primary';
     try {
-      route = opts.version === undefined ? (this.routes.get(deployment) ?? (await this.route(deployment))) : await this.route(deployment, opts.version);
+      if (opts.version !== undefined) {
+        route = await this.route(deployment, opts.version);
+      } else {
+        plan = this.plans.get(deployment) ?? (await this.plan(deployment));
+        if (opts.preview) {
+          role = 'preview';
+          route = plan.preview ?? undefined;
+          if (!route) {
+            throw new BerthError('NOT_FOUND', `deployment "${deployment}" has no preview version; start a blue-green rollout (berth rollout start ${deployment} --strategy blue-green --to-version N) or set traffic.preview`, {
+              field: 'preview',
+            });
+          }
+        } else if (plan.single) {
+          route = plan.single;
+        } else {
+          arm = this.pick(plan, req);
+          route = plan.arms[arm]!;
+          if (plan.breakers?.[arm]!.open) {
+            // its breaker is open: a split arm's share goes to the target, the target's to the fallback
+            if (arm > 0) arm = 0;
+            else if (plan.fallback) arm = -2;
+            route = arm === -2 ? plan.fallback! : plan.arms[arm]!;
+          }
+        }
+      }
       const sig = route.version.signature;
       const inputs = validateInputs(sig, req.inputs);
       const outputNames = req.outputs && req.outputs.length > 0 ? selectOutputs(route, req.outputs) : undefined;
@@ -234,9 +427,11 @@ export class InferenceService {
       const timing: InferenceTiming = { queueMs: result.queueMs, inferMs: result.inferMs, totalMs, batchRows: result.batchRows };
       const observer = this.opts.observer;
       observer?.onRequest?.(deployment, route.version.model, route.version.version, 'OK', timing, totalMs);
+      if (arm >= 0 && plan?.breakers) this.recordOutcome(plan, arm, false);
       const requestId = req.id ?? this.nextRequestId();
-      if (observer?.onInference) {
-        observer.onInference({
+      const shadows = plan !== undefined && role === 'primary' && plan.shadows.length > 0 ? plan.shadows.filter((s) => s.share.take()) : null;
+      if (observer?.onInference || (shadows && shadows.length > 0)) {
+        const record: InferenceRecord = {
           deployment: route.deployment.name,
           model: route.version.model,
           version: route.version.version,
@@ -247,7 +442,11 @@ export class InferenceService {
           rows: rowsOf(inputs),
           latencyMs: totalMs,
           timestampMs: this.clock.now(),
-        });
+          role,
+        };
+        observer?.onInference?.(record);
+        // the copy runs after this answer is on its way: the caller never waits for a shadow
+        if (shadows && shadows.length > 0) setImmediate(() => this.runShadows(shadows, record, req));
       }
       const res: InferenceResponse = {
         modelName: deployment,
@@ -257,6 +456,7 @@ export class InferenceService {
         outputs: result.outputs,
         timing,
         route,
+        answeredBy: route.key,
       };
       if (req.id !== undefined) res.id = req.id;
       return res;
@@ -265,6 +465,8 @@ export class InferenceService {
       const totalMs = this.clock.monotonic() - t0;
       const observer = this.opts.observer;
       observer?.onRequest?.(deployment, route?.version.model ?? '', route?.version.version ?? 0, e.code, null, totalMs);
+      const versionFailure = isVersionFailure(e.code, e.context);
+      if (arm >= 0 && plan?.breakers && route !== undefined) this.recordOutcome(plan, arm, versionFailure);
       if (route !== undefined && observer?.onFailure) {
         const field = e.context.field;
         observer.onFailure({
@@ -275,13 +477,101 @@ export class InferenceService {
           requestId: req.id ?? this.nextRequestId(),
           code: e.code,
           field: typeof field === 'string' ? field : null,
+          versionFailure,
           latencyMs: totalMs,
           timestampMs: this.clock.now(),
+          role,
         });
       }
       throw e;
     } finally {
       if (entry) this.opts.manager.release(entry);
+    }
+  }
+
+  /** The arm for this request: its sticky key's arm, else the scheduler's next. */
+  private pick(plan: Plan, req: InferenceRequest): number {
+    if (plan.sticky) {
+      const key = readStickyKey(plan.sticky, req);
+      if (key !== undefined) return stickyArm(key, plan.cumulative);
+    }
+    return plan.scheduler ? plan.scheduler.next() : 0;
+  }
+
+  private recordOutcome(plan: Plan, arm: number, failed: boolean): void {
+    const trip = plan.breakers![arm]!.record(failed, this.clock.monotonic());
+    if (!trip) return;
+    const r = plan.arms[arm]!;
+    const to = arm > 0 ? plan.arms[0]!.version.version : (plan.fallback?.version.version ?? null);
+    this.logger.warn('circuit breaker opened', { deployment: r.deployment.name, version: r.version.version, to, failures: trip.failures, requests: trip.requests });
+    if (to === null) plan.breakers![arm]!.open = false; // nowhere to go: keep serving, keep counting
+    this.opts.observer?.onBreaker?.({
+      ...trip,
+      deployment: r.deployment.name,
+      model: r.version.model,
+      version: r.version.version,
+      to,
+      target: arm === 0,
+      timestampMs: this.clock.now(),
+    });
+  }
+
+  /**
+   * Run inputs on one version through its own queue, outside every policy, observer and log: how
+   * gates measure a candidate on the path it will serve on.
+   */
+  async probe(v: ManagedVersion, inputs: Tensor[], batching?: Partial<BatchingConfig>): Promise<Tensor[]> {
+    const deadline = this.clock.monotonic() + (batching?.timeoutMs ?? this.opts.batching.timeoutMs);
+    const entry = this.opts.manager.tryAcquire(versionKey(v.model, v.version)) ?? (await this.opts.manager.acquire(v, deadline));
+    try {
+      const b = this.opts.manager.batcherFor(entry, `${v.model}@${v.version}#probe`, { ...this.opts.batching, ...batching });
+      return (await b.submit(validateInputs(v.signature, inputs), undefined, deadline)).outputs;
+    } finally {
+      this.opts.manager.release(entry);
+    }
+  }
+
+  /** Send the copies of an answered request to its shadows; outcomes go to the observer only. */
+  private runShadows(shadows: Plan['shadows'], primary: InferenceRecord, req: InferenceRequest): void {
+    for (const s of shadows) {
+      void this.runShadow(s, primary, req);
+    }
+  }
+
+  private async runShadow(s: Plan['shadows'][number], primary: InferenceRecord, req: InferenceRequest): Promise<void> {
+    const t0 = this.clock.monotonic();
+    const route = s.route;
+    const report = (code: string, shadow: InferenceRecord | null): void => {
+      if (code !== 'OK') this.shadowDrops.set(primary.deployment, (this.shadowDrops.get(primary.deployment) ?? 0) + 1);
+      this.opts.observer?.onShadow?.({ deployment: primary.deployment, primary, shadow, code, shadowVersion: route.version.version, latencyMs: this.clock.monotonic() - t0 });
+    };
+    const entry = this.opts.manager.tryAcquire(route.key);
+    if (!entry) {
+      // not loaded (evicted, failed): drop this copy and load it for the next ones
+      void this.opts.manager.load(route.version).catch(() => undefined);
+      return report('MODEL_UNAVAILABLE', null);
+    }
+    try {
+      const inputs = s.sameSignature ? primary.inputs : validateInputs(route.version.signature, req.inputs);
+      const result = await this.opts.manager.batcherFor(entry, route.id, route.batching).submit(inputs, undefined, t0 + route.batching.timeoutMs);
+      const latencyMs = this.clock.monotonic() - t0;
+      report('OK', {
+        deployment: primary.deployment,
+        model: route.version.model,
+        version: route.version.version,
+        managed: route.version,
+        requestId: primary.requestId,
+        inputs,
+        outputs: result.outputs,
+        rows: primary.rows,
+        latencyMs,
+        timestampMs: this.clock.now(),
+        role: 'shadow',
+      });
+    } catch (err) {
+      report(toBerthError(err).code, null);
+    } finally {
+      this.opts.manager.release(entry);
     }
   }
 

@@ -77,3 +77,77 @@ export function identityModel(elemType: number, width: number, batchDim: number 
   const opset = [...str(1, ''), ...int(2, 13)];
   return Uint8Array.from([...int(1, 8), ...str(2, 'berth-tests'), ...bytes(7, graph), ...bytes(8, opset)]);
 }
+
+function floatInit(name: string, dims: number[], values: Float32Array): number[] {
+  return [...dims.flatMap((d) => int(1, d)), ...int(2, 1), ...str(8, name), ...bytes(9, new Uint8Array(values.buffer, values.byteOffset, values.byteLength))];
+}
+
+function modelOf(graphName: string, nodes: number[][], inits: number[][], input: number[], outputs: number[][]): Uint8Array {
+  const graph = [...nodes.flatMap((n) => bytes(1, n)), ...str(2, graphName), ...inits.flatMap((i) => bytes(5, i)), ...bytes(11, input), ...outputs.flatMap((o) => bytes(12, o))];
+  const opset = [...str(1, ''), ...int(2, 13)];
+  return Uint8Array.from([...int(1, 8), ...str(2, 'berth-tests'), ...bytes(7, graph), ...bytes(8, opset)]);
+}
+
+/**
+ * A deliberately slow model with the breast-cancer fixtures' input (`input`, float [N, 30]):
+ * `layers` dense layers of `hidden` units; its single output is `Y` [N, hidden]. For tests that
+ * must see a version still computing after another answered.
+ */
+export function slowModel(hidden: number, layers: number, inputName = 'input', width = 30): Uint8Array {
+  const nodes: number[][] = [];
+  const inits: number[][] = [];
+  let prev = inputName;
+  let fanIn = width;
+  for (let l = 0; l < layers; l++) {
+    const w = `W${l}`;
+    const out = l === layers - 1 ? 'Y' : `H${l}`;
+    inits.push(floatInit(w, [fanIn, hidden], new Float32Array(fanIn * hidden).fill(1 / fanIn)));
+    nodes.push([...str(1, prev), ...str(1, w), ...str(2, out), ...str(4, 'MatMul')]);
+    prev = out;
+    fanIn = hidden;
+  }
+  return modelOf('slow', nodes, inits, valueInfo(inputName, ['N', width]), [valueInfo('Y', ['N', hidden])]);
+}
+
+/**
+ * A model that loads and accepts any [N, D] float input named `input`, and fails at run time for
+ * every width but `n` (it adds an `n`-wide constant): a version broken for real traffic.
+ */
+export function brokenModel(n = 31, inputName = 'input'): Uint8Array {
+  const node = [...str(1, inputName), ...str(1, 'W'), ...str(2, 'Y'), ...str(4, 'Add')];
+  return modelOf('broken', [node], [floatInit('W', [n], new Float32Array(n))], valueInfo(inputName, ['N', 'D']), [valueInfo('Y', ['N', 'D'])]);
+}
+
+/**
+ * A copy of an ONNX file with one float initializer's values replaced (same length): how tests
+ * make a "bad" version of a real model, e.g. logistic regression with its intercept shifted so it
+ * predicts one class for nearly everything.
+ */
+export function patchFloatInitializer(model: Uint8Array, name: string, values: number[]): Uint8Array {
+  const out = Uint8Array.from(model);
+  const nameBytes = [...key(8, 2), ...varint(name.length), ...Buffer.from(name, 'utf8')];
+  // the values are either raw_data (field 9) or packed float_data (field 4)
+  const raws = [[...key(9, 2), ...varint(values.length * 4)], [...key(4, 2), ...varint(values.length * 4)]];
+  const find = (needle: number[], from: number, to: number): number => {
+    outer: for (let i = from; i + needle.length <= to; i++) {
+      for (let j = 0; j < needle.length; j++) if (out[i + j] !== needle[j]) continue outer;
+      return i;
+    }
+    return -1;
+  };
+  const at = find(nameBytes, 0, out.length);
+  if (at < 0) throw new Error(`no initializer named ${name}`);
+  // the data sits near the name inside the same TensorProto (before or after it)
+  let start = -1;
+  for (const raw of raws) {
+    let r = find(raw, at + nameBytes.length, Math.min(out.length, at + nameBytes.length + 64));
+    if (r < 0) r = find(raw, Math.max(0, at - 16 - values.length * 4), at);
+    if (r >= 0) {
+      start = r + raw.length;
+      break;
+    }
+  }
+  if (start < 0) throw new Error(`initializer ${name} has no data of ${values.length} floats`);
+  Buffer.from(out.buffer, out.byteOffset + start, values.length * 4).set(new Uint8Array(Float32Array.from(values).buffer));
+  return out;
+}

@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { resolveConfig, silentLogger, type ConfigLayer } from '../../src/core/index.js';
+import { resolveConfig, silentLogger, type Clock, type ConfigLayer } from '../../src/core/index.js';
 import { parseCard } from '../../src/registry/index.js';
 import type { DeploymentSettings } from '../../src/registry/index.js';
 import { OnnxBackend } from '../../src/runtime/index.js';
@@ -16,14 +16,20 @@ export interface TestServer {
 }
 
 /** A real Berth server on 127.0.0.1, port 0, with a temp data dir. */
-export async function startServer(layer: ConfigLayer = {}, opts: { example?: boolean; dataDir?: string } = {}): Promise<TestServer> {
+export async function startServer(layer: ConfigLayer = {}, opts: { example?: boolean; dataDir?: string; rolloutClock?: Clock } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'berth-test-'));
   const config = resolveConfig(
     { logLevel: 'silent' },
     layer,
     { dataDir, server: { host: '127.0.0.1', port: 0, ...(layer.server ?? {}) } },
   );
-  const server = await createBerthServer({ config, logger: silentLogger, example: opts.example ?? false, pollMs: 0 });
+  const server = await createBerthServer({
+    config,
+    logger: silentLogger,
+    example: opts.example ?? false,
+    pollMs: 0,
+    ...(opts.rolloutClock ? { rolloutClock: opts.rolloutClock } : {}),
+  });
   const url = await server.listen();
   return {
     server,
@@ -62,6 +68,30 @@ export async function deployFixture(
   });
   await ts.server.service.refresh();
   return { deployment, version: version.version };
+}
+
+/**
+ * Register a fixture model (with its card, unless `card: false`) or raw ONNX bytes as the next
+ * version of model `name`, without deploying it. Returns the version number.
+ */
+export async function registerVersion(
+  ts: TestServer,
+  name: string,
+  source: { fixture: string; card?: boolean } | { bytes: Uint8Array; file?: string; cardOf?: string },
+): Promise<number> {
+  let filePath: string;
+  let cardFile: string | undefined;
+  if ('fixture' in source) {
+    filePath = fixturePath(source.fixture);
+    if (source.card !== false) cardFile = fixturePath(source.fixture, 'card.json');
+  } else {
+    filePath = path.join(ts.dataDir, source.file ?? `upload-${Date.now()}-${Math.random().toString(36).slice(2)}.onnx`);
+    writeFileSync(filePath, source.bytes);
+    if (source.cardOf) cardFile = fixturePath(source.cardOf, 'card.json');
+  }
+  const card = cardFile ? parseCard(readFileSync(cardFile, 'utf8'), cardFile) : undefined;
+  const { version } = await ts.server.registry.registerVersion({ name, filePath, ...(card ? { card } : {}), inspect: (b) => backend.inspect(b) });
+  return version.version;
 }
 
 export interface HttpAnswer<T = unknown> {

@@ -11,7 +11,8 @@ export const AUDIT_ACTION_CHOICES = [
   'version.register', 'version.tags.set', 'version.tags.delete', 'version.describe', 'version.reference',
   'model.tags.set', 'model.tags.delete', 'model.describe',
   'alias.set', 'alias.delete', 'alias.rollback',
-  'deployment.create', 'deployment.update', 'deployment.rollback', 'deployment.delete',
+  'deployment.create', 'deployment.update', 'deployment.rollback', 'deployment.delete', 'deployment.fallback',
+  'rollout.start', 'rollout.step', 'rollout.analysis', 'rollout.pause', 'rollout.resume', 'rollout.promote', 'rollout.abort', 'rollout.rollback', 'rollout.gates',
 ] as const;
 
 /** `berth audit` and `berth status` */

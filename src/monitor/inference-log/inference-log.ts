@@ -14,10 +14,10 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { silentLogger, systemClock, toBerthError, type Clock, type InferenceLogConfig, type Logger } from '../../core/index.js';
 import { createFileWriter, type FileWriter } from './file-writer.js';
-import type { FailureRecord, InferenceRecord } from '../../serving/index.js';
+import type { FailureRecord, InferenceRecord, ShadowRecord } from '../../serving/index.js';
 import { monitoringSchema, type MonitoringSchema } from '../schema.js';
 import { RateSampler } from './sampler.js';
-import { LogSegment } from './segment.js';
+import { LogSegment, logFilePrefix } from './segment.js';
 
 /** Most records waiting to be copied into buffers; beyond it records are dropped (and counted). */
 const MAX_PENDING = 100_000;
@@ -93,6 +93,11 @@ export class InferenceLog {
     this.enqueue(record, record.rows);
   }
 
+  /** The serving observer hook for shadow copies: their answers are logged in `shadow-` files. */
+  onShadow(record: ShadowRecord): void {
+    if (record.shadow) this.enqueue(record.shadow, record.shadow.rows);
+  }
+
   /** The serving observer hook for refused and failed requests (data quality counts them). */
   onFailure(record: FailureRecord): void {
     this.enqueue(record, 1);
@@ -131,17 +136,19 @@ export class InferenceLog {
     for (const rec of batch) {
       const rows = 'rows' in rec ? rec.rows : 1;
       try {
-        let sampler = this.samplers.get(rec.deployment);
+        // each role samples on its own budget: shadow copies never crowd out what callers saw
+        const skey = rec.role === 'primary' ? rec.deployment : `${rec.deployment}\u0000${rec.role}`;
+        let sampler = this.samplers.get(skey);
         if (!sampler) {
           sampler = new RateSampler(cfg.sampleRate, cfg.maxRowsPerSecond, this.samplers.size + 1);
-          this.samplers.set(rec.deployment, sampler);
+          this.samplers.set(skey, sampler);
         }
         const p = sampler.probability(rows, rec.timestampMs);
         if (p <= 0) continue;
-        const key = `${rec.deployment}\u0000${rec.model}\u0000${rec.version}`;
+        const key = `${rec.deployment}\u0000${rec.model}\u0000${rec.version}\u0000${rec.role}`;
         let seg = this.segments.get(key);
         if (!seg) {
-          seg = new LogSegment(rec.deployment, rec.model, rec.version, this.schemaFor(rec), rec.managed.signature.inputs.map((s) => s.name));
+          seg = new LogSegment(rec.deployment, rec.model, rec.version, this.schemaFor(rec), rec.managed.signature.inputs.map((s) => s.name), rec.role);
           this.segments.set(key, seg);
         }
         const ts = rec.timestampMs;
@@ -184,10 +191,11 @@ export class InferenceLog {
       'berth.deployment': seg.deployment,
       'berth.model': seg.modelName,
       'berth.version': String(seg.modelVersion),
+      'berth.role': seg.role,
       'berth.schema': JSON.stringify(seg.schema),
     };
     const dir = path.join(deploymentDir(this.opts.dataDir, seg.deployment), `hour=${seg.hour}`);
-    const file = path.join(dir, `part-${process.pid}-${firstAt}-${++this.seq}.parquet`);
+    const file = path.join(dir, `${logFilePrefix(seg.role)}${process.pid}-${firstAt}-${++this.seq}.parquet`);
     this.writing = this.writing.then(async () => {
       try {
         await mkdir(dir, { recursive: true });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { BerthError, toBerthError } from '../../core/index.js';
 import { concatTables, describeParquet, readParquetFile, readParquetFilesConcatenated, type Column, type ParquetDescription, type Table } from '../../data/index.js';
 import { deploymentDir, hourPartition } from './inference-log.js';
-import { LOG_REQUEST_ID, LOG_TS, LOG_VERSION, LOG_WEIGHT } from './segment.js';
+import { LOG_REQUEST_ID, LOG_TS, LOG_VERSION, LOG_WEIGHT, logFilePrefix, type LogRole } from './segment.js';
 
 /** Which logged rows: a time range [from, to) and/or the newest N rows, optionally of one version. */
 export interface LogWindow {
@@ -17,6 +17,8 @@ export interface LogWindow {
   /** the newest N requests, each with all its rows */
   lastRequests?: number;
   version?: number;
+  /** whose rows: what answered callers (default), shadow copies, or the preview route */
+  role?: LogRole;
 }
 
 /** What a read found, besides the rows. */
@@ -36,7 +38,8 @@ export interface LogFile {
 }
 
 /** The log files of a deployment whose hour overlaps [from, to), oldest hour first. */
-export async function listLogFiles(dataDir: string, deployment: string, from?: number, to?: number): Promise<LogFile[]> {
+export async function listLogFiles(dataDir: string, deployment: string, from?: number, to?: number, role: LogRole = 'primary'): Promise<LogFile[]> {
+  const prefix = logFilePrefix(role);
   const root = deploymentDir(dataDir, deployment);
   const lo = from === undefined ? '' : hourPartition(from);
   const hi = to === undefined ? '\uffff' : hourPartition(to - 1);
@@ -47,7 +50,7 @@ export async function listLogFiles(dataDir: string, deployment: string, from?: n
     .sort();
   const out: LogFile[] = [];
   for (const hour of hours) {
-    const files = (await readdir(path.join(root, `hour=${hour}`)).catch(() => [] as string[])).filter((f) => f.endsWith('.parquet')).sort();
+    const files = (await readdir(path.join(root, `hour=${hour}`)).catch(() => [] as string[])).filter((f) => f.startsWith(prefix) && f.endsWith('.parquet')).sort();
     for (const f of files) out.push({ path: path.join(root, `hour=${hour}`, f), hour });
   }
   return out;
@@ -68,7 +71,7 @@ export async function readInferenceLog(
       field: 'window', expected: 'from < to', got: { from: window.from, to: window.to },
     });
   }
-  const files = await listLogFiles(dataDir, deployment, window.from, window.to);
+  const files = await listLogFiles(dataDir, deployment, window.from, window.to, window.role);
   const columns = opts.columns === undefined ? undefined : [...new Set([LOG_TS, LOG_VERSION, ...(window.lastRequests !== undefined ? [LOG_REQUEST_ID] : []), ...opts.columns])];
   const described = new Map<string, ParquetDescription>();
   const describe = async (f: LogFile): Promise<ParquetDescription> => {

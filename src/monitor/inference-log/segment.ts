@@ -19,6 +19,17 @@ export const LOG_WEIGHT = 'weight';
 export const LOG_STATUS = 'status';
 /** the field a refused request was refused for (`inputs[0]`, a feature name, …) */
 export const LOG_ERROR_FIELD = 'error_field';
+/** `primary` (answered the caller), `shadow` (a copy) or `preview` (the blue-green preview route) */
+export const LOG_ROLE = 'role';
+
+/** Rows of different roles live in different files: `part-` (primary), `shadow-`, `preview-`. */
+export type LogRole = 'primary' | 'shadow' | 'preview';
+
+/** The file-name prefix of a role's log files (reports read `part-` files unless asked otherwise). */
+export function logFilePrefix(role: LogRole): string {
+  return role === 'primary' ? 'part-' : `${role}-`;
+}
+
 /** classifiers with more classes than this log the score and label only, not every probability */
 export const MAX_PROBA_COLUMNS = 32;
 
@@ -46,6 +57,7 @@ export class LogSegment {
   private readonly weight = new NumberColumnBuilder(LOG_WEIGHT, 'double');
   private readonly status = new StringColumnBuilder(LOG_STATUS);
   private readonly errorField = new StringColumnBuilder(LOG_ERROR_FIELD);
+  private readonly roleColumn = new RunStringBuilder(LOG_ROLE);
   private readonly groups: InputGroup[] = [];
   private readonly raw: { input: number; builder: BinaryColumnBuilder }[] = [];
   private readonly prediction: NumberColumnBuilder | StringColumnBuilder | null;
@@ -64,9 +76,10 @@ export class LogSegment {
     readonly modelVersion: number,
     readonly schema: MonitoringSchema,
     inputNames: readonly string[],
+    readonly role: LogRole = 'primary',
   ) {
     inputNames.forEach((n, i) => this.inputIndex.set(n, i));
-    this.builders.push(this.ts, this.requestId, this.row, this.model, this.version, this.latency, this.weight, this.status, this.errorField);
+    this.builders.push(this.ts, this.requestId, this.row, this.model, this.version, this.latency, this.weight, this.status, this.errorField, this.roleColumn);
     for (const f of schema.features) {
       const categorical = f.kind === 'categorical';
       const builder = categorical ? new StringColumnBuilder(f.name) : new NumberColumnBuilder(f.name, 'double');
@@ -132,6 +145,7 @@ export class LogSegment {
       this.weight.push(weight);
       this.status.push('OK');
       this.errorField.push(null);
+      this.roleColumn.push(this.role);
     }
     for (const g of this.groups) {
       const t = g.input >= 0 ? inputs[g.input] : undefined;
@@ -212,6 +226,7 @@ export class LogSegment {
     this.weight.push(weight);
     this.status.push(code);
     this.errorField.push(field);
+    this.roleColumn.push(this.role);
     this.rows++;
     for (const b of this.builders) b.padTo(this.rows);
   }
@@ -288,4 +303,49 @@ function rowBytes(t: Tensor, r: number, rows: number): Uint8Array {
   const view = d as Exclude<Tensor['data'], string[]>;
   const bytes = view.BYTES_PER_ELEMENT;
   return new Uint8Array(view.buffer.slice(view.byteOffset + r * per * bytes, view.byteOffset + (r + 1) * per * bytes));
+}
+
+/** A request's predictions as monitoring reads them: class labels (and probabilities), or values. */
+export interface ExtractedPredictions {
+  /** predicted class per row (classification), as the log writes it */
+  labels: (string | null)[] | null;
+  /** class probabilities [rows, classes] in schema order (classifiers with a score output) */
+  probabilities: Float64Array | null;
+  /** predicted value per row (regression) */
+  values: Float64Array | null;
+}
+
+/** Read the predictions out of a request's outputs, the same way the log records them. */
+export function extractPredictions(schema: MonitoringSchema, outputs: readonly Tensor[], rows: number): ExtractedPredictions {
+  const p = schema.prediction;
+  if (p.kind === 'regression') {
+    const t = outputs.find((o) => o.name === p.valueOutput);
+    if (t === undefined || t.datatype === 'BYTES') return { labels: null, probabilities: null, values: null };
+    const d = t.data as ArrayLike<number | bigint>;
+    const w = Math.max(1, d.length / rows);
+    const values = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) values[r] = t.datatype === 'FP16' ? fromFloat16Bits(d[r * w] as number) : Number(d[r * w]!);
+    return { labels: null, probabilities: null, values };
+  }
+  if (p.kind !== 'classification') return { labels: null, probabilities: null, values: null };
+  const k = p.classes.length;
+  const scoreT = outputs.find((o) => o.name === (p.probabilitiesOutput ?? p.logitsOutput));
+  const labelT = outputs.find((o) => o.name === p.labelOutput);
+  const probs = scoreT !== undefined && scoreT.datatype !== 'BYTES' && k > 0 ? probabilities(scoreT, rows, k, scoreT.name === p.logitsOutput) : null;
+  const labels: (string | null)[] = new Array<string | null>(rows).fill(null);
+  if (labelT !== undefined) {
+    const d = labelT.data;
+    const w = Math.max(1, d.length / rows);
+    for (let r = 0; r < rows; r++) {
+      const v = d[r * w];
+      labels[r] = v === undefined || v === null ? null : labelT.datatype === 'FP16' ? String(fromFloat16Bits(v as number)) : String(v);
+    }
+  } else if (probs !== null) {
+    for (let r = 0; r < rows; r++) {
+      let best = 0;
+      for (let c = 1; c < k; c++) if (probs[r * k + c]! > probs[r * k + best]!) best = c;
+      labels[r] = p.classes[best]!;
+    }
+  }
+  return { labels, probabilities: probs, values: null };
 }

@@ -1,0 +1,70 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BerthError, assertName, type Logger } from '../core/index.js';
+import type { RolloutController, StartRolloutRequest } from '../rollout/index.js';
+import { sendError } from './http-errors.js';
+import { actorOf } from './management-rest.js';
+
+export interface RolloutRestOptions {
+  rollouts: RolloutController;
+  logger: Logger;
+}
+
+type NameP = { Params: { name: string } };
+
+/**
+ * Rollouts over HTTP: start one, read its status (every decision with its numbers), steer it
+ * (pause, resume, promote, abort) and roll a deployment back to its previous stable version.
+ *
+ * @example
+ * // curl -X POST localhost:8080/v1/deployments/credit/rollout -d '{"toVersion": 4, "steps": "5,25,50,100", "interval": "10m"}'
+ * // curl localhost:8080/v1/deployments/credit/rollout
+ */
+export function registerRolloutRoutes(app: FastifyInstance, opts: RolloutRestOptions): void {
+  const { rollouts, logger } = opts;
+  const send = async (req: FastifyRequest, reply: FastifyReply, fn: () => Promise<unknown>, status = 200): Promise<unknown> => {
+    try {
+      const out = await fn();
+      return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(out));
+    } catch (err) {
+      return sendError(reply, req, err, logger);
+    }
+  };
+  const name = (req: FastifyRequest<NameP>): string => assertName('deployment', req.params.name);
+
+  app.post<NameP>('/v1/deployments/:name/rollout', async (req, reply) =>
+    send(req, reply, async () => rollouts.start(name(req), startBody(req.body), actorOf(req)), 201),
+  );
+  app.get<NameP>('/v1/deployments/:name/rollout', async (req, reply) => send(req, reply, async () => rollouts.status(name(req))));
+  app.get<NameP>('/v1/deployments/:name/rollouts', async (req, reply) => send(req, reply, async () => rollouts.list(name(req))));
+  app.get('/v1/rollouts', async (req, reply) => send(req, reply, async () => rollouts.list()));
+  app.post<NameP>('/v1/deployments/:name/rollout/pause', async (req, reply) =>
+    send(req, reply, async () => rollouts.pause(name(req), actorOf(req), reasonOf(req.body) ?? 'paused by a person')),
+  );
+  app.post<NameP>('/v1/deployments/:name/rollout/resume', async (req, reply) => send(req, reply, async () => rollouts.resume(name(req), actorOf(req))));
+  app.post<NameP>('/v1/deployments/:name/rollout/promote', async (req, reply) => send(req, reply, async () => rollouts.promote(name(req), actorOf(req))));
+  app.post<NameP>('/v1/deployments/:name/rollout/abort', async (req, reply) =>
+    send(req, reply, async () => rollouts.abort(name(req), actorOf(req), reasonOf(req.body) ?? 'aborted by a person')),
+  );
+  app.post<NameP>('/v1/deployments/:name/rollout/rollback', async (req, reply) => send(req, reply, async () => rollouts.rollback(name(req), actorOf(req))));
+}
+
+function startBody(body: unknown): StartRolloutRequest {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new BerthError('INVALID_ARGUMENT', 'body: expected a JSON object like {"toVersion": 4, "strategy": "canary", "steps": "5,25,50,100", "interval": "10m"}', {
+      field: 'body',
+      expected: 'object',
+      got: body,
+    });
+  }
+  const b = body as Record<string, unknown>;
+  const known = ['toVersion', 'strategy', 'steps', 'interval', 'analysis', 'gates', 'keepOld', 'sticky', 'noData', 'allowBreaking'];
+  for (const k of Object.keys(b)) {
+    if (!known.includes(k)) throw new BerthError('INVALID_ARGUMENT', `${k}: unknown field (expected one of ${known.join(', ')})`, { field: k, expected: known, got: k });
+  }
+  return b as unknown as StartRolloutRequest;
+}
+
+function reasonOf(body: unknown): string | undefined {
+  const r = body !== null && typeof body === 'object' ? (body as Record<string, unknown>)['reason'] : undefined;
+  return typeof r === 'string' && r.length > 0 && r.length <= 500 ? r : undefined;
+}

@@ -1,0 +1,248 @@
+/**
+ * What each version of a deployment did since a moment (a rollout step's start): requests,
+ * version failures, latency, the predictions it made, and for shadows how their answers compare
+ * with the primary's. Fed by the data plane's observer; the work happens after the answers are
+ * sent (records queue, a setImmediate drains them), so routing pays one array push per request.
+ */
+import { monitoringSchema, extractPredictions, type MonitoringSchema } from '../monitor/index.js';
+import type { FailureRecord, InferenceRecord, ManagedVersion, ShadowRecord } from '../serving/index.js';
+
+/** A uniform sample of at most `size` numbers (Algorithm R), for percentiles of a window. */
+export class Reservoir {
+  private readonly values: Float64Array;
+  seen = 0;
+  private seed = 0x9e3779b9;
+
+  constructor(readonly size = 4096) {
+    this.values = new Float64Array(size);
+  }
+
+  add(x: number): void {
+    if (this.seen < this.size) {
+      this.values[this.seen++] = x;
+      return;
+    }
+    this.seen++;
+    // xorshift32: cheap, deterministic, good enough to pick a slot
+    let s = this.seed;
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    this.seed = s >>> 0;
+    const j = this.seed % this.seen;
+    if (j < this.size) this.values[j] = x;
+  }
+
+  /** Sorted copy of the sample. */
+  sorted(): Float64Array {
+    return this.values.slice(0, Math.min(this.seen, this.size)).sort();
+  }
+
+  quantile(q: number): number | null {
+    const s = this.sorted();
+    if (s.length === 0) return null;
+    return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+  }
+}
+
+/** One version's answers in the window. */
+export interface VersionWindow {
+  version: number;
+  /** requests it answered or failed (requests refused for bad input are not its doing and not counted) */
+  requests: number;
+  failures: number;
+  latency: Reservoir;
+  /** predicted class → rows (classifiers) */
+  labels: Map<string, number>;
+  /** predicted values (regressors) */
+  values: Reservoir;
+  rows: number;
+}
+
+/** One shadow version's copies in the window, compared row by row with the primary's answers. */
+export interface ShadowWindow {
+  version: number;
+  copies: number;
+  /** copies that failed or were dropped (busy, not loaded) */
+  failures: number;
+  latency: Reservoir;
+  /** rows compared, rows on which the predicted class agreed */
+  rows: number;
+  agreed: number;
+  /** sum over compared rows of the mean |p_primary − p_shadow| over classes */
+  absDiffSum: number;
+  probRows: number;
+  /** `primary class → shadow class → rows` */
+  confusion: Map<string, Map<string, number>>;
+  labels: Map<string, number>;
+  values: Reservoir;
+}
+
+/** A deployment's window: since when, each version and each shadow. */
+export interface DeploymentWindow {
+  since: number;
+  versions: Map<number, VersionWindow>;
+  shadows: Map<number, ShadowWindow>;
+  preview: Map<number, VersionWindow>;
+}
+
+type Pending = { kind: 'ok'; r: InferenceRecord } | { kind: 'fail'; r: FailureRecord } | { kind: 'shadow'; r: ShadowRecord };
+
+export class RolloutStats {
+  private readonly windows = new Map<string, DeploymentWindow>();
+  private readonly schemas = new Map<string, MonitoringSchema>();
+  private pending: Pending[] = [];
+  private scheduled = false;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Start collecting for a deployment, or start its window over (a new step). */
+  reset(deployment: string): void {
+    this.windows.set(deployment, { since: this.now(), versions: new Map(), shadows: new Map(), preview: new Map() });
+  }
+
+  /** Keep collecting only for these deployments (those with a traffic policy or a rollout). */
+  track(deployments: Iterable<string>): void {
+    const keep = new Set(deployments);
+    for (const d of [...this.windows.keys()]) if (!keep.has(d)) this.windows.delete(d);
+    for (const d of keep) if (!this.windows.has(d)) this.reset(d);
+  }
+
+  window(deployment: string): DeploymentWindow | undefined {
+    this.drain();
+    return this.windows.get(deployment);
+  }
+
+  onInference(r: InferenceRecord): void {
+    if (this.windows.has(r.deployment)) this.enqueue({ kind: 'ok', r });
+  }
+
+  onFailure(r: FailureRecord): void {
+    if (this.windows.has(r.deployment)) this.enqueue({ kind: 'fail', r });
+  }
+
+  onShadow(r: ShadowRecord): void {
+    if (this.windows.has(r.deployment)) this.enqueue({ kind: 'shadow', r });
+  }
+
+  private enqueue(p: Pending): void {
+    if (this.pending.length >= 100_000) return; // a stalled loop never grows memory without bound
+    this.pending.push(p);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  /** Fold the queued records in (also called before any read, so a read sees every answer). */
+  drain(): void {
+    this.scheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    for (const p of batch) {
+      const w = this.windows.get(p.r.deployment);
+      if (!w) continue;
+      if (p.kind === 'ok') this.addAnswer(w, p.r);
+      else if (p.kind === 'fail') this.addFailure(w, p.r);
+      else this.addShadow(w, p.r);
+    }
+  }
+
+  private schemaOf(v: ManagedVersion): MonitoringSchema {
+    const key = `${v.model}@${v.version}`;
+    let s = this.schemas.get(key);
+    if (!s) {
+      s = monitoringSchema(v.signature, v.card);
+      this.schemas.set(key, s);
+    }
+    return s;
+  }
+
+  private addAnswer(w: DeploymentWindow, r: InferenceRecord): void {
+    const vw = versionWindow(r.role === 'preview' ? w.preview : w.versions, r.version);
+    vw.requests++;
+    vw.latency.add(r.latencyMs);
+    const p = extractPredictions(this.schemaOf(r.managed), r.outputs, r.rows);
+    countPredictions(vw, p.labels, p.values);
+    vw.rows += r.rows;
+  }
+
+  private addFailure(w: DeploymentWindow, r: FailureRecord): void {
+    if (!r.versionFailure) return;
+    const vw = versionWindow(r.role === 'preview' ? w.preview : w.versions, r.version);
+    vw.requests++;
+    vw.failures++;
+    vw.latency.add(r.latencyMs);
+  }
+
+  private addShadow(w: DeploymentWindow, r: ShadowRecord): void {
+    let sw = w.shadows.get(r.shadowVersion);
+    if (!sw) {
+      sw = {
+        version: r.shadowVersion,
+        copies: 0,
+        failures: 0,
+        latency: new Reservoir(),
+        rows: 0,
+        agreed: 0,
+        absDiffSum: 0,
+        probRows: 0,
+        confusion: new Map(),
+        labels: new Map(),
+        values: new Reservoir(),
+      };
+      w.shadows.set(r.shadowVersion, sw);
+    }
+    sw.copies++;
+    sw.latency.add(r.latencyMs);
+    if (!r.shadow) {
+      sw.failures++;
+      return;
+    }
+    const rows = r.primary.rows;
+    const a = extractPredictions(this.schemaOf(r.primary.managed), r.primary.outputs, rows);
+    const b = extractPredictions(this.schemaOf(r.shadow.managed), r.shadow.outputs, rows);
+    countPredictions(sw, b.labels, b.values);
+    if (a.labels && b.labels) {
+      for (let i = 0; i < rows; i++) {
+        const pa = a.labels[i] ?? 'null';
+        const pb = b.labels[i] ?? 'null';
+        sw.rows++;
+        if (pa === pb) sw.agreed++;
+        let row = sw.confusion.get(pa);
+        if (!row) sw.confusion.set(pa, (row = new Map()));
+        row.set(pb, (row.get(pb) ?? 0) + 1);
+      }
+    }
+    if (a.probabilities && b.probabilities && a.probabilities.length === b.probabilities.length) {
+      const k = a.probabilities.length / rows;
+      for (let i = 0; i < rows; i++) {
+        let d = 0;
+        for (let c = 0; c < k; c++) d += Math.abs(a.probabilities[i * k + c]! - b.probabilities[i * k + c]!);
+        sw.absDiffSum += d / k;
+        sw.probRows++;
+      }
+    }
+    if (a.values && b.values) {
+      for (let i = 0; i < rows; i++) {
+        sw.rows++;
+        sw.absDiffSum += Math.abs(a.values[i]! - b.values[i]!);
+        sw.probRows++;
+      }
+    }
+  }
+}
+
+function versionWindow(m: Map<number, VersionWindow>, version: number): VersionWindow {
+  let vw = m.get(version);
+  if (!vw) {
+    vw = { version, requests: 0, failures: 0, latency: new Reservoir(), labels: new Map(), values: new Reservoir(), rows: 0 };
+    m.set(version, vw);
+  }
+  return vw;
+}
+
+function countPredictions(w: { labels: Map<string, number>; values: Reservoir }, labels: (string | null)[] | null, values: Float64Array | null): void {
+  if (labels) for (const l of labels) if (l !== null) w.labels.set(l, (w.labels.get(l) ?? 0) + 1);
+  if (values) for (const v of values) if (Number.isFinite(v)) w.values.add(v);
+}
