@@ -206,6 +206,44 @@ describe('canary', () => {
   }, 60_000);
 });
 
+describe('accuracy on feedback', () => {
+  it('rolls back a canary whose accuracy on labelled feedback drops below the stable version', async () => {
+    await deploy('labelled', logreg);
+    const r = await start('labelled', {
+      toVersion: bad,
+      steps: '50,100',
+      interval: '10m',
+      analysis: { minSamples: 40, minLabels: 40, failureLimit: 1, metrics: [{ metric: 'accuracy', maxDecrease: 0.05, required: true }] },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    // held-out rows with their true labels (current_nodrift.csv), sent one per request, labelled later
+    const lines = readFileSync(fixturePath('breast-cancer-logreg', 'current_nodrift.csv'), 'utf8').trim().split('\n');
+    const header = lines[0]!.split(',');
+    const li = header.indexOf('label');
+    const items: { request_id: string; label: number }[] = [];
+    for (let i = 1; i < lines.length; i++) {
+      const cells = lines[i]!.split(',').map(Number);
+      const data = cells.filter((_, j) => j !== li);
+      const id = `acc-${i}`;
+      const res = await post(`${ts.url}/v2/models/labelled/infer`, { id, inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data }] });
+      expect(res.status).toBe(200);
+      items.push({ request_id: id, label: cells[li]! });
+    }
+    const fb = await post(`${ts.url}/v1/deployments/labelled/feedback`, { items });
+    expect(fb.status, JSON.stringify(fb.body)).toBe(200);
+    await elapse(10 * MIN);
+    const s = await status('labelled');
+    expect(s.rollout.state).toBe('failed');
+    const a = s.decisions.at(-1)!.details['analysis'] as AnalysisResult;
+    const acc = a.checks.find((c) => c.metric === 'accuracy')!;
+    expect(acc.outcome).toBe('fail');
+    // the stable logistic regression on these rows: close to its card's 0.9789 on the whole file
+    expect(acc.stable!).toBeGreaterThan(0.95);
+    expect(acc.candidate!).toBeLessThan(0.7);
+    expect(s.rollout.reason).toContain('accuracy');
+  }, 120_000);
+});
+
 describe('gates', () => {
   it('blocks a version whose accuracy on the evaluation set is below the threshold; it gets no traffic', async () => {
     await deploy('gated', logreg);
