@@ -119,6 +119,42 @@ describe('weighted split', () => {
   });
 });
 
+describe('live changes', () => {
+  it('changes the policy under load without dropping or failing a request', async () => {
+    await deploy('live', logreg, null);
+    let stop = false;
+    const statuses: number[] = [];
+    const seen = new Set<string>();
+    const payload = JSON.stringify(body());
+    const load = Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        const res = await fetch(`${ts.url}/v2/models/live/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
+        statuses.push(res.status);
+        seen.add(res.headers.get('x-berth-version')!);
+        await res.arrayBuffer();
+      }
+    });
+    const policies = [
+      { split: [{ version: gbt, percent: 10 }] },
+      { split: [{ version: gbt, percent: 50 }], shadows: [{ version: slow, percent: 10 }] },
+      { preview: gbt },
+      null,
+      { split: [{ version: gbt, percent: 90 }] },
+      { split: [{ version: gbt, percent: 100 }] },
+      null,
+    ];
+    for (const p of policies) {
+      await deploy('live', logreg, p);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    stop = true;
+    await Promise.all(load);
+    expect(statuses.length).toBeGreaterThan(100);
+    expect(statuses.filter((x) => x !== 200)).toEqual([]);
+    expect(seen).toEqual(new Set([`${MODEL}@${logreg}`, `${MODEL}@${gbt}`]));
+  }, 60_000);
+});
+
 describe('sticky A/B', () => {
   it('keeps each user on one arm, across requests and a policy reload, with the configured shares', async () => {
     await deploy('ab', logreg, { split: [{ version: gbt, percent: 30 }], sticky: { from: 'header', name: 'X-User-Id' } });
