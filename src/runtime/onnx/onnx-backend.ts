@@ -140,6 +140,9 @@ export class OnnxBackend implements Backend {
       executionMode: 'sequential',
       intraOpNumThreads: options.intraOpThreads,
       interOpNumThreads: options.interOpThreads,
+      // a failing run is reported by Berth (answer, log, metrics, breaker); onnxruntime's own copy
+      // of it on stderr would print once per failed request of a broken version
+      logSeverityLevel: 4,
     };
     if (options.worker) {
       checkLoadable(bytes);
