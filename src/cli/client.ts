@@ -29,6 +29,17 @@ import type {
   RegisterVersionResult,
   VersionRecord,
 } from '../registry/index.js';
+import type { RolloutRecord, RolloutStatus, StartRolloutRequest } from '../rollout/index.js';
+
+/** What a person can do to a rollout in progress (`POST /v1/deployments/{name}/rollout/<action>`). */
+export const ROLLOUT_ACTIONS = ['pause', 'resume', 'promote', 'abort'] as const;
+export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
+
+/** `POST /v1/deployments/{name}/rollout/rollback`: the rollout it ended or undid (null: none; the deployment went back one revision). */
+export interface RolloutRollbackResult {
+  rollout: RolloutRecord | null;
+  deployment: DeploymentRecord;
+}
 
 /** What `berth models register` sends: paths on this machine. */
 export interface RegisterFiles {
@@ -100,5 +111,15 @@ export interface BerthClient {
   alerts(): Promise<AlertsView>;
   /** ground truth for earlier predictions (one body: one label or {items: [...]}) */
   sendFeedback(deployment: string, body: unknown): Promise<FeedbackResult>;
+  /** start a rollout (only a running server runs them) */
+  startRollout(deployment: string, req: StartRolloutRequest): Promise<RolloutRecord>;
+  /** the deployment's newest rollout, its decisions and (from a server) the step's live numbers */
+  rolloutStatus(deployment: string): Promise<RolloutStatus>;
+  /** rollouts of one deployment or of all, newest first */
+  listRollouts(deployment?: string): Promise<RolloutRecord[]>;
+  /** pause, resume, promote or abort the rollout in progress (`reason`: pause and abort) */
+  steerRollout(deployment: string, action: RolloutAction, reason?: string): Promise<RolloutRecord>;
+  /** back to the previous stable version: ends or undoes the rollout, else the previous revision */
+  rollbackRollout(deployment: string): Promise<RolloutRollbackResult>;
   close(): Promise<void>;
 }

@@ -94,3 +94,19 @@ export function formatDuration(seconds: number): string {
   if (s < 86_400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
   return `${Math.floor(s / 86_400)} d ${Math.floor((s % 86_400) / 3600)} h`;
 }
+
+/** `7m 12s`, `10m`, `1h 5m`, `2d 4h`, `12s`: a short span, for countdowns (`next analysis in 7m 12s`). */
+export function formatSpan(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const two = (a: number, ua: string, b: number, ub: string): string => (b === 0 ? `${a}${ua}` : `${a}${ua} ${b}${ub}`);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return two(Math.floor(s / 60), 'm', s % 60, 's');
+  if (s < 86_400) return two(Math.floor(s / 3600), 'h', Math.floor((s % 3600) / 60), 'm');
+  return two(Math.floor(s / 86_400), 'd', Math.floor((s % 86_400) / 3600), 'h');
+}
+
+/** `12.5%`, `0.8%`, `100%` from a share in [0, 1]. */
+export function formatPercent(share: number): string {
+  const p = share * 100;
+  return `${Number.isInteger(p) ? p : p >= 10 ? p.toFixed(1) : p.toFixed(2)}%`;
+}

@@ -27,7 +27,16 @@ import {
   type Registry,
   type VersionRecord,
 } from '../registry/index.js';
-import type { AuditFilter, BerthClient, PredictResult, RegisterFiles, AlertsView } from './client.js';
+import type { RolloutRecord, RolloutStatus, RolloutStore } from '../rollout/index.js';
+import type { AuditFilter, BerthClient, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
+
+/** A rollout command that only a running server can carry out: say so, and what to do. */
+function needsServer(what: string, extra = ''): BerthError {
+  return new BerthError(
+    'SERVER_UNREACHABLE',
+    `${what} needs a running server: rollouts are run by \`berth serve\` (each step is judged on live traffic); start one with \`berth serve\` (or pass --server URL)${extra}`,
+  );
+}
 
 /**
  * The registry in a data dir, in process: what `berth` uses when no server runs. SQLite (WAL)
@@ -35,6 +44,7 @@ import type { AuditFilter, BerthClient, PredictResult, RegisterFiles, AlertsView
  */
 export class LocalClient implements BerthClient {
   readonly kind = 'local' as const;
+  private rolloutStore: RolloutStore | undefined;
 
   private constructor(
     readonly where: string,
@@ -160,6 +170,38 @@ export class LocalClient implements BerthClient {
   }
   sendFeedback(deployment: string, body: unknown): Promise<FeedbackResult> {
     return this.api.recordFeedback(deployment, body);
+  }
+  async startRollout(): Promise<RolloutRecord> {
+    throw needsServer('rollout start');
+  }
+  /** Read from the data dir: the rollout and its decisions; live numbers exist only in a server. */
+  async rolloutStatus(deployment: string): Promise<RolloutStatus> {
+    const store = await this.rollouts();
+    const r = await store.latest(deployment);
+    if (!r) {
+      throw new BerthError('NOT_FOUND', `no rollout for deployment "${deployment}" (start one: berth rollout start ${deployment} --to-version N); list them with: berth rollout list`, {
+        field: 'rollout',
+        got: deployment,
+      });
+    }
+    return { rollout: r, decisions: await store.decisions(r.id), live: null };
+  }
+  async listRollouts(deployment?: string): Promise<RolloutRecord[]> {
+    return (await this.rollouts()).list(deployment);
+  }
+  async steerRollout(_deployment: string, action: RolloutAction): Promise<RolloutRecord> {
+    throw needsServer(`rollout ${action}`);
+  }
+  async rollbackRollout(deployment: string): Promise<RolloutRollbackResult> {
+    throw needsServer('rollback', `; to return the deployment to its previous revision without a server: berth deployments rollback ${deployment}`);
+  }
+  private async rollouts(): Promise<RolloutStore> {
+    if (!this.rolloutStore) {
+      // loaded only here: rollout code is not needed by any other local command
+      const { RolloutStore } = await import('../rollout/index.js');
+      this.rolloutStore = new RolloutStore(this.registry, Date.now);
+    }
+    return this.rolloutStore;
   }
   async close(): Promise<void> {
     this.closeMonitor();

@@ -34,7 +34,10 @@ describe('berth (in process)', () => {
     const { program } = buildProgram({ out: () => undefined, err: () => undefined, env: {} });
     const paths = commandPaths(program);
     expect(paths.map((p) => p.join(' '))).toEqual(
-      expect.arrayContaining(['serve', 'models register', 'alias history', 'deploy', 'deployments rollback', 'predict', 'audit', 'status']),
+      expect.arrayContaining([
+        'serve', 'models register', 'alias history', 'deploy', 'deployments rollback', 'predict', 'audit', 'status',
+        'rollout start', 'rollout status', 'rollout list', 'rollout pause', 'rollout resume', 'rollout promote', 'rollout abort', 'rollback',
+      ]),
     );
     for (const path of paths) {
       const r = await run(...path, '--help');
@@ -44,7 +47,8 @@ describe('berth (in process)', () => {
   });
 
   it('answers usage errors with exit code 2 and a berth: message', async () => {
-    for (const args of [['nope'], ['deploy', 'api', '--model', 'm'], ['deploy', 'api', '--model', 'm', '--alias', 'a', '--version', '2'], ['alias', 'set', 'm', 'a', 'two'], ['models', 'register', 'x.onnx']]) {
+    for (const args of [['nope'], ['deploy', 'api', '--model', 'm'], ['deploy', 'api', '--model', 'm', '--alias', 'a', '--version', '2'], ['alias', 'set', 'm', 'a', 'two'], ['models', 'register', 'x.onnx'],
+      ['deploy', 'api', '--model', 'm', '--version', '1', '--split', '2=101'], ['rollout', 'start', 'api'], ['rollout', 'start', 'api', '--to-version', '2', '--steps', '25,5'], ['rollback']]) {
       const r = await run(...args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.err, args.join(' ')).toMatch(/^berth: /);

@@ -5,6 +5,7 @@ import { addAuditCommands } from './commands/audit.js';
 import { addDeploymentCommands } from './commands/deployments.js';
 import { addModelCommands } from './commands/models.js';
 import { addAlertCommands, addMonitorCommands } from './commands/monitor.js';
+import { addRolloutCommands } from './commands/rollout.js';
 import { addServeCommand } from './commands/serve.js';
 import { CLI_VERSION, CliContext, DEFAULT_DATA_DIR, DEFAULT_SERVER, type CliIo } from './context.js';
 
@@ -43,8 +44,9 @@ Getting started:
   $ berth alias set fraud production 1
   $ berth deploy fraud --model fraud --alias production
   $ berth predict fraud --rows @rows.json
+  $ berth rollout start fraud --to-version 2 --steps 5,25,50,100 --interval 10m
 
-Without a running server, berth reads and writes the data dir directly (predict needs a server).
+Without a running server, berth reads and writes the data dir directly (predict and rollouts need a server).
 Every command has --help with examples; see also docs/cli.md.
 `,
     );
@@ -52,6 +54,7 @@ Every command has --help with examples; see also docs/cli.md.
   addModelCommands(program, ctx);
   addAliasCommands(program, ctx);
   addDeploymentCommands(program, ctx);
+  addRolloutCommands(program, ctx);
   addMonitorCommands(program, ctx);
   addAlertCommands(program, ctx);
   addAuditCommands(program, ctx);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseBytes, parseTags, parseUserTime } from './parse.js';
+import { parseDuration, parseSteps, parseSticky } from '../rollout/index.js';
+import { parseArmsArg, parseBytes, parseDurationArg, parseStepsArg, parseStickyArg, parseTags, parseUserTime } from './parse.js';
 
 // Wednesday 2026-11-18 15:30:00 local time
 const NOW = new Date(2026, 10, 18, 15, 30, 0).getTime();
@@ -50,5 +51,56 @@ describe('parseTags', () => {
   it('splits at the first equals sign and refuses a pair without a key', () => {
     expect(parseTags('--tag', ['team=fraud', 'query=a=b', 'empty='])).toEqual({ team: 'fraud', query: 'a=b', empty: '' });
     expect(() => parseTags('--tag', ['=x'])).toThrowError(/--tag: expected KEY=VALUE/);
+  });
+});
+
+describe('traffic and rollout flags', () => {
+  it('reads version=percent arms, with a default percent for shadows', () => {
+    expect(parseArmsArg('--split', '2=10')).toEqual([{ version: 2, percent: 10 }]);
+    expect(parseArmsArg('--split', '2=10, 3=5.5%')).toEqual([{ version: 2, percent: 10 }, { version: 3, percent: 5.5 }]);
+    expect(parseArmsArg('--split', '2=0')).toEqual([{ version: 2, percent: 0 }]);
+    expect(parseArmsArg('--shadow', '3', { defaultPercent: 100 })).toEqual([{ version: 3, percent: 100 }]);
+    expect(parseArmsArg('--shadow', '3=50,4', { defaultPercent: 100 })).toEqual([{ version: 3, percent: 50 }, { version: 4, percent: 100 }]);
+  });
+
+  it('refuses arms it cannot read, naming the flag, what it expected and what came', () => {
+    expect(() => parseArmsArg('--split', '2')).toThrowError('--split: expected VERSION=PERCENT[,…] with PERCENT in [0, 100], like 2=10 or 2=10,3=5, got "2"');
+    expect(() => parseArmsArg('--split', '0=10')).toThrowError(/^--split: expected VERSION=PERCENT/);
+    expect(() => parseArmsArg('--split', '2=101')).toThrowError(/^--split: expected VERSION=PERCENT/);
+    expect(() => parseArmsArg('--split', '2=60,3=41')).toThrowError('--split: expected shares adding up to at most 100% (these add up to 101%), got "2=60,3=41"');
+    expect(() => parseArmsArg('--split', '2=1,2=2')).toThrowError('--split: expected each version once (2 is listed twice), got "2=1,2=2"');
+    expect(() => parseArmsArg('--shadow', '3=0', { defaultPercent: 100 })).toThrowError(/^--shadow: expected VERSION\[=PERCENT\]/);
+  });
+
+  it('reads sticky keys, durations and steps as the rollout API does', () => {
+    expect(parseStickyArg('--sticky', 'header:X-User-Id')).toEqual({ from: 'header', name: 'x-user-id' });
+    expect(parseStickyArg('--sticky', 'input:Customer')).toEqual({ from: 'input', name: 'Customer' });
+    expect(() => parseStickyArg('--sticky', 'x-user-id')).toThrowError('--sticky: expected header:NAME, parameter:NAME or input:NAME, got "x-user-id"');
+    for (const ok of ['10m', '30s', '2h', '1d', '1500ms', '90000', '1.5m']) expect(parseDurationArg('--interval', ok, 1000)).toBe(ok);
+    for (const bad of ['soon', '10 minutes', '-5m', '500ms', '']) expect(() => parseDurationArg('--interval', bad, 1000), bad).toThrowError(/^--interval: expected a duration like 30s, 10m or 2h \(at least 1s\)/);
+    expect(parseDurationArg('--keep-old', '0')).toBe('0');
+    for (const ok of ['5,25,50,100', 'shadow,10,100', '50', 'shadow', ' 5, 100 ']) expect(() => parseStepsArg('--steps', ok), ok).not.toThrow();
+    for (const bad of ['50,10', '10,shadow', '0,50', '5,150', 'five', '5,,100', '']) expect(() => parseStepsArg('--steps', bad), bad).toThrowError(/^--steps: expected increasing percentages/);
+  });
+
+  it("agrees with the rollout API's own parsers on what they accept and refuse", () => {
+    // the CLI checks flags without loading the rollout code; the server is the judge of record
+    const verdict = (fn: () => unknown): unknown => {
+      try {
+        return fn() ?? 'accepted';
+      } catch {
+        return 'refused';
+      }
+    };
+    const ok = (fn: () => unknown): boolean => verdict(fn) !== 'refused';
+    for (const t of ['10m', '30s', '2h', '1d', '1500ms', '90000', '1.5m', 'soon', '10 minutes', '-5m', '']) {
+      expect(ok(() => parseDurationArg('--interval', t)), t).toBe(ok(() => parseDuration('interval', t)));
+    }
+    for (const t of ['5,25,50,100', 'shadow,10,100', '50', '50,10', '10,shadow', '0,50', '5,150', 'five']) {
+      expect(ok(() => parseStepsArg('--steps', t)), t).toBe(ok(() => parseSteps(t, 'canary')));
+    }
+    for (const t of ['header:X-User-Id', 'parameter:user_id', 'input:customer', 'cookie:x', 'header:', 'x']) {
+      expect(verdict(() => parseStickyArg('--sticky', t)), t).toEqual(verdict(() => parseSticky(t)));
+    }
   });
 });

@@ -127,3 +127,66 @@ async function readStdin(): Promise<string> {
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
+
+/*
+ * Traffic and rollout flags. The server checks the request again in full; these check the shape of
+ * what was typed so a typo is a usage error naming the flag, before anything is sent.
+ */
+
+const STICKY_FROM = ['header', 'parameter', 'input'] as const;
+
+/** `30s`, `10m`, `2h`, `1d`, `500ms` or milliseconds (the rollout API's grammar); returns the text as typed, checked. */
+export function parseDurationArg(field: string, text: string, minMs = 0): string {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms']! : NaN;
+  if (!m || !(ms >= minMs)) throw invalid(field, `a duration like 30s, 10m or 2h${minMs > 0 ? ` (at least ${minMs / 1000}s)` : ''}`, text);
+  return text.trim();
+}
+
+/** `5,25,50,100` or `shadow,10,50,100`: percentages in (0, 100], increasing, `shadow` only first. */
+export function parseStepsArg(field: string, text: string): string {
+  const items = text.split(',').map((x) => x.trim());
+  const expected = 'increasing percentages in (0, 100] like 5,25,50,100, optionally after "shadow" (shadow,10,100)';
+  let last = 0;
+  items.forEach((it, i) => {
+    if (it === 'shadow' && i === 0) return;
+    const n = /^\d+(?:\.\d+)?$/.test(it) ? Number(it) : NaN;
+    if (!(n > last && n <= 100)) throw invalid(field, expected, text);
+    last = n;
+  });
+  return items.join(',');
+}
+
+/** `header:x-user-id`, `parameter:user_id` or `input:customer_id`. */
+export function parseStickyArg(field: string, text: string): { from: (typeof STICKY_FROM)[number]; name: string } {
+  const i = text.indexOf(':');
+  const from = text.slice(0, i);
+  const name = text.slice(i + 1);
+  if (i <= 0 || !(STICKY_FROM as readonly string[]).includes(from) || name.length === 0 || name.length > 128) {
+    throw invalid(field, 'header:NAME, parameter:NAME or input:NAME', text);
+  }
+  return { from: from as (typeof STICKY_FROM)[number], name: from === 'header' ? name.toLowerCase() : name };
+}
+
+/**
+ * `2=10,3=5` (version=percent) into traffic arms. With `defaultPercent`, `3` alone means
+ * `3=defaultPercent` (shadows: a copy of every request). Shares must not add up to more than 100.
+ */
+export function parseArmsArg(field: string, text: string, opts: { defaultPercent?: number } = {}): { version: number; percent: number }[] {
+  const shadows = opts.defaultPercent !== undefined;
+  const expected = shadows ? 'VERSION[=PERCENT][,…] with PERCENT in (0, 100], like 3 or 3=50,4=10' : 'VERSION=PERCENT[,…] with PERCENT in [0, 100], like 2=10 or 2=10,3=5';
+  const arms: { version: number; percent: number }[] = [];
+  for (const part of text.split(',').map((x) => x.trim())) {
+    const m = /^(\d{1,9})(?:=(\d+(?:\.\d+)?)%?)?$/.exec(part);
+    const version = m ? Number(m[1]) : NaN;
+    const percent = m?.[2] !== undefined ? Number(m[2]) : opts.defaultPercent;
+    if (!m || version < 1 || percent === undefined || percent > 100 || (shadows && percent === 0)) {
+      throw invalid(field, expected, text);
+    }
+    if (arms.some((a) => a.version === version)) throw invalid(field, `each version once (${version} is listed twice)`, text);
+    arms.push({ version, percent });
+  }
+  const total = arms.reduce((s, a) => s + a.percent, 0);
+  if (!shadows && total > 100) throw invalid(field, `shares adding up to at most 100% (these add up to ${total}%)`, text);
+  return arms;
+}

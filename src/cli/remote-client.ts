@@ -18,7 +18,8 @@ import type {
   VersionList,
 } from '../protocol/index.js';
 import type { AliasMoveResult, DeployResult, DeploymentRecord, ModelRecord, RegisterVersionResult, VersionRecord } from '../registry/index.js';
-import type { AuditFilter, BerthClient, PredictResult, RegisterFiles, AlertsView } from './client.js';
+import type { RolloutRecord, RolloutStatus, StartRolloutRequest } from '../rollout/index.js';
+import type { AuditFilter, BerthClient, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
 import { readGitInfo } from '../registry/index.js';
 import { formatBytes } from './format.js';
 import { sendRequest, type HttpAnswer } from './http-request.js';
@@ -189,6 +190,21 @@ export class RemoteClient implements BerthClient {
   }
   sendFeedback(deployment: string, body: unknown): Promise<FeedbackResult> {
     return this.call('POST', ['v1', 'deployments', deployment, 'feedback'], body);
+  }
+  startRollout(deployment: string, req: StartRolloutRequest): Promise<RolloutRecord> {
+    return this.call('POST', ['v1', 'deployments', deployment, 'rollout'], req);
+  }
+  rolloutStatus(deployment: string): Promise<RolloutStatus> {
+    return this.call('GET', ['v1', 'deployments', deployment, 'rollout']);
+  }
+  listRollouts(deployment?: string): Promise<RolloutRecord[]> {
+    return this.call('GET', deployment === undefined ? ['v1', 'rollouts'] : ['v1', 'deployments', deployment, 'rollouts']);
+  }
+  steerRollout(deployment: string, action: RolloutAction, reason?: string): Promise<RolloutRecord> {
+    return this.call('POST', ['v1', 'deployments', deployment, 'rollout', action], reason !== undefined ? { reason } : {});
+  }
+  rollbackRollout(deployment: string): Promise<RolloutRollbackResult> {
+    return this.call('POST', ['v1', 'deployments', deployment, 'rollout', 'rollback'], {});
   }
   async close(): Promise<void> {}
 

@@ -9,13 +9,14 @@ import type {
   StatusView,
   VersionList,
 } from '../protocol/index.js';
-import type { DeploymentRecord, DeploymentSettings, DeploymentTarget, ModelRecord, VersionRecord } from '../registry/index.js';
+import type { DeploymentRecord, DeploymentSettings, DeploymentTarget, ModelRecord, TrafficPolicy, VersionRecord } from '../registry/index.js';
 import type { PredictResult } from './client.js';
 import {
   formatBytes,
   formatDuration,
   formatFields,
   formatLocalTime,
+  formatRelative,
   formatTable,
   formatTags,
   formatWhen,
@@ -134,14 +135,41 @@ export function describeSettings(s: DeploymentSettings): string {
   return e.length === 0 ? 'server defaults' : e.map(([k, v]) => `${k}=${v}`).join(', ');
 }
 
+/**
+ * A traffic policy in one line: `v1 90% · v2 10% (sticky header:x-user-id) · shadow v3 100%`.
+ * `served` is the target's version (null when unknown: shown as "target").
+ */
+export function describeTraffic(t: TrafficPolicy | null, served: number | null, now: number = Date.now()): string {
+  const target = served === null ? 'target' : `v${served}`;
+  if (t === null) return `${target} 100%`;
+  const rest = 100 - t.split.reduce((s, a) => s + a.percent, 0);
+  const parts = [[`${target} ${trimNumber(rest)}%`, ...t.split.map((a) => `v${a.version} ${trimNumber(a.percent)}%`)].join(' · ')];
+  if (t.sticky) parts[0] += ` (sticky ${t.sticky.from}:${t.sticky.name})`;
+  for (const s of t.shadows) parts.push(`shadow v${s.version} ${trimNumber(s.percent)}%`);
+  if (t.preview !== null) parts.push(`preview v${t.preview}`);
+  if (t.fallback !== null) {
+    const warm = t.fallbackWarmUntil !== null && t.fallbackWarmUntil > now ? ` (kept warm ${formatRelative(t.fallbackWarmUntil, now).replace(/^in /, 'for ')})` : '';
+    parts.push(`fallback v${t.fallback}${warm}`);
+  }
+  if (t.breaker) parts.push(`breaker at ${trimNumber(t.breaker.errorPercent)}% failures of ≥${t.breaker.minRequests} requests in ${trimNumber(t.breaker.windowMs / 1000)}s`);
+  return parts.join(' · ');
+}
+
+function trimNumber(x: number): string {
+  return String(Number(x.toFixed(2)));
+}
+
 export function renderDeploymentList(list: DeploymentList, now: number): string {
   if (list.deployments.length === 0) return 'no deployments yet; create one with `berth deploy NAME --model MODEL --alias production`\n';
+  // the TRAFFIC column appears once any deployment spreads its traffic (--json always has it)
+  const traffic = list.deployments.some((d) => d.deployment.traffic !== null);
   return formatTable(
-    ['NAME', 'SERVES', 'VERSION', 'REVISION', 'STATE', 'UPDATED'],
+    ['NAME', 'SERVES', 'VERSION', ...(traffic ? ['TRAFFIC'] : []), 'REVISION', 'STATE', 'UPDATED'],
     list.deployments.map((d) => [
       d.deployment.name,
       describeTarget(d.deployment.model, d.deployment.target),
       d.servedVersion === null ? 'none' : String(d.servedVersion),
+      ...(traffic ? [d.deployment.traffic === null ? '-' : describeTraffic(d.deployment.traffic, d.servedVersion, now)] : []),
       String(d.deployment.revision),
       d.live ? d.live.state : d.problem ? 'broken' : '-',
       formatWhen(d.deployment.updatedAt, now),
@@ -156,6 +184,7 @@ export function renderDeployment(d: DeploymentView, now: number): string {
     ['serves', describeTarget(r.model, r.target)],
     ['version', d.servedVersion === null ? `none${d.problem ? ` (${d.problem})` : ''}` : String(d.servedVersion)],
     ['revision', String(r.revision)],
+    ['traffic', r.traffic === null ? `all to the target${d.servedVersion !== null ? ` (v${d.servedVersion})` : ''}` : describeTraffic(r.traffic, d.servedVersion, now)],
     ['settings', describeSettings(r.settings)],
     ['created', formatWhen(r.createdAt, now)],
     ['updated', formatWhen(r.updatedAt, now)],

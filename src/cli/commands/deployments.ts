@@ -1,10 +1,10 @@
 import { Command, Option } from 'commander';
 import { BerthError } from '../../core/index.js';
-import type { DeploymentSettings } from '../../registry/index.js';
+import type { DeploymentSettings, TrafficArm, TrafficPolicy } from '../../registry/index.js';
 import type { DeployRequest } from '../../protocol/index.js';
 import type { CliContext } from '../context.js';
-import { parseCount, parseUserTime, parseVersionArg, readJsonArg } from '../parse.js';
-import { describeSettings, describeTarget, renderDeployment, renderDeploymentHistory, renderDeploymentList, renderPredictions } from '../render.js';
+import { parseArmsArg, parseCount, parseStickyArg, parseUserTime, parseVersionArg, readJsonArg } from '../parse.js';
+import { describeSettings, describeTarget, describeTraffic, renderDeployment, renderDeploymentHistory, renderDeploymentList, renderPredictions } from '../render.js';
 import { examples, optionParser } from './options.js';
 
 const count = (flag: string, min = 0): ((t: string) => number) => optionParser((t) => parseCount(flag, t, min));
@@ -24,34 +24,59 @@ export function addDeploymentCommands(program: Command, ctx: CliContext): void {
     .option('--timeout-ms <ms>', 'per-request deadline', count('--timeout-ms', 1))
     .option('--min-loaded <n>', 'instances kept loaded regardless of idleness', count('--min-loaded'))
     .option('--idle-unload-ms <ms>', 'unload after this long unused (0 = never)', count('--idle-unload-ms'))
+    .option('--split <arms>', 'other versions answering a share of traffic: VERSION=PERCENT[,…] (the target answers the rest)', optionParser((t) => parseArmsArg('--split', t)))
+    .option('--shadow <arms>', 'versions getting a copy of requests, never answering: VERSION[=PERCENT][,…] (default 100)', optionParser((t) => parseArmsArg('--shadow', t, { defaultPercent: 100 })))
+    .option('--sticky <key>', 'keep each caller on one arm of the split: header:NAME, parameter:NAME or input:NAME', optionParser((t) => parseStickyArg('--sticky', t)))
+    .option('--preview <n>', 'a version answering only the preview route /v2/models/<deployment>/preview/infer', optionParser((t) => parseVersionArg('--preview', t)))
+    .option('--fallback <n>', "where traffic goes if the target's circuit breaker trips", optionParser((t) => parseVersionArg('--fallback', t)))
+    .option('--no-traffic', 'clear the traffic policy: the target answers every request')
     .addHelpText(
       'after',
       examples(
         'berth deploy breast-cancer --model breast-cancer --alias production',
         'berth deploy bc-canary --model breast-cancer --version 3 --max-batch-size 32 --max-queue-delay-ms 2',
+        'berth deploy fraud --model fraud --version 3 --split 4=10                              # 90% v3, 10% v4',
+        'berth deploy fraud --model fraud --version 3 --split 4=50 --sticky header:x-user-id    # sticky A/B',
+        'berth deploy fraud --model fraud --version 3 --shadow 4                                # v4 gets a copy of every request',
+        'berth deploy fraud --model fraud --version 3 --no-traffic                              # all traffic to v3 again',
         '# settings given replace the current ones; omitted, they are kept',
+        '# traffic flags given replace the whole traffic policy (its breaker is kept); omitted, it is kept while the target stays',
       ),
     )
     .action(async (name: string, o: DeployFlags, cmd: Command) => {
       if ((o.alias === undefined) === (o.version === undefined)) {
         cmd.error('give exactly one of --alias ALIAS or --version N', { exitCode: 2, code: 'berth.usage' });
       }
+      const trafficFlags = (['split', 'shadow', 'sticky', 'preview', 'fallback'] as const).filter((k) => o[k] !== undefined);
+      const clearTraffic = o.traffic === false;
+      if (clearTraffic && trafficFlags.length > 0) {
+        cmd.error(`--no-traffic clears the traffic policy; it cannot go with --${trafficFlags.join(', --')}`, { exitCode: 2, code: 'berth.usage' });
+      }
       const settings = settingsOf(o);
+      const client = await ctx.client();
+      let traffic: TrafficPolicy | null | undefined = clearTraffic ? null : undefined;
+      if (trafficFlags.length > 0) {
+        // the breaker has no flag: keep the one the deployment has
+        const current = await client.getDeployment(name).catch(() => undefined);
+        traffic = trafficOf(o, current?.deployment.traffic?.breaker ?? null);
+      }
       const req: DeployRequest = {
         model: o.model,
         ...(o.alias !== undefined ? { alias: o.alias } : { version: o.version! }),
         ...(settings ? { settings } : {}),
+        ...(traffic !== undefined ? { traffic } : {}),
       };
-      const client = await ctx.client();
       const r = await client.deploy(name, req);
       const d = r.deployment;
       const view = await client.getDeployment(name).catch(() => undefined);
-      const serving = d.target.kind === 'alias' && view?.servedVersion != null ? ` = version ${view.servedVersion}` : '';
+      const served = view?.servedVersion ?? null;
+      const serving = d.target.kind === 'alias' && served !== null ? ` = version ${served}` : '';
+      const trafficText = d.traffic === null ? '' : `; traffic ${describeTraffic(d.traffic, served, ctx.now())}`;
       ctx.print(r, () =>
         !r.changed
-          ? `deployment ${name} already serves ${describeTarget(d.model, d.target)}${serving} (${describeSettings(d.settings)}); nothing changed\n`
+          ? `deployment ${name} already serves ${describeTarget(d.model, d.target)}${serving} (${describeSettings(d.settings)}${trafficText}); nothing changed\n`
           : `${r.created ? 'created' : 'updated'} deployment ${name} (revision ${d.revision}): serves ${describeTarget(d.model, d.target)}${serving}` +
-            `, ${describeSettings(d.settings)}\n`,
+            `, ${describeSettings(d.settings)}${trafficText}\n`,
       );
       if (client.kind === 'local' && r.changed) ctx.note(`(no server running: recorded in the data dir ${client.where}; \`berth serve\` will serve it)`);
     });
@@ -148,6 +173,26 @@ interface DeployFlags {
   timeoutMs?: number;
   minLoaded?: number;
   idleUnloadMs?: number;
+  split?: TrafficArm[];
+  shadow?: TrafficArm[];
+  sticky?: { from: 'header' | 'parameter' | 'input'; name: string };
+  preview?: number;
+  fallback?: number;
+  /** commander: false with --no-traffic, else true */
+  traffic: boolean;
+}
+
+/** The policy the traffic flags describe; what they leave out is empty. */
+function trafficOf(o: DeployFlags, breaker: TrafficPolicy['breaker']): TrafficPolicy {
+  return {
+    split: o.split ?? [],
+    sticky: o.sticky ?? null,
+    shadows: o.shadow ?? [],
+    preview: o.preview ?? null,
+    fallback: o.fallback ?? null,
+    fallbackWarmUntil: null,
+    breaker,
+  };
 }
 
 function settingsOf(o: DeployFlags): DeploymentSettings | undefined {
