@@ -33,6 +33,13 @@ export interface RolloutControllerOptions {
   /** times the steps (tests pass a ManualClock) */
   clock?: Clock;
   logger?: Logger;
+  /**
+   * Whether this process times the steps (default true). With several serving processes one leads:
+   * the others take commands and record them; the leader arms the timers.
+   */
+  leader?: boolean;
+  /** how often the leader looks for rollouts another process started or resumed (ms; 0 = never) */
+  pollMs?: number;
 }
 
 /** What `rollout status` shows: the rollout, every decision, and the live numbers of the step. */
@@ -59,11 +66,26 @@ export class RolloutController {
   private readonly warmTimers = new Map<string, TimerHandle>();
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private readonly leader: boolean;
+  private poller: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: RolloutControllerOptions) {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
     this.store = new RolloutStore(opts.registry, () => this.clock.now());
+    this.leader = opts.leader ?? true;
+    const every = opts.pollMs ?? 0;
+    if (this.leader && every > 0) {
+      this.poller = setInterval(() => void this.adopt().catch(() => undefined), every);
+      this.poller.unref();
+    }
+  }
+
+  /** The leader arms a timer for every progressing rollout it has none for (started or resumed elsewhere). */
+  private async adopt(): Promise<void> {
+    for (const r of await this.store.allActive()) {
+      if (r.state === 'progressing' && !this.timers.has(r.id)) this.arm(r);
+    }
   }
 
   /** Run `fn` after everything queued before it (one mutation at a time). */
@@ -271,6 +293,7 @@ export class RolloutController {
 
   /** After a restart: re-apply what each rollout says the traffic must be, re-arm its timer. */
   recover(): Promise<void> {
+    if (!this.leader) return Promise.resolve();
     return this.serial(async () => {
       for (const r of await this.store.allActive()) {
         try {
@@ -313,7 +336,7 @@ export class RolloutController {
 
   private arm(r: RolloutRecord): void {
     this.disarm(r.id);
-    if (this.closed || r.state !== 'progressing' || r.nextAtMs === null) return;
+    if (!this.leader || this.closed || r.state !== 'progressing' || r.nextAtMs === null) return;
     const h = this.clock.setTimeout(() => {
       this.timers.delete(r.id);
       void this.serial(() => this.tick(r.id)).catch((err: unknown) => {
@@ -542,6 +565,7 @@ export class RolloutController {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.poller) clearInterval(this.poller);
     for (const id of [...this.timers.keys()]) this.disarm(id);
     for (const h of this.warmTimers.values()) systemClock.clearTimeout(h);
     this.warmTimers.clear();

@@ -153,6 +153,7 @@ export async function runClusterPrimary(opts: { processes: number; logger: Logge
   cluster.on('message', onMessage);
 
   const ready = new Set<number>();
+  const indexOf = new Map<number, number>();
   const listening = new Promise<number>((resolve) => {
     cluster.on('listening', (w, address) => {
       if (stopping) {
@@ -171,7 +172,10 @@ export async function runClusterPrimary(opts: { processes: number; logger: Logge
         return;
       }
       logger.error('a serving process died; starting another', { pid: worker.process.pid, code, signal });
-      cluster.fork();
+      // the replacement takes the dead one's index (process 0 leads the rollout timers)
+      const index = indexOf.get(worker.id) ?? 0;
+      indexOf.delete(worker.id);
+      indexOf.set(cluster.fork({ [PROCESS_INDEX_ENV]: String(index) }).id, index);
     });
   });
   const stop = (): void => {
@@ -186,8 +190,14 @@ export async function runClusterPrimary(opts: { processes: number; logger: Logge
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  for (let i = 0; i < opts.processes; i++) cluster.fork();
+  for (let i = 0; i < opts.processes; i++) indexOf.set(cluster.fork({ [PROCESS_INDEX_ENV]: String(i) }).id, i);
   return { port: await listening, stopped };
 }
 
 export const isClusterWorker = (): boolean => cluster.isWorker;
+
+/** Each serving process's index (0…processes−1), kept by its replacement when one dies. */
+export const PROCESS_INDEX_ENV = 'BERTH_PROCESS_INDEX';
+
+/** Does this process lead (time rollout steps)? The single process does; of several, index 0. */
+export const leadsRollouts = (): boolean => !cluster.isWorker || (process.env[PROCESS_INDEX_ENV] ?? '0') === '0';

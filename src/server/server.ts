@@ -33,7 +33,7 @@ import {
   type ResolvedTraffic,
 } from '../serving/index.js';
 import { RolloutController, RolloutStats } from '../rollout/index.js';
-import { createWorkerBridge, type ClusterBridge, type RepositoryAction } from './cluster.js';
+import { createWorkerBridge, leadsRollouts, type ClusterBridge, type RepositoryAction } from './cluster.js';
 import { ensureExampleDeployment } from './example.js';
 
 export interface BerthServerOptions {
@@ -318,6 +318,9 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     predictor: onnxPredictor(registry),
     clock: opts.rolloutClock ?? clock,
     logger,
+    // of several serving processes one times the steps; it also picks up rollouts the others started
+    leader: opts.clusterWorker ? leadsRollouts() : true,
+    pollMs: opts.clusterWorker ? 2000 : 0,
   });
   const controller = rollouts;
   registerPredictRoutes(app, { service, logger });
