@@ -104,4 +104,29 @@ describe('kill -9 mid-rollout', () => {
     expect(paused.rollout.nextAtMs).toBeNull();
     expect((await split(p.url, 50)).get('bc@2')).toBe(10);
   }, 120_000);
+
+  it('with several serving processes, one leads: a restart records one restart decision, not one per process', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'berth-rollout-cluster-'));
+    try {
+      let p = await startServeProcess(dir, ['--processes', '2']);
+      running.push(p);
+      for (const fixture of ['breast-cancer-logreg', 'breast-cancer-gbt']) {
+        const reg = await post(`${p.url}/v1/models/bc/versions`, { model_base64: readFileSync(fixturePath(fixture)).toString('base64') });
+        expect(reg.status).toBe(201);
+      }
+      await fetch(`${p.url}/v1/deployments/live`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'bc', version: 1 }) });
+      expect((await post(`${p.url}/v1/deployments/live/rollout`, { toVersion: 2, steps: '50', interval: '1h' })).status).toBe(201);
+      p.child.kill('SIGTERM');
+      await p.exited;
+      p = await startServeProcess(dir, ['--processes', '2']);
+      running.push(p);
+      const s = (await get<RolloutStatus>(`${p.url}/v1/deployments/live/rollout`)).body;
+      expect(s.decisions.map((d) => d.kind)).toEqual(['start', 'restart']);
+      // every process routes by the rollout's weights (each exact on its own share of connections)
+      const seen = await split(p.url, 100);
+      expect(Math.abs((seen.get('bc@2') ?? 0) - 50)).toBeLessThanOrEqual(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
