@@ -69,13 +69,13 @@ Environment: BERTH_FIXTURES, PY (default /usr/bin/python3), LOAD_CPU (core wrk i
 const started = new Set();
 const tempDirs = new Set();
 
-function run(cmd, args, opts = {}) {
+export function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...opts });
   return { ok: r.status === 0, status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error: r.error };
 }
-const have = (cmd) => run('sh', ['-c', `command -v ${cmd}`]).ok;
+export const have = (cmd) => run('sh', ['-c', `command -v ${cmd}`]).ok;
 
-function killGroup(child, signal) {
+export function killGroup(child, signal) {
   try {
     process.kill(-child.pid, signal);
   } catch {
@@ -110,7 +110,7 @@ function newestMtime(dir, keep) {
   return newest;
 }
 
-function ensureBuild(noBuild) {
+export function ensureBuild(noBuild) {
   const distMain = path.join(dist, 'monitor', 'index.js');
   if (noBuild || process.env.BERTH_DIST) {
     if (!existsSync(distMain)) throw new Error(`${path.relative(root, dist)}/ has no compiled monitoring code; run npm run build`);
@@ -124,7 +124,7 @@ function ensureBuild(noBuild) {
 }
 
 /** wrk from Debian, installed when missing (as root), like bench/run.js does. */
-function ensureWrk() {
+export function ensureWrk() {
   if (have('wrk')) return;
   if (process.getuid?.() === 0) {
     log('apt-get install wrk');
@@ -451,7 +451,7 @@ async function profileSizes(B, out, { version, schema, table, pred }) {
 // 3. serving with the inference log on and off
 
 const CLK_TCK = Number(run('getconf', ['CLK_TCK']).stdout.trim()) || 100;
-function groupCpuMs(pgid) {
+export function groupCpuMs(pgid) {
   let ticks = 0;
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
@@ -468,7 +468,7 @@ function groupCpuMs(pgid) {
 }
 
 /** The v2 body bench/run.js sends: the fixture's first golden row, FP32 [1, D]. */
-function writeBody(model) {
+export function writeBody(model) {
   const dir = path.join(FIXTURES, model);
   const golden = JSON.parse(readFileSync(path.join(dir, 'golden.json'), 'utf8'));
   const card = JSON.parse(readFileSync(path.join(dir, 'card.json'), 'utf8'));
@@ -482,7 +482,7 @@ function writeBody(model) {
   return file;
 }
 
-function runWrk(url, bodyFile, conns, secs) {
+export function runWrk(url, bodyFile, conns, secs) {
   return new Promise((resolve) => {
     let args = ['-t1', `-c${conns}`, `-d${secs}s`, '--timeout', WRK_TIMEOUT, '--latency', '-s', path.join(here, 'wrk-post.lua'), url];
     let cmd = 'wrk';

@@ -901,6 +901,7 @@ const [sub, ...rest] = process.argv.slice(2);
 try {
   if (sub === 'serve') process.exitCode = await serve(rest);
   else if (sub === 'monitor') process.exitCode = await (await import('./monitor.js')).monitor(rest);
+  else if (sub === 'rollout') process.exitCode = await (await import('./rollout.js')).rollout(rest);
   else {
     process.stdout.write(`${usage()}\n`);
     process.exitCode = sub === undefined || sub === 'help' || sub === '--help' || sub === '-h' ? 0 : 2;

@@ -56,6 +56,7 @@ export interface VersionWindow {
   labels: Map<string, number>;
   /** predicted values (regressors) */
   values: Reservoir;
+  /** rows whose predictions were read (all of them below the per-second budget, a sample above) */
   rows: number;
 }
 
@@ -88,13 +89,37 @@ export interface DeploymentWindow {
 
 type Pending = { kind: 'ok'; r: InferenceRecord } | { kind: 'fail'; r: FailureRecord } | { kind: 'shadow'; r: ShadowRecord };
 
+/**
+ * Rows per second per deployment whose predictions are read (shares, shadow agreement, confusion).
+ * Counts of requests, failures and latencies are exact; predictions above this rate are a uniform
+ * sample — shares and agreement do not need every row, and reading them costs the event loop.
+ */
+export const DEFAULT_PREDICTION_ROWS_PER_SECOND = 2000;
+
 export class RolloutStats {
   private readonly windows = new Map<string, DeploymentWindow>();
   private readonly schemas = new Map<string, MonitoringSchema>();
+  private readonly budgets = new Map<string, { second: number; rows: number }>();
   private pending: Pending[] = [];
   private scheduled = false;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly predictionRowsPerSecond = DEFAULT_PREDICTION_ROWS_PER_SECOND,
+  ) {}
+
+  /** May this many more rows of this deployment have their predictions read in the current second? */
+  private takeBudget(deployment: string, rows: number): boolean {
+    const second = Math.floor(this.now() / 1000);
+    let b = this.budgets.get(deployment);
+    if (!b || b.second !== second) {
+      b = { second, rows: 0 };
+      this.budgets.set(deployment, b);
+    }
+    if (b.rows + rows > this.predictionRowsPerSecond && b.rows > 0) return false;
+    b.rows += rows;
+    return true;
+  }
 
   /** Start collecting for a deployment, or start its window over (a new step). */
   reset(deployment: string): void {
@@ -162,6 +187,7 @@ export class RolloutStats {
     const vw = versionWindow(r.role === 'preview' ? w.preview : w.versions, r.version);
     vw.requests++;
     vw.latency.add(r.latencyMs);
+    if (!this.takeBudget(r.deployment, r.rows)) return;
     const p = extractPredictions(this.schemaOf(r.managed), r.outputs, r.rows);
     countPredictions(vw, p.labels, p.values);
     vw.rows += r.rows;
@@ -200,6 +226,7 @@ export class RolloutStats {
       return;
     }
     const rows = r.primary.rows;
+    if (!this.takeBudget(r.deployment, rows)) return;
     const a = extractPredictions(this.schemaOf(r.primary.managed), r.primary.outputs, rows);
     const b = extractPredictions(this.schemaOf(r.shadow.managed), r.shadow.outputs, rows);
     countPredictions(sw, b.labels, b.values);

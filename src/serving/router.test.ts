@@ -2,17 +2,22 @@ import { describe, expect, it } from 'vitest';
 import { CircuitBreaker, ShareCounter, WeightedScheduler, isVersionFailure, readStickyKey, stickyArm } from './router.js';
 
 describe('WeightedScheduler', () => {
-  it('is exact over every window of the total weight, and spreads picks out', () => {
+  it('is exact over every 100 requests, in runs of 10 consecutive requests per arm', () => {
     const s = new WeightedScheduler([90, 10]);
     const picks = Array.from({ length: 1000 }, () => s.next());
-    for (let start = 0; start + 10 <= 1000; start += 10) {
-      expect(picks.slice(start, start + 10).filter((p) => p === 1).length).toBe(1);
+    for (let start = 0; start + 100 <= 1000; start += 100) {
+      expect(picks.slice(start, start + 100).filter((p) => p === 1).length).toBe(10);
     }
+    for (let start = 0; start < 1000; start += 10) expect(new Set(picks.slice(start, start + 10)).size).toBe(1);
     // three arms with uneven shares
     const t = new WeightedScheduler([50, 30, 20]);
     const counts = [0, 0, 0];
     for (let i = 0; i < 100; i++) counts[t.next()]!++;
     expect(counts).toEqual([50, 30, 20]);
+    // run length 1: the plain smooth round-robin, exact over every 10
+    const u = new WeightedScheduler([90, 10], 1);
+    const one = Array.from({ length: 100 }, () => u.next());
+    for (let start = 0; start < 100; start += 10) expect(one.slice(start, start + 10).filter((p) => p === 1).length).toBe(1);
   });
 
   it('skips arms it is told to and never picks a zero weight', () => {
