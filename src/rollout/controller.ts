@@ -356,6 +356,14 @@ export class RolloutController {
   private async tick(id: number): Promise<void> {
     const r = await this.store.get(id);
     if (r.state !== 'progressing') return;
+    const exists = await this.opts.registry.getDeployment(r.deployment).then(() => true, () => false);
+    if (!exists) {
+      // the deployment was deleted under the rollout: nothing to route, nothing to restore
+      await this.store.transition(r.id, ['progressing'], { state: 'aborted', next_at: null, finished_at: this.clock.now(), reason: `deployment "${r.deployment}" was deleted` }, {
+        kind: 'abort', details: { reason: 'deployment deleted' }, actor: SYSTEM_ACTOR, audit: 'rollout.abort',
+      }, r.step);
+      return;
+    }
     const result = await this.analyse(r);
     const details = { analysis: result };
     const now = this.clock.now();

@@ -210,6 +210,18 @@ describe('canary', () => {
   }, 60_000);
 });
 
+describe('a deployment deleted under its rollout', () => {
+  it('ends the rollout as aborted, saying why, instead of failing at every interval', async () => {
+    await deploy('doomed', logreg);
+    expect((await start('doomed', { toVersion: gbt, steps: '10,100', interval: '1m', analysis: ANALYSIS })).status).toBe(201);
+    expect((await fetch(`${ts.url}/v1/deployments/doomed`, { method: 'DELETE' })).status).toBe(200);
+    await elapse(1 * MIN);
+    const [r] = await ts.server.rollouts.list('doomed');
+    expect(r!.state).toBe('aborted');
+    expect(r!.reason).toBe('deployment "doomed" was deleted');
+  });
+});
+
 describe('accuracy on feedback', () => {
   it('rolls back a canary whose accuracy on labelled feedback drops below the stable version', async () => {
     await deploy('labelled', logreg);
