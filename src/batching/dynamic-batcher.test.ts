@@ -134,6 +134,20 @@ describe('DynamicBatcher', () => {
     expect(r.calls).toEqual([1]);
   });
 
+  it('never expires a request queued with an infinite deadline (shadow copies), and arms no timer for it', async () => {
+    const clock = new ManualClock();
+    const r = gatedRunner();
+    const b = new DynamicBatcher({ run: r.run, config: cfg({ timeoutMs: 100 }), batchable: true, clock });
+    const first = b.submit([rowsTensor([[0, 0]])], undefined, Infinity);
+    const second = b.submit([rowsTensor([[1, 1]])], undefined, Infinity);
+    clock.advance(1_000_000);
+    await r.releaseAll();
+    await r.releaseAll();
+    expect(Array.from((await first).outputs[0]!.data as Float32Array)).toEqual([0, 0]);
+    expect(Array.from((await second).outputs[0]!.data as Float32Array)).toEqual([2, 2]);
+    expect(r.calls).toEqual([1, 1]);
+  });
+
   it('isolates the request that fails a batch; its neighbours still succeed', async () => {
     const calls: number[] = [];
     let release: () => void = () => undefined;

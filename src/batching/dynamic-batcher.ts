@@ -98,7 +98,8 @@ export class DynamicBatcher {
 
   /**
    * Queue one request. `inputs` are in signature order and share their first dimension (rows).
-   * `deadline` is an absolute monotonic time; by default arrival + `timeoutMs`.
+   * `deadline` is an absolute monotonic time; by default arrival + `timeoutMs`; `Infinity` never
+   * expires in the queue (the queue bound still refuses what does not fit).
    */
   submit(inputs: Tensor[], outputNames?: readonly string[], deadline?: number): Promise<BatchResult> {
     if (this.closed) {
@@ -135,7 +136,8 @@ export class DynamicBatcher {
         reject(deadlineError(0));
         return;
       }
-      item.timer = this.clock.setTimeout(() => this.expire(item), wait);
+      // an infinite deadline (shadow copies: a bounded queue drops them instead) needs no timer
+      if (wait !== Infinity) item.timer = this.clock.setTimeout(() => this.expire(item), wait);
       this.queue.push(item);
       this.queuedRows += rows;
       this.schedule();

@@ -203,8 +203,6 @@ interface Plan {
 
 /** Most rows a shadow's queue holds: a slow shadow drops copies rather than holding memory. */
 const SHADOW_QUEUE_ROWS = 1024;
-/** A shadow copy gives up after this long (ms). */
-const SHADOW_TIMEOUT_MS = 5000;
 /**
  * A shadow's queue waits this long for a fuller batch: nobody waits for a shadow's answer, and
  * fewer, fuller runtime calls leave the event loop to the primary (a call costs about the same
@@ -318,7 +316,6 @@ export class InferenceService {
     };
     if (maxQueueRows !== undefined) {
       batching.maxQueueSize = Math.min(batching.maxQueueSize, maxQueueRows);
-      batching.timeoutMs = Math.min(batching.timeoutMs, SHADOW_TIMEOUT_MS);
       batching.maxQueueDelayMs = Math.max(batching.maxQueueDelayMs, SHADOW_QUEUE_DELAY_MS);
     }
     return { id, deployment: d, version: v, key: versionKey(v.model, v.version), batching };
@@ -565,7 +562,8 @@ export class InferenceService {
     }
     try {
       const inputs = s.sameSignature ? primary.inputs : validateInputs(route.version.signature, req.inputs);
-      const result = await this.opts.manager.batcherFor(entry, route.id, route.batching).submit(inputs, undefined, t0 + route.batching.timeoutMs);
+      // no deadline timer per copy: the shadow's bounded queue drops copies when it falls behind
+      const result = await this.opts.manager.batcherFor(entry, route.id, route.batching).submit(inputs, undefined, Infinity);
       const latencyMs = this.clock.monotonic() - t0;
       report('OK', {
         deployment: primary.deployment,
