@@ -30,6 +30,7 @@ import {
   type VersionRecord,
 } from '../registry/index.js';
 import type { InferenceService, ModelState } from '../serving/index.js';
+import { RolloutStore } from '../rollout/index.js';
 import type { FeedbackResult, MonitorReport, MonitorService, ProfileResult, ReportRequest } from '../monitor/index.js';
 
 /*
@@ -217,10 +218,25 @@ export class ManagementApi {
   private readonly clock: Clock;
   private readonly startedAt: number;
 
+  /** rollouts hold their deployments: changes by hand go through the rollout while one is active */
+  private readonly rollouts: RolloutStore;
+
   constructor(private readonly opts: ManagementApiOptions) {
     this.registry = opts.registry;
     this.clock = opts.clock ?? systemClock;
     this.startedAt = this.clock.now();
+    this.rollouts = new RolloutStore(opts.registry, () => this.clock.now());
+  }
+
+  /** Refuse a change by hand to a deployment a rollout holds: the rollout would overwrite it. */
+  private async notHeldByRollout(name: string, what: string): Promise<void> {
+    const r = await this.rollouts.active(name);
+    if (!r) return;
+    throw new BerthError(
+      'ROLLOUT_STATE',
+      `deployment "${name}" is held by rollout ${r.id} (${r.state}, version ${r.fromVersion} → ${r.toVersion}); to ${what}, finish the rollout first: berth rollout promote ${name} or berth rollout abort ${name}`,
+      { deployment: name, rollout: r.id, got: r.state },
+    );
   }
 
   // models ------------------------------------------------------------------------------------
@@ -384,6 +400,7 @@ export class ManagementApi {
       });
     }
     const target: DeploymentTarget = hasAlias ? { kind: 'alias', alias: req.alias! } : { kind: 'version', version: req.version! };
+    await this.notHeldByRollout(name, 'redeploy it');
     return this.registry.deploy({
       name,
       model: req.model,
@@ -396,6 +413,7 @@ export class ManagementApi {
 
   async deleteDeployment(name: string, actor?: string): Promise<DeploymentDeleteResult> {
     assertName('deployment', name);
+    await this.notHeldByRollout(name, 'delete it');
     await this.registry.deleteDeployment(name, actor);
     return { name, deleted: true };
   }
@@ -413,6 +431,7 @@ export class ManagementApi {
 
   async rollbackDeployment(name: string, actor?: string): Promise<DeploymentRecord> {
     assertName('deployment', name);
+    await this.notHeldByRollout(name, 'roll it back to its previous revision');
     return this.registry.rollbackDeployment(name, actor);
   }
 

@@ -210,11 +210,28 @@ describe('canary', () => {
   }, 60_000);
 });
 
-describe('a deployment deleted under its rollout', () => {
-  it('ends the rollout as aborted, saying why, instead of failing at every interval', async () => {
+describe('a deployment held by its rollout', () => {
+  it('refuses changes by hand while the rollout holds it, naming the way out', async () => {
+    await deploy('held', logreg);
+    expect((await start('held', { toVersion: gbt, steps: '10,100', interval: '1m', analysis: ANALYSIS })).status).toBe(201);
+    const before = await ts.server.registry.getDeployment('held');
+    const put = await fetch(`${ts.url}/v1/deployments/held`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, version: bad }) });
+    expect(put.status).toBe(409);
+    const err = (await put.json()) as { code: string; error: string };
+    expect(err.code).toBe('ROLLOUT_STATE');
+    expect(err.error).toContain('berth rollout abort held');
+    expect((await fetch(`${ts.url}/v1/deployments/held`, { method: 'DELETE' })).status).toBe(409);
+    expect((await post(`${ts.url}/v1/deployments/held/rollback`, {})).status).toBe(409);
+    expect(await ts.server.registry.getDeployment('held')).toEqual(before);
+    // once the rollout ends, the deployment is the person's again
+    await post(`${ts.url}/v1/deployments/held/rollout/abort`, {});
+    expect((await fetch(`${ts.url}/v1/deployments/held`, { method: 'DELETE' })).status).toBe(200);
+  });
+
+  it('ends the rollout as aborted when its deployment disappears anyway (out of band), saying why', async () => {
     await deploy('doomed', logreg);
     expect((await start('doomed', { toVersion: gbt, steps: '10,100', interval: '1m', analysis: ANALYSIS })).status).toBe(201);
-    expect((await fetch(`${ts.url}/v1/deployments/doomed`, { method: 'DELETE' })).status).toBe(200);
+    await ts.server.registry.deleteDeployment('doomed');
     await elapse(1 * MIN);
     const [r] = await ts.server.rollouts.list('doomed');
     expect(r!.state).toBe('aborted');
