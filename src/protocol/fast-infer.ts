@@ -106,7 +106,8 @@ export async function inferV2(
     const id = requestIdHeader(headers['x-request-id']);
     if (id !== undefined) decoded.id = id;
   }
-  const request: InferenceRequest = { ...decoded, header: headerReader(headers) };
+  const request: InferenceRequest = decoded;
+  request.headers = headers;
   const r = await service.infer(name, request, version === undefined ? {} : version === 'preview' ? { preview: true } : { version });
   const payload = encodeInferResponse({
     modelName: r.modelName,
@@ -115,14 +116,6 @@ export async function inferV2(
     outputs: r.outputs,
   });
   return { payload, requestId: r.requestId, answeredBy: r.answeredBy };
-}
-
-/** A request's headers by lower-case name, first value of repeated ones (sticky routing reads them). */
-export function headerReader(headers: IncomingHttpHeaders): (name: string) => string | undefined {
-  return (n) => {
-    const v = headers[n];
-    return Array.isArray(v) ? v[0] : v;
-  };
 }
 
 /** A client's `x-request-id` when it is a usable id (1–128 of letters, digits, `_ . : -`), else undefined. */

@@ -3,7 +3,7 @@ import type { Logger } from '../core/index.js';
 import { InferenceService } from '../serving/index.js';
 import { decodeRows, postprocessPredictions } from './codec/rows.js';
 import { sendError } from './http-errors.js';
-import { headerReader, requestIdHeader } from './fast-infer.js';
+import { requestIdHeader } from './fast-infer.js';
 
 /**
  * The friendly tabular endpoint: named features in (`rows`) or plain arrays (`instances`), labels
@@ -19,7 +19,7 @@ export function registerPredictRoutes(app: FastifyInstance, opts: { service: Inf
       const route = await service.route(name);
       const inputs = decodeRows(req.body, route.version.signature);
       const rows = inputs[0]?.shape[0] ?? 0;
-      const res = await service.infer(name, { id: requestId, inputs, header: headerReader(req.headers) });
+      const res = await service.infer(name, { id: requestId, inputs, headers: req.headers });
       reply.header('x-berth-version', res.answeredBy);
       const sig = res.route.version.signature;
       const predictions = postprocessPredictions(res.outputs, sig, res.route.version.card, rows);

@@ -16,7 +16,7 @@ import type { DeploymentRecord, Registry, TrafficPolicy, VersionRecord } from '.
 import { toManagedVersion, versionKey, type BreakerEvent, type InferenceService } from '../serving/index.js';
 import { analyse, type AccuracyNumbers, type AnalysisResult } from './analysis.js';
 import { checkSignatureCompatibility, runGates, type GateReport } from './gates.js';
-import { parseRolloutRequest, type RolloutStep, type StartRolloutRequest } from './spec.js';
+import { parseRolloutRequest, type RolloutSpec, type RolloutStep, type StartRolloutRequest } from './spec.js';
 import type { RolloutStats } from './stats.js';
 import { ACTIVE_STATES, RolloutStore, rolloutNotFound, type DecisionInput, type RolloutDecision, type RolloutRecord, type RolloutState, type StoredSpec } from './store.js';
 
@@ -169,7 +169,7 @@ export class RolloutController {
     });
   }
 
-  private async runAllGates(spec: StoredSpec | ReturnType<typeof parseRolloutRequest>, candidate: VersionRecord, stable: VersionRecord): Promise<GateReport> {
+  private async runAllGates(spec: RolloutSpec, candidate: VersionRecord, stable: VersionRecord): Promise<GateReport> {
     const managed = toManagedVersion(candidate);
     const key = versionKey(candidate.model, candidate.version);
     const report = await runGates(
@@ -279,9 +279,9 @@ export class RolloutController {
       if (e.target) {
         // the target itself fails: the last good version becomes the target
         const next: TrafficPolicy | null = traffic ? { ...traffic, fallback: null, fallbackWarmUntil: null, split: traffic.split.filter((a) => a.version !== e.to) } : null;
-        await this.opts.registry.deploy({ name: d.name, model: d.model, target: { kind: 'version', version: e.to }, traffic: emptyToNull(next), change: 'fallback', actor: SYSTEM_ACTOR });
+        await this.opts.registry.deploy({ name: d.name, model: d.model, target: { kind: 'version', version: e.to }, traffic: next, change: 'fallback', actor: SYSTEM_ACTOR });
       } else if (traffic) {
-        await this.opts.registry.deploy({ name: d.name, model: d.model, target: d.target, traffic: emptyToNull({ ...traffic, split: traffic.split.filter((a) => a.version !== e.version) }), change: 'fallback', actor: SYSTEM_ACTOR });
+        await this.opts.registry.deploy({ name: d.name, model: d.model, target: d.target, traffic: { ...traffic, split: traffic.split.filter((a) => a.version !== e.version) }, change: 'fallback', actor: SYSTEM_ACTOR });
       }
       await this.opts.apply();
       this.logger.warn('circuit breaker moved traffic', { deployment: e.deployment, ...details });
@@ -579,11 +579,6 @@ export class RolloutController {
     this.warmTimers.clear();
     await this.settle();
   }
-}
-
-function emptyToNull(t: TrafficPolicy | null): TrafficPolicy | null {
-  if (!t) return null;
-  return t.split.length === 0 && t.shadows.length === 0 && t.preview === null && t.fallback === null && t.breaker === null && t.sticky === null ? null : t;
 }
 
 export function describeStep(s: RolloutStep): string {

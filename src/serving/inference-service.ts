@@ -58,8 +58,8 @@ export interface DeploymentSource {
 /** A protocol-neutral inference request. Inputs are typed tensors; outputs optionally select. */
 export interface InferenceRequest {
   id?: string;
-  /** a request header by lower-case name (sticky routing by header reads it) */
-  header?: (name: string) => string | undefined;
+  /** the request's headers by lower-case name, when it came over HTTP (sticky routing by header reads them) */
+  headers?: Readonly<Record<string, string | string[] | undefined>>;
   inputs: Tensor[];
   outputs?: { name: string; parameters?: Record<string, unknown> }[];
   parameters?: Record<string, unknown>;
@@ -411,13 +411,13 @@ export class InferenceService {
           route = plan.single;
         } else {
           arm = this.pick(plan, req);
-          route = plan.arms[arm]!;
           if (plan.breakers?.[arm]!.open) {
-            // its breaker is open: a split arm's share goes to the target, the target's to the fallback
+            // its breaker is open: a split arm's share goes to the target, the target's to the
+            // fallback (whose outcomes no breaker of this plan counts)
             if (arm > 0) arm = 0;
-            else if (plan.fallback) arm = -2;
-            route = arm === -2 ? plan.fallback! : plan.arms[arm]!;
+            else if (plan.fallback) arm = -1;
           }
+          route = arm >= 0 ? plan.arms[arm]! : plan.fallback!;
         }
       }
       const sig = route.version.signature;

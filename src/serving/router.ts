@@ -33,9 +33,9 @@ export class WeightedScheduler {
     this.current = new Float64Array(weights.length);
   }
 
-  /** The next request's arm; `skip(i)` true excludes arm i (its breaker is open). */
-  next(skip?: (i: number) => boolean): number {
-    if (this.left > 0 && (skip === undefined || !skip(this.arm))) {
+  /** The next request's arm. */
+  next(): number {
+    if (this.left > 0) {
       this.left--;
       return this.arm;
     }
@@ -44,7 +44,7 @@ export class WeightedScheduler {
     let best = -1;
     let total = 0;
     for (let i = 0; i < w.length; i++) {
-      if (w[i]! <= 0 || (skip !== undefined && skip(i))) continue;
+      if (w[i]! <= 0) continue;
       cur[i]! += w[i]!;
       total += w[i]!;
       if (best < 0 || cur[i]! > cur[best]!) best = i;
@@ -133,9 +133,12 @@ export class CircuitBreaker {
 /** Read a request's sticky key from where the policy says it is. */
 export function readStickyKey(
   sticky: { from: StickySource; name: string },
-  req: { header?: (name: string) => string | undefined; parameters?: Record<string, unknown>; inputs: readonly { name: string; data: ArrayLike<unknown> }[] },
+  req: { headers?: Readonly<Record<string, string | string[] | undefined>>; parameters?: Record<string, unknown>; inputs: readonly { name: string; data: ArrayLike<unknown> }[] },
 ): string | undefined {
-  if (sticky.from === 'header') return req.header?.(sticky.name);
+  if (sticky.from === 'header') {
+    const v = req.headers?.[sticky.name];
+    return Array.isArray(v) ? v[0] : v;
+  }
   if (sticky.from === 'parameter') {
     const v = req.parameters?.[sticky.name];
     return typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' ? String(v) : undefined;
