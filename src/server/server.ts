@@ -223,7 +223,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     }
     refreshing = service
       .refresh()
-      .then(async () => rolloutStats.track((await registry.listDeployments()).filter((d) => d.traffic !== null).map((d) => d.name)))
+      .then(() => rolloutStats.track(service.deploymentsWithTraffic()))
       .catch((err: unknown) => logger.error('refreshing deployments failed', { error: toBerthError(err).message }))
       .finally(() => {
         refreshing = null;

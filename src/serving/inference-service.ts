@@ -259,6 +259,11 @@ export class InferenceService {
     ];
   }
 
+  /** The deployments whose last refresh found a traffic policy (split, shadows, preview or fallback). */
+  deploymentsWithTraffic(): string[] {
+    return [...this.plans].filter(([, p]) => p.arms[0]!.deployment.traffic).map(([name]) => name);
+  }
+
   /** Which arms' circuit breakers are open, by version. */
   openBreakers(deployment: string): number[] {
     const p = this.plans.get(deployment);
