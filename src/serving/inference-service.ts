@@ -199,6 +199,8 @@ interface Plan {
   fallback: Route | null;
   /** one per arm (index as in `arms`), null when the deployment has nowhere to fall back to */
   breakers: CircuitBreaker[] | null;
+  /** the versions and shares the counters above are for: a refresh that keeps them keeps the counters */
+  shape: string;
 }
 
 /** Most rows a shadow's queue holds: a slow shadow drops copies rather than holding memory. */
@@ -292,7 +294,9 @@ export class InferenceService {
     const canFallBack = arms.length > 1 || fallback !== null;
     const breaker = t?.breaker ?? DEFAULT_BREAKER;
     const sig = JSON.stringify(d.version.signature.inputs);
+    const shape = JSON.stringify([arms.map((r) => r.key), weights, (t?.shadows ?? []).map((s) => [s.version.version, s.percent]), fallback?.key ?? null, breaker]);
     return {
+      shape,
       single: arms.length === 1 && fallback === null ? target : null,
       arms,
       scheduler: arms.length > 1 ? new WeightedScheduler(weights) : null,
@@ -349,6 +353,14 @@ export class InferenceService {
     const warm = new Map<string, Route>();
     for (const d of all) {
       const p = this.makePlan(d);
+      // an unchanged policy keeps its scheduler, shadow shares and breakers: a refresh for some other
+      // change neither restarts the split's cycle nor closes an open breaker
+      const old = this.plans.get(d.name);
+      if (old && old.shape === p.shape) {
+        p.scheduler = old.scheduler;
+        p.breakers = old.breakers;
+        p.shadows.forEach((s, i) => (s.share = old.shadows[i]!.share));
+      }
       next.set(d.name, p);
       const target = p.arms[0]!;
       this.opts.manager.reconfigure(target.key, target.id, target.batching);

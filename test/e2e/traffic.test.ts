@@ -83,6 +83,16 @@ describe('weighted split', () => {
     for (const a of answers) expect(`${MODEL}@${String(a.body['model_version'])}`).toBe(a.version);
   }, 120_000);
 
+  it('keeps the split exact across refreshes that leave its policy unchanged', async () => {
+    await deploy('split-refresh', logreg, { split: [{ version: gbt, percent: 10 }] });
+    const first = await send('/v2/models/split-refresh/infer', 50, 1);
+    // other deployments change, and every change refreshes every plan
+    await ts.server.service.refresh();
+    await deploy('split-other', logreg, null);
+    const second = await send('/v2/models/split-refresh/infer', 50, 1);
+    expect([...first, ...second].filter((a) => a.version === `${MODEL}@${gbt}`).length).toBe(10);
+  });
+
   it('the friendly endpoint says which version answered too', async () => {
     const res = await post<{ version: number }>(`${ts.url}/v1/deployments/split/predict`, {
       instances: [Array.from({ length: 30 }, () => 1)],
