@@ -98,6 +98,89 @@ export interface AlertsConfig {
   webhooks: WebhookConfig[];
 }
 
+/** Authentication (docs/security.md). The bootstrap admin secret itself is never config: BERTH_ADMIN_TOKEN or a file. */
+export interface AuthConfig {
+  /** no authentication at all, said loudly at start (`--dev`, BERTH_DEV=1); for local work and tests only */
+  dev: boolean;
+  /** a file holding the bootstrap admin token (its first line) */
+  adminTokenFile: string | null;
+  /** OIDC: accept JWT bearer tokens from this issuer (the `iss` claim) */
+  oidcIssuer: string | null;
+  /** the `aud` a JWT must carry (required with an issuer) */
+  oidcAudience: string | null;
+  /** where the issuer's keys are; default: discovered from the issuer's openid-configuration */
+  oidcJwksUri: string | null;
+  /** the claim listing Berth roles (admin, deployer, predictor, viewer) */
+  oidcRolesClaim: string;
+  /** the claim listing scopes (space-separated string or list); only Berth scopes in it count */
+  oidcScopesClaim: string;
+}
+
+/** A token bucket: `rate` requests refill per second, up to `burst` at once. */
+export interface RateLimitSpec {
+  rate: number;
+  burst: number;
+}
+
+/** Rate limits and quotas (token buckets), per token and per deployment. */
+export interface RateLimitsConfig {
+  /** every principal's default (a token's own limit overrides it); null = none */
+  perToken: RateLimitSpec | null;
+  /** every deployment's total; null = none */
+  perDeployment: RateLimitSpec | null;
+  /** per-deployment overrides by name */
+  deployments: Record<string, RateLimitSpec>;
+  /** with a Redis URL the buckets are shared by every replica; each process leases this many requests at a time */
+  leaseSize: number;
+}
+
+/** HTTPS, and client certificates (mTLS) as a way to authenticate services. */
+export interface TlsConfig {
+  cert: string | null;
+  key: string | null;
+  /** CA bundle that client certificates must chain to; enables mTLS */
+  clientCa: string | null;
+  /** refuse connections without a valid client certificate (otherwise a certificate is one way to authenticate) */
+  requireClientCert: boolean;
+  /** what a client certificate may do, by its subject's common name */
+  clients: Array<{ commonName: string; roles?: string[]; scopes?: string[] }>;
+}
+
+/** Limits that keep malformed or hostile requests cheap to refuse. */
+export interface HardeningConfig {
+  /** elements over all tensors of one request */
+  maxTensorElements: number;
+  /** nesting depth of a JSON body */
+  maxJsonDepth: number;
+  /** a request must arrive whole within this (ms) */
+  requestTimeoutMs: number;
+  /** its headers within this (ms) */
+  headersTimeoutMs: number;
+}
+
+/** Cross-origin access from browsers: closed unless origins are listed. */
+export interface CorsConfig {
+  /** allowed origins (`https://app.example.com`), or `*`; empty = no CORS headers at all */
+  origins: string[];
+}
+
+/** Trust in artifacts beyond their sha256. */
+export interface ArtifactTrustConfig {
+  /** PEM files of public keys (Ed25519, ECDSA or RSA) whose signatures are trusted */
+  publicKeys: string[];
+  /** serve only versions signed by one of them */
+  requireSignature: boolean;
+}
+
+/** Detecting model extraction: query patterns typical of stealing a model, per principal. */
+export interface ExtractionConfig {
+  enabled: boolean;
+  /** the window each principal's traffic is judged over (ms) */
+  windowMs: number;
+  /** rows in a window before a principal is judged at all */
+  minRows: number;
+}
+
 /** The whole configuration. `version` is the config format's version. */
 export interface BerthConfig {
   version: 1;
@@ -108,6 +191,15 @@ export interface BerthConfig {
   runtime: RuntimeConfig;
   inferenceLog: InferenceLogConfig;
   alerts: AlertsConfig;
+  auth: AuthConfig;
+  rateLimits: RateLimitsConfig;
+  tls: TlsConfig;
+  hardening: HardeningConfig;
+  cors: CorsConfig;
+  artifacts: ArtifactTrustConfig;
+  extraction: ExtractionConfig;
+  /** shared state across replicas (rate limits); null = in process */
+  redis: { url: string | null };
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
 }
 
@@ -120,6 +212,14 @@ export const DEFAULT_CONFIG: BerthConfig = {
   runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'main', workerThresholdMs: 0.1 },
   inferenceLog: { enabled: true, sampleRate: 1, maxRowsPerSecond: 1000, flushRows: 50_000, flushIntervalMs: 10_000, retentionHours: 24 * 7 },
   alerts: { intervalMs: 60_000, repeatIntervalMs: 4 * 3_600_000, rules: [], webhooks: [] },
+  auth: { dev: false, adminTokenFile: null, oidcIssuer: null, oidcAudience: null, oidcJwksUri: null, oidcRolesClaim: 'roles', oidcScopesClaim: 'scope' },
+  rateLimits: { perToken: null, perDeployment: null, deployments: {}, leaseSize: 20 },
+  tls: { cert: null, key: null, clientCa: null, requireClientCert: false, clients: [] },
+  hardening: { maxTensorElements: 16_000_000, maxJsonDepth: 64, requestTimeoutMs: 60_000, headersTimeoutMs: 20_000 },
+  cors: { origins: [] },
+  artifacts: { publicKeys: [], requireSignature: false },
+  extraction: { enabled: true, windowMs: 3_600_000, minRows: 2000 },
+  redis: { url: null },
   logLevel: 'info',
 };
 
@@ -145,6 +245,15 @@ const ENV_KEYS: Record<string, [keyof BerthConfig, string | null, 'int' | 'str' 
   BERTH_INTER_OP_THREADS: ['runtime', 'interOpThreads', 'int'],
   BERTH_RUNTIME_THREAD: ['runtime', 'thread', 'str'],
   BERTH_LOG_LEVEL: ['logLevel', null, 'str'],
+  BERTH_DEV: ['auth', 'dev', 'bool'],
+  BERTH_ADMIN_TOKEN_FILE: ['auth', 'adminTokenFile', 'str'],
+  BERTH_OIDC_ISSUER: ['auth', 'oidcIssuer', 'str'],
+  BERTH_OIDC_AUDIENCE: ['auth', 'oidcAudience', 'str'],
+  BERTH_OIDC_JWKS_URI: ['auth', 'oidcJwksUri', 'str'],
+  BERTH_TLS_CERT: ['tls', 'cert', 'str'],
+  BERTH_TLS_KEY: ['tls', 'key', 'str'],
+  BERTH_TLS_CLIENT_CA: ['tls', 'clientCa', 'str'],
+  BERTH_REDIS_URL: ['redis', 'url', 'str'],
   BERTH_INFERENCE_LOG: ['inferenceLog', 'enabled', 'bool'],
   BERTH_INFERENCE_LOG_MAX_ROWS_PER_SECOND: ['inferenceLog', 'maxRowsPerSecond', 'int'],
   BERTH_INFERENCE_LOG_RETENTION_HOURS: ['inferenceLog', 'retentionHours', 'int'],
@@ -239,6 +348,68 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
       }
     });
   }
+  const optStr = (path: string, v: unknown): void => {
+    if (v !== null && (typeof v !== 'string' || v === '')) problems.push(`${path}: expected a non-empty string or null, got ${JSON.stringify(v)}`);
+  };
+  const bool = (path: string, v: unknown): void => {
+    if (typeof v !== 'boolean') problems.push(`${path}: expected true or false, got ${JSON.stringify(v)}`);
+  };
+  const rate = (path: string, v: unknown, nullable: boolean): void => {
+    if (v === null && nullable) return;
+    const r = v as RateLimitSpec | null;
+    if (r === null || typeof r !== 'object' || typeof r.rate !== 'number' || !(r.rate > 0) || !Number.isFinite(r.rate) || typeof r.burst !== 'number' || !(r.burst >= 1) || !Number.isFinite(r.burst)) {
+      problems.push(`${path}: expected {rate: requests per second > 0, burst: >= 1}${nullable ? ' or null' : ''}, got ${JSON.stringify(v)}`);
+    }
+  };
+  const au = cfg.auth;
+  bool('auth.dev', au.dev);
+  optStr('auth.adminTokenFile', au.adminTokenFile);
+  optStr('auth.oidcIssuer', au.oidcIssuer);
+  optStr('auth.oidcAudience', au.oidcAudience);
+  optStr('auth.oidcJwksUri', au.oidcJwksUri);
+  if (au.oidcIssuer !== null && au.oidcAudience === null) problems.push('auth.oidcAudience: expected the audience JWTs must carry when auth.oidcIssuer is set, got null');
+  if (typeof au.oidcRolesClaim !== 'string' || au.oidcRolesClaim === '') problems.push(`auth.oidcRolesClaim: expected a claim name, got ${JSON.stringify(au.oidcRolesClaim)}`);
+  if (typeof au.oidcScopesClaim !== 'string' || au.oidcScopesClaim === '') problems.push(`auth.oidcScopesClaim: expected a claim name, got ${JSON.stringify(au.oidcScopesClaim)}`);
+  const rl = cfg.rateLimits;
+  rate('rateLimits.perToken', rl.perToken, true);
+  rate('rateLimits.perDeployment', rl.perDeployment, true);
+  if (rl.deployments === null || typeof rl.deployments !== 'object' || Array.isArray(rl.deployments)) problems.push(`rateLimits.deployments: expected {name: {rate, burst}}, got ${JSON.stringify(rl.deployments)}`);
+  else for (const [n, r] of Object.entries(rl.deployments)) rate(`rateLimits.deployments.${n}`, r, false);
+  int('rateLimits.leaseSize', rl.leaseSize, 1, 100_000);
+  const tls = cfg.tls;
+  optStr('tls.cert', tls.cert);
+  optStr('tls.key', tls.key);
+  optStr('tls.clientCa', tls.clientCa);
+  bool('tls.requireClientCert', tls.requireClientCert);
+  if ((tls.cert === null) !== (tls.key === null)) problems.push(`tls: expected both cert and key (or neither), got ${tls.cert === null ? 'a key without a cert' : 'a cert without a key'}`);
+  if (tls.clientCa !== null && tls.cert === null) problems.push('tls.clientCa: client certificates need HTTPS; set tls.cert and tls.key too');
+  if (tls.requireClientCert && tls.clientCa === null) problems.push('tls.requireClientCert: expected tls.clientCa (the CA client certificates chain to), got none');
+  if (!Array.isArray(tls.clients)) problems.push(`tls.clients: expected a list of {commonName, roles, scopes}, got ${JSON.stringify(tls.clients)}`);
+  else {
+    tls.clients.forEach((c, i) => {
+      if (c === null || typeof c !== 'object' || typeof c.commonName !== 'string' || c.commonName === '') problems.push(`tls.clients[${i}]: expected {commonName, roles?, scopes?}, got ${JSON.stringify(c)}`);
+    });
+  }
+  const hd = cfg.hardening;
+  int('hardening.maxTensorElements', hd.maxTensorElements, 1);
+  int('hardening.maxJsonDepth', hd.maxJsonDepth, 4, 10_000);
+  int('hardening.requestTimeoutMs', hd.requestTimeoutMs, 0);
+  int('hardening.headersTimeoutMs', hd.headersTimeoutMs, 0);
+  if (!Array.isArray(cfg.cors.origins) || cfg.cors.origins.some((o) => typeof o !== 'string' || (o !== '*' && !/^https?:\/\/[^/]+$/.test(o)))) {
+    problems.push(`cors.origins: expected a list of origins like https://app.example.com (scheme and host, no path) or *, got ${JSON.stringify(cfg.cors.origins)}`);
+  }
+  if (!Array.isArray(cfg.artifacts.publicKeys) || cfg.artifacts.publicKeys.some((k) => typeof k !== 'string' || k === '')) {
+    problems.push(`artifacts.publicKeys: expected a list of PEM file paths, got ${JSON.stringify(cfg.artifacts.publicKeys)}`);
+  }
+  bool('artifacts.requireSignature', cfg.artifacts.requireSignature);
+  if (cfg.artifacts.requireSignature && Array.isArray(cfg.artifacts.publicKeys) && cfg.artifacts.publicKeys.length === 0) {
+    problems.push('artifacts.requireSignature: expected artifacts.publicKeys to name at least one trusted key, got none');
+  }
+  bool('extraction.enabled', cfg.extraction.enabled);
+  int('extraction.windowMs', cfg.extraction.windowMs, 1000);
+  int('extraction.minRows', cfg.extraction.minRows, 1);
+  optStr('redis.url', cfg.redis.url);
+  if (typeof cfg.redis.url === 'string' && !/^rediss?:\/\//.test(cfg.redis.url)) problems.push(`redis.url: expected redis://host:port or rediss://… (the value is not shown: it may hold a password), got another scheme`);
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(cfg.logLevel)) {
     problems.push(`logLevel: expected one of debug, info, warn, error, silent, got ${JSON.stringify(cfg.logLevel)}`);
   }

@@ -7,3 +7,4 @@ export * from './config.js';
 export * from './model-ref.js';
 export * from './card.js';
 export * from './output-roles.js';
+export * from './request-context.js';

@@ -91,6 +91,24 @@ export interface AuditTable {
   details: string;
 }
 
+/** An API token: only a slow hash of its secret is stored (the security layer makes and checks it). */
+export interface TokensTable {
+  id: string;
+  name: string;
+  /** `scrypt$N$r$p$salt$hash` (base64url) */
+  hash: string;
+  /** JSON array of scope strings */
+  scopes: string;
+  /** JSON {rate, burst} or null */
+  rate_limit: string | null;
+  created_at: number;
+  created_by: string;
+  expires_at: number | null;
+  revoked_at: number | null;
+  revoked_by: string | null;
+  last_used_at: number | null;
+}
+
 /** One progressive rollout of a deployment (the rollout layer's persisted state machine). */
 export interface RolloutsTable {
   id: Generated<number>;
@@ -145,6 +163,7 @@ export interface RegistryDatabase {
   audit: AuditTable;
   rollouts: RolloutsTable;
   rollout_decisions: RolloutDecisionsTable;
+  tokens: TokensTable;
   berth_schema_migrations: SchemaMigrationsTable;
 }
 

@@ -154,6 +154,26 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       await db.schema.createIndex('rollout_decisions_rollout').on('rollout_decisions').columns(['rollout_id', 'id']).execute();
     },
   },
+  {
+    version: 3,
+    name: 'tokens',
+    async up(db) {
+      await db.schema
+        .createTable('tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('rate_limit', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('revoked_by', 'text')
+        .addColumn('last_used_at', 'bigint')
+        .execute();
+    },
+  },
 ];
 
 /**

@@ -215,6 +215,8 @@ export const AUDIT_ACTIONS = [
   'rollout.abort',
   'rollout.rollback',
   'rollout.gates',
+  'token.create',
+  'token.revoke',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -241,4 +243,21 @@ export interface RegistryChange {
   name: string;
   alias?: string;
   version?: number;
+}
+
+/** An API token as stored: never its secret, only a slow hash of it. */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  hash: string;
+  scopes: string[];
+  rateLimit: { rate: number; burst: number } | null;
+  createdAt: string;
+  createdBy: string;
+  /** ISO 8601, or null for a token that never expires */
+  expiresAt: string | null;
+  expiresAtMs: number | null;
+  revokedAt: string | null;
+  revokedBy: string | null;
+  lastUsedAt: string | null;
 }

@@ -24,6 +24,7 @@ import type {
   MetadataStore,
   ModelsTable,
   RegistryDatabase,
+  TokensTable,
   VersionsTable,
 } from './metadata-store.js';
 import {
@@ -42,6 +43,7 @@ import {
   type ReferenceDataRecord,
   type RegistryChange,
   type Tags,
+  type TokenRecord,
   type VersionRecord,
 } from './records.js';
 import { countCsvRows } from './reference-data.js';
@@ -597,6 +599,78 @@ export class Registry {
     await writeAudit(trx ?? this.metadata.db, this.clock.now(), this.actorOf(entry.actor), entry.action, entry.target, entry.model, entry.details);
   }
 
+  // -------------------------------------------------------------------------------------------
+  // API tokens (the security layer hashes and checks them; the registry stores and audits them)
+
+  /** Store a new token (its hash only) and audit its creation; ALREADY_EXISTS for a taken id. */
+  async createToken(input: { id: string; name: string; hash: string; scopes: string[]; rateLimit: { rate: number; burst: number } | null; expiresAt: number | null }, actor?: string): Promise<TokenRecord> {
+    const who = this.actorOf(actor);
+    const now = this.clock.now();
+    await this.metadata.transaction(async (trx) => {
+      const taken = await trx.selectFrom('tokens').select('id').where('id', '=', input.id).executeTakeFirst();
+      if (taken) throw new BerthError('ALREADY_EXISTS', `token id "${input.id}" is taken`, { field: 'id', got: input.id });
+      await trx
+        .insertInto('tokens')
+        .values({
+          id: input.id,
+          name: input.name,
+          hash: input.hash,
+          scopes: JSON.stringify(input.scopes),
+          rate_limit: input.rateLimit ? JSON.stringify(input.rateLimit) : null,
+          created_at: now,
+          created_by: who,
+          expires_at: input.expiresAt,
+          revoked_at: null,
+          revoked_by: null,
+          last_used_at: null,
+        })
+        .execute();
+      await writeAudit(trx, now, who, 'token.create', `token:${input.id}`, null, {
+        after: { id: input.id, name: input.name, scopes: input.scopes, rateLimit: input.rateLimit, expiresAt: input.expiresAt === null ? null : iso(input.expiresAt) },
+      });
+    });
+    return this.getToken(input.id);
+  }
+
+  /** One token by id (revoked ones included); NOT_FOUND. */
+  async getToken(id: string): Promise<TokenRecord> {
+    const row = await this.metadata.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw new BerthError('NOT_FOUND', `no token has id "${id}"; \`berth tokens list\` shows them`, { field: 'id', got: id });
+    return toTokenRecord(row);
+  }
+
+  /** Every token, newest first (revoked and expired ones included: the list is the record). */
+  async listTokens(): Promise<TokenRecord[]> {
+    const rows = await this.metadata.db.selectFrom('tokens').selectAll().orderBy('created_at', 'desc').orderBy('id').execute();
+    return rows.map(toTokenRecord);
+  }
+
+  /** Revoke a token for good and audit it; a second revocation changes nothing and says so. */
+  async revokeToken(id: string, actor?: string): Promise<{ token: TokenRecord; changed: boolean }> {
+    const who = this.actorOf(actor);
+    const now = this.clock.now();
+    const changed = await this.metadata.transaction(async (trx) => {
+      const row = await trx.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row) throw new BerthError('NOT_FOUND', `no token has id "${id}"; \`berth tokens list\` shows them`, { field: 'id', got: id });
+      if (row.revoked_at !== null) return false;
+      await trx.updateTable('tokens').set({ revoked_at: now, revoked_by: who }).where('id', '=', id).execute();
+      await writeAudit(trx, now, who, 'token.revoke', `token:${id}`, null, {
+        before: { id, name: row.name, scopes: parseJson<string[]>(row.scopes), revokedAt: null },
+        after: { revokedAt: iso(now) },
+      });
+      return true;
+    });
+    return { token: await this.getToken(id), changed };
+  }
+
+  /** Record when tokens were last used (batched by the caller; not audited). */
+  async touchTokens(lastUsed: ReadonlyMap<string, number>): Promise<void> {
+    if (lastUsed.size === 0) return;
+    await this.metadata.transaction(async (trx) => {
+      for (const [id, at] of lastUsed) await trx.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute();
+    });
+  }
+
   /** One deployment; DEPLOYMENT_NOT_FOUND. */
   async getDeployment(name: string): Promise<DeploymentRecord> {
     return toDeploymentRecord(await requireDeployment(this.metadata.db, name));
@@ -1048,6 +1122,27 @@ async function insertDeploymentHistory(
     actor,
   };
   await trx.insertInto('deployment_history').values(h).execute();
+}
+
+function toTokenRecord(row: Selectable<TokensTable>): TokenRecord {
+  const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
+  const expires = num(row.expires_at);
+  const revoked = num(row.revoked_at);
+  const used = num(row.last_used_at);
+  return {
+    id: row.id,
+    name: row.name,
+    hash: row.hash,
+    scopes: parseJson<string[]>(row.scopes),
+    rateLimit: row.rate_limit === null ? null : parseJson<{ rate: number; burst: number }>(row.rate_limit),
+    createdAt: iso(Number(row.created_at)),
+    createdBy: row.created_by,
+    expiresAt: expires === null ? null : iso(expires),
+    expiresAtMs: expires,
+    revokedAt: revoked === null ? null : iso(revoked),
+    revokedBy: row.revoked_by,
+    lastUsedAt: used === null ? null : iso(used),
+  };
 }
 
 async function writeAudit(
