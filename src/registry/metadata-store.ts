@@ -89,6 +89,25 @@ export interface AuditTable {
   model: string | null;
   /** JSON object */
   details: string;
+  /** the client address of the request that made the change (null: CLI on the data dir, or the server itself) */
+  source: string | null;
+  /** hash of the previous row (null for the first) */
+  prev_hash: string | null;
+  /** sha256 over prev_hash and this row's canonical form */
+  hash: string | null;
+}
+
+/** A signature over a version's artifact sha256 by a key (verified against trusted public keys). */
+export interface ArtifactSignaturesTable {
+  model: string;
+  version: number;
+  /** sha256 fingerprint of the signing key's public half (SPKI DER), hex */
+  key_id: string;
+  algorithm: string;
+  /** base64 */
+  signature: string;
+  signed_at: number;
+  signed_by: string;
 }
 
 /** An API token: only a slow hash of its secret is stored (the security layer makes and checks it). */
@@ -164,6 +183,7 @@ export interface RegistryDatabase {
   rollouts: RolloutsTable;
   rollout_decisions: RolloutDecisionsTable;
   tokens: TokensTable;
+  artifact_signatures: ArtifactSignaturesTable;
   berth_schema_migrations: SchemaMigrationsTable;
 }
 

@@ -174,6 +174,33 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
         .execute();
     },
   },
+  {
+    version: 4,
+    name: 'audit-source-and-chain',
+    async up(db) {
+      // where a change came from, and a hash chain over every row so an edited or removed row shows
+      await db.schema.alterTable('audit').addColumn('source', 'text').execute();
+      await db.schema.alterTable('audit').addColumn('prev_hash', 'text').execute();
+      await db.schema.alterTable('audit').addColumn('hash', 'text').execute();
+    },
+  },
+  {
+    version: 5,
+    name: 'artifact-signatures',
+    async up(db) {
+      await db.schema
+        .createTable('artifact_signatures')
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('algorithm', 'text', (c) => c.notNull())
+        .addColumn('signature', 'text', (c) => c.notNull())
+        .addColumn('signed_at', 'bigint', (c) => c.notNull())
+        .addColumn('signed_by', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('artifact_signatures_pk', ['model', 'version', 'key_id'])
+        .execute();
+    },
+  },
 ];
 
 /**

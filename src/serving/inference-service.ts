@@ -60,6 +60,8 @@ export interface InferenceRequest {
   id?: string;
   /** the request's headers by lower-case name, when it came over HTTP (sticky routing by header reads them) */
   headers?: Readonly<Record<string, string | string[] | undefined>>;
+  /** the authenticated caller's id (token id, JWT subject), for per-caller monitoring such as extraction detection */
+  principal?: string;
   inputs: Tensor[];
   outputs?: { name: string; parameters?: Record<string, unknown> }[];
   parameters?: Record<string, unknown>;
@@ -105,6 +107,8 @@ export interface InferenceRecord {
   timestampMs: number;
   /** `primary` answered the caller; `shadow` got a copy; `preview` answered on the preview route */
   role: RequestRole;
+  /** the authenticated caller's id, when the request carried one */
+  principal?: string;
 }
 
 export type RequestRole = 'primary' | 'shadow' | 'preview';
@@ -465,6 +469,7 @@ export class InferenceService {
           timestampMs: this.clock.now(),
           role,
         };
+        if (req.principal !== undefined) record.principal = req.principal;
         observer?.onInference?.(record);
         // the copy runs after this answer is on its way: the caller never waits for a shadow
         if (shadows && shadows.length > 0) this.queueShadows(shadows, record, req);
