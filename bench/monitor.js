@@ -753,7 +753,7 @@ async function serveChild(argv) {
   const { createBerthServer } = await import(pathToFileURL(path.join(dist, 'server', 'index.js')).href);
   // defaults -> BERTH_* environment -> the bench's: its data dir, loopback, and the log on or off
   // (inferenceLog.enabled has no environment variable, and berth serve --config does not take it)
-  const config = core.resolveConfig({ logLevel: 'warn' }, core.configFromEnv(process.env), {
+  const config = core.resolveConfig({ logLevel: 'warn', auth: { dev: true } }, core.configFromEnv(process.env), {
     dataDir: values['data-dir'],
     server: { host: '127.0.0.1', port: 0 },
     inferenceLog: { enabled: values.log === 'on' },

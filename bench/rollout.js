@@ -789,7 +789,7 @@ async function serveChild(argv) {
   const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string' }, watch: { type: 'string', default: '' } }, strict: true });
   const core = await import(pathToFileURL(path.join(dist, 'core', 'index.js')).href);
   const { createBerthServer } = await import(pathToFileURL(path.join(dist, 'server', 'index.js')).href);
-  const config = core.resolveConfig({ logLevel: 'warn' }, core.configFromEnv(process.env), {
+  const config = core.resolveConfig({ logLevel: 'warn', auth: { dev: true } }, core.configFromEnv(process.env), {
     dataDir: values['data-dir'],
     server: { host: '127.0.0.1', port: 0 },
   });

@@ -40,8 +40,9 @@ const { OnnxBackend } = await import(path.join(dist, 'runtime', 'index.js'));
 const { createBerthServer } = await import(path.join(dist, 'server', 'index.js'));
 
 // defaults -> BERTH_* environment -> what the bench needs (loopback, temp data dir)
+// the bench measures serving, not authentication: dev mode unless BERTH_DEV=0 and auth come from the environment
 const config = core.resolveConfig(
-  { logLevel: 'warn' },
+  { logLevel: 'warn', auth: { dev: true } },
   core.configFromEnv(process.env),
   { dataDir, server: { host: '127.0.0.1', port } },
 );
@@ -71,7 +72,7 @@ if (config.server.processes !== 1) {
   // run as a child in this process group so the bench counts its CPU as the server's
   await server.close();
   const { spawn } = await import('node:child_process');
-  cluster = spawn(process.execPath, [path.resolve(here, '..', 'bin', 'berth.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--log-level', 'warn'], {
+  cluster = spawn(process.execPath, [path.resolve(here, '..', 'bin', 'berth.js'), 'serve', '--dev', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: process.env,
   });

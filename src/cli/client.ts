@@ -22,18 +22,31 @@ import type {
 } from '../protocol/index.js';
 import type {
   AliasMoveResult,
-  AuditAction,
+  AuditVerification,
   DeployResult,
   DeploymentRecord,
   ModelRecord,
   RegisterVersionResult,
   VersionRecord,
 } from '../registry/index.js';
+import type { CreateTokenRequest } from '../protocol/index.js';
+import type { TokenView } from '../security/index.js';
 import type { RolloutRecord, RolloutStatus, StartRolloutRequest } from '../rollout/index.js';
+import type { SignatureReport, SignatureUpload, SignatureUploadResult } from '../security/index.js';
 
 /** What a person can do to a rollout in progress (`POST /v1/deployments/{name}/rollout/<action>`). */
 export const ROLLOUT_ACTIONS = ['pause', 'resume', 'promote', 'abort'] as const;
 export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
+
+/** `GET /v1/auth/whoami` */
+export interface WhoAmI {
+  kind: string;
+  id: string;
+  name: string;
+  scopes: string[];
+  expiresAt: string | null;
+  rateLimit: { rate: number; burst: number } | null;
+}
 
 /** `POST /v1/deployments/{name}/rollout/rollback`: the rollout it ended or undid (null: none; the deployment went back one revision). */
 export interface RolloutRollbackResult {
@@ -52,11 +65,13 @@ export interface RegisterFiles {
   tags?: Record<string, string>;
 }
 
-/** Filters of `berth audit` (`since` in epoch ms). */
+/** Filters of `berth audit` and `berth audit export` (`since`, `until` in epoch ms). */
 export interface AuditFilter {
   limit?: number;
   since?: number;
-  action?: AuditAction;
+  until?: number;
+  /** an action or a prefix of actions (`deployment.`) */
+  action?: string;
   target?: string;
   model?: string;
 }
@@ -100,6 +115,13 @@ export interface BerthClient {
   deploymentHistory(name: string, opts: { atMs?: number }): Promise<DeploymentHistoryView>;
   rollbackDeployment(name: string): Promise<DeploymentRecord>;
   audit(filter: AuditFilter): Promise<AuditList>;
+  /** recompute the audit log's hash chain */
+  verifyAudit(): Promise<AuditVerification>;
+  /**
+   * Every entry matching `filter` (no limit), oldest first, as JSON lines handed to `write` a
+   * chunk at a time (each chunk whole lines); answers how many entries were written.
+   */
+  exportAudit(filter: AuditFilter, write: (chunk: string) => Promise<void>): Promise<number>;
   status(): Promise<StatusView>;
   /** only a running server predicts */
   predict(deployment: string, body: unknown): Promise<PredictResult>;
@@ -121,5 +143,15 @@ export interface BerthClient {
   steerRollout(deployment: string, action: RolloutAction, reason?: string): Promise<RolloutRecord>;
   /** back to the previous stable version: ends or undoes the rollout, else the previous revision */
   rollbackRollout(deployment: string): Promise<RolloutRollbackResult>;
+  /** a version's artifact signatures, judged against the server's trusted keys (local mode: no trusted keys) */
+  signatures(name: string, version: number): Promise<SignatureReport>;
+  /** store a signature made on this machine (only the signature and the public key travel) */
+  addSignature(name: string, version: number, upload: SignatureUpload): Promise<SignatureUploadResult>;
+  /** `POST /v1/tokens` (admin): the secret is in this answer only */
+  createToken(req: CreateTokenRequest): Promise<{ token: string; record: TokenView }>;
+  listTokens(): Promise<{ tokens: TokenView[] }>;
+  revokeToken(id: string): Promise<{ token: TokenView; changed: boolean }>;
+  /** who the CLI is to the server, and what it may do */
+  whoami(): Promise<WhoAmI>;
   close(): Promise<void>;
 }

@@ -26,6 +26,8 @@ export interface GlobalOptions {
   json: boolean;
   actor?: string;
   local: boolean;
+  /** bearer token for the server (--token, else BERTH_TOKEN); never printed */
+  token?: string;
 }
 
 /** Berth's version, from package.json (dist/cli → ../../package.json). */
@@ -51,13 +53,15 @@ export class CliContext {
   ) {}
 
   get globals(): GlobalOptions {
-    const o = this.program.opts<{ server?: string; dataDir?: string; json?: boolean; actor?: string; local?: boolean }>();
+    const o = this.program.opts<{ server?: string; dataDir?: string; json?: boolean; actor?: string; local?: boolean; token?: string }>();
+    const token = o.token ?? (this.io.env['BERTH_TOKEN'] || undefined);
     return {
       server: o.server ?? this.io.env['BERTH_SERVER'] ?? DEFAULT_SERVER,
       dataDir: o.dataDir ?? this.io.env['BERTH_DATA_DIR'] ?? DEFAULT_DATA_DIR,
       json: o.json === true,
       ...(o.actor !== undefined ? { actor: o.actor } : {}),
       local: o.local === true,
+      ...(token !== undefined ? { token } : {}),
     };
   }
 
@@ -115,11 +119,11 @@ export class CliContext {
     if (g.local) return this.local(actor);
     if (this.serverExplicit) {
       // no probe: the first call answers SERVER_UNREACHABLE when nothing listens
-      return new RemoteClient(normalizeUrl(g.server), actor);
+      return new RemoteClient(normalizeUrl(g.server), actor, g.token);
     }
     const url = DEFAULT_SERVER;
     if (await probeServer(url, PROBE_TIMEOUT_MS)) {
-      const remote = new RemoteClient(url, actor);
+      const remote = new RemoteClient(url, actor, g.token);
       if (!this.dataDirExplicit) return remote;
       // an explicit data dir wins over a server that keeps its registry elsewhere
       const status = await remote.status().catch(() => undefined);

@@ -1,7 +1,11 @@
+import { userInfo } from 'node:os';
+import { DEFAULT_TOKEN_LIFETIME_MS, type CreateTokenRequest } from '../protocol/index.js';
+import { TokenService, type TokenView } from '../security/index.js';
+import type { WhoAmI } from './client.js';
 import type { FeedbackResult, MonitorReport, ProfileResult, ReportRequest } from '../monitor/index.js';
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { BerthError, type Signature } from '../core/index.js';
+import { BerthError, silentLogger, type Signature } from '../core/index.js';
 import {
   ManagementApi,
   type AliasDeleteResult,
@@ -20,6 +24,7 @@ import {
 import {
   openEmbeddedRegistry,
   type AliasMoveResult,
+  type AuditVerification,
   type DeployResult,
   type DeploymentRecord,
   type ModelRecord,
@@ -28,6 +33,7 @@ import {
   type VersionRecord,
 } from '../registry/index.js';
 import type { RolloutRecord, RolloutStatus, RolloutStore } from '../rollout/index.js';
+import type { ArtifactGuard, SignatureReport, SignatureUpload, SignatureUploadResult } from '../security/index.js';
 import type { AuditFilter, BerthClient, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
 
 /** A rollout command that only a running server can carry out: say so, and what to do. */
@@ -45,6 +51,8 @@ function needsServer(what: string, extra = ''): BerthError {
 export class LocalClient implements BerthClient {
   readonly kind = 'local' as const;
   private rolloutStore: RolloutStore | undefined;
+  private guard: ArtifactGuard | undefined;
+  private tokensSvc: TokenService | undefined;
 
   private constructor(
     readonly where: string,
@@ -153,6 +161,18 @@ export class LocalClient implements BerthClient {
   audit(filter: AuditFilter): Promise<AuditList> {
     return this.api.audit(filter);
   }
+  verifyAudit(): Promise<AuditVerification> {
+    return this.api.verifyAudit();
+  }
+  async exportAudit(filter: AuditFilter, write: (chunk: string) => Promise<void>): Promise<number> {
+    const { limit: _all, ...rest } = filter;
+    let rows = 0;
+    for await (const page of await this.api.exportAudit(rest)) {
+      await write(page.map((e) => JSON.stringify(e) + '\n').join(''));
+      rows += page.length;
+    }
+    return rows;
+  }
   status(): Promise<StatusView> {
     return this.api.status();
   }
@@ -195,6 +215,20 @@ export class LocalClient implements BerthClient {
   async rollbackRollout(deployment: string): Promise<RolloutRollbackResult> {
     throw needsServer('rollback', `; to return the deployment to its previous revision without a server: berth deployments rollback ${deployment}`);
   }
+  /** Without a server there is no configuration, so no key is trusted: the report lists the signatures (`berth verify --trusted-key` judges them). */
+  async signatures(name: string, version: number): Promise<SignatureReport> {
+    return (await this.artifactGuard()).report(name, version);
+  }
+  async addSignature(name: string, version: number, upload: SignatureUpload): Promise<SignatureUploadResult> {
+    return (await this.artifactGuard()).add(name, version, upload, this.actor);
+  }
+  private async artifactGuard(): Promise<ArtifactGuard> {
+    if (!this.guard) {
+      const { ArtifactGuard, ArtifactTrust } = await import('../security/index.js');
+      this.guard = new ArtifactGuard(ArtifactTrust.none(), this.registry);
+    }
+    return this.guard;
+  }
   private async rollouts(): Promise<RolloutStore> {
     if (!this.rolloutStore) {
       // loaded only here: rollout code is not needed by any other local command
@@ -203,6 +237,26 @@ export class LocalClient implements BerthClient {
     }
     return this.rolloutStore;
   }
+  // tokens: the data dir's owner administers them without a token (file permissions are the guard)
+  private tokenService(): TokenService {
+    this.tokensSvc ??= new TokenService({ registry: this.registry, logger: silentLogger });
+    return this.tokensSvc;
+  }
+  async createToken(req: CreateTokenRequest): Promise<{ token: string; record: TokenView }> {
+    const expiresAt = req.expiresAt === undefined ? Date.now() + DEFAULT_TOKEN_LIFETIME_MS : req.expiresAt === null ? null : Date.parse(req.expiresAt);
+    return this.tokenService().create({ name: req.name, roles: req.roles ?? [], scopes: req.scopes ?? [], expiresAt, rateLimit: req.rateLimit ?? null }, this.actor);
+  }
+  async listTokens(): Promise<{ tokens: TokenView[] }> {
+    return { tokens: await this.tokenService().list() };
+  }
+  revokeToken(id: string): Promise<{ token: TokenView; changed: boolean }> {
+    return this.tokenService().revoke(id, this.actor);
+  }
+  async whoami(): Promise<WhoAmI> {
+    const who = this.actor ?? userInfo().username;
+    return { kind: 'local', id: who, name: `local:${who} (data dir ${this.where})`, scopes: ['admin'], expiresAt: null, rateLimit: null };
+  }
+
   async close(): Promise<void> {
     this.closeMonitor();
     await this.registry.close();

@@ -7,6 +7,8 @@ import { addModelCommands } from './commands/models.js';
 import { addAlertCommands, addMonitorCommands } from './commands/monitor.js';
 import { addRolloutCommands } from './commands/rollout.js';
 import { addServeCommand } from './commands/serve.js';
+import { addSignatureCommands } from './commands/signatures.js';
+import { addTokenCommands } from './commands/tokens.js';
 import { CLI_VERSION, CliContext, DEFAULT_DATA_DIR, DEFAULT_SERVER, type CliIo } from './context.js';
 
 const processIo: CliIo = {
@@ -27,6 +29,7 @@ export function buildProgram(io: CliIo): { program: Command; ctx: CliContext } {
     .option('--local', 'use the data dir even if a server is running')
     .option('--json', 'print the API JSON instead of tables')
     .option('--actor <name>', 'who is making the change, for the audit log (default: your user name)')
+    .option('--token <token>', 'API token sent to the server as a bearer token (prefer env BERTH_TOKEN: flags show up in ps and shell history)')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showHelpAfterError('(add --help for usage and examples)')
     .exitOverride()
@@ -53,11 +56,13 @@ Every command has --help with examples; see also docs/cli.md.
   addServeCommand(program, ctx);
   addModelCommands(program, ctx);
   addAliasCommands(program, ctx);
+  addSignatureCommands(program, ctx);
   addDeploymentCommands(program, ctx);
   addRolloutCommands(program, ctx);
   addMonitorCommands(program, ctx);
   addAlertCommands(program, ctx);
   addAuditCommands(program, ctx);
+  addTokenCommands(program, ctx);
   return { program, ctx };
 }
 

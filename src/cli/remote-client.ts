@@ -1,5 +1,10 @@
+import type { CreateTokenRequest } from '../protocol/index.js';
+import type { TokenView } from '../security/index.js';
+import type { WhoAmI } from './client.js';
 import type { FeedbackResult, MonitorReport, ProfileResult, ReportRequest } from '../monitor/index.js';
 import { readFile, stat } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { basename, dirname, resolve } from 'node:path';
 import { BerthError, ERROR_CATALOG, type ErrorCode } from '../core/index.js';
 import type {
@@ -17,8 +22,9 @@ import type {
   StatusView,
   VersionList,
 } from '../protocol/index.js';
-import type { AliasMoveResult, DeployResult, DeploymentRecord, ModelRecord, RegisterVersionResult, VersionRecord } from '../registry/index.js';
+import type { AliasMoveResult, AuditVerification, DeployResult, DeploymentRecord, ModelRecord, RegisterVersionResult, VersionRecord } from '../registry/index.js';
 import type { RolloutRecord, RolloutStatus, StartRolloutRequest } from '../rollout/index.js';
+import type { SignatureReport, SignatureUpload, SignatureUploadResult } from '../security/index.js';
 import type { AuditFilter, BerthClient, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
 import { readGitInfo } from '../registry/index.js';
 import { formatBytes } from './format.js';
@@ -57,6 +63,7 @@ export class RemoteClient implements BerthClient {
   constructor(
     readonly baseUrl: string,
     private readonly actor: string | undefined,
+    private readonly token?: string,
   ) {
     this.where = baseUrl.replace(/\/+$/, '');
   }
@@ -156,13 +163,40 @@ export class RemoteClient implements BerthClient {
     return this.call('POST', ['v1', 'deployments', name, 'rollback']);
   }
   audit(filter: AuditFilter): Promise<AuditList> {
-    return this.call('GET', ['v1', 'audit'], undefined, {
-      limit: filter.limit?.toString(),
-      since: filter.since === undefined ? undefined : new Date(filter.since).toISOString(),
-      action: filter.action,
-      target: filter.target,
-      model: filter.model,
+    return this.call('GET', ['v1', 'audit'], undefined, { limit: filter.limit?.toString(), ...auditQuery(filter) });
+  }
+  verifyAudit(): Promise<AuditVerification> {
+    return this.call('GET', ['v1', 'audit', 'verify']);
+  }
+  async exportAudit(filter: AuditFilter, write: (chunk: string) => Promise<void>): Promise<number> {
+    const url = new URL('v1/audit/export', this.where + '/');
+    for (const [k, v] of Object.entries(auditQuery(filter))) if (v !== undefined) url.searchParams.set(k, v);
+    const headers: Record<string, string> = { accept: 'application/x-ndjson' };
+    if (this.actor !== undefined) headers['x-berth-actor'] = this.actor;
+    if (this.token !== undefined) headers['authorization'] = `Bearer ${this.token}`;
+    let rows = 0;
+    let pending = '';
+    const failed = await streamGet(url, headers, async (text) => {
+      // hand on whole lines only: a chunk of the response may end inside an entry
+      const end = text.lastIndexOf('\n');
+      if (end < 0) {
+        pending += text;
+        return;
+      }
+      const lines = pending + text.slice(0, end + 1);
+      pending = text.slice(end + 1);
+      for (let i = lines.indexOf('\n'); i >= 0; i = lines.indexOf('\n', i + 1)) rows++;
+      await write(lines);
+    }).catch((err: unknown) => {
+      if (err instanceof StreamCut) {
+        throw new BerthError('INTERNAL', `the audit export from ${this.where} was cut off after ${rows} entries (${err.message}); run it again`, { url: this.where }, { cause: err });
+      }
+      if (err instanceof NoAnswer) throw serverUnreachable(this.where, err.cause);
+      throw err;
     });
+    if (failed) throw answerError('GET', url, failed);
+    if (pending !== '') throw new BerthError('INTERNAL', `the audit export from ${this.where} ended inside an entry after ${rows} entries; run it again`, { url: this.where });
+    return rows;
   }
   status(): Promise<StatusView> {
     return this.call('GET', ['v1', 'status']);
@@ -206,6 +240,24 @@ export class RemoteClient implements BerthClient {
   rollbackRollout(deployment: string): Promise<RolloutRollbackResult> {
     return this.call('POST', ['v1', 'deployments', deployment, 'rollout', 'rollback'], {});
   }
+  signatures(name: string, version: number): Promise<SignatureReport> {
+    return this.call('GET', ['v1', 'models', name, 'versions', String(version), 'signatures']);
+  }
+  addSignature(name: string, version: number, upload: SignatureUpload): Promise<SignatureUploadResult> {
+    return this.call('POST', ['v1', 'models', name, 'versions', String(version), 'signatures'], upload);
+  }
+  createToken(req: CreateTokenRequest): Promise<{ token: string; record: TokenView }> {
+    return this.call('POST', ['v1', 'tokens'], req);
+  }
+  listTokens(): Promise<{ tokens: TokenView[] }> {
+    return this.call('GET', ['v1', 'tokens']);
+  }
+  revokeToken(id: string): Promise<{ token: TokenView; changed: boolean }> {
+    return this.call('DELETE', ['v1', 'tokens', id]);
+  }
+  whoami(): Promise<WhoAmI> {
+    return this.call('GET', ['v1', 'auth', 'whoami']);
+  }
   async close(): Promise<void> {}
 
   private async call<T>(method: string, segments: string[], body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
@@ -214,6 +266,7 @@ export class RemoteClient implements BerthClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.actor !== undefined) headers['x-berth-actor'] = this.actor;
+    if (this.token !== undefined) headers['authorization'] = `Bearer ${this.token}`;
     let res: HttpAnswer;
     try {
       res = await sendRequest(method, url, { headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
@@ -230,11 +283,81 @@ export class RemoteClient implements BerthClient {
       const e = (parsed ?? {}) as { error?: unknown; code?: unknown; field?: unknown };
       const code = typeof e.code === 'string' && e.code in ERROR_CATALOG ? (e.code as ErrorCode) : res.status === 404 ? 'NOT_FOUND' : 'INTERNAL';
       const message = typeof e.error === 'string' ? e.error : `${method} ${url.pathname} answered ${res.status} ${res.statusText}`;
-      throw new BerthError(code, message, { status: res.status, ...(typeof e.field === 'string' ? { field: e.field } : {}) });
+      const hint =
+        code === 'UNAUTHENTICATED' && this.token === undefined
+          ? ' (the CLI sends a token from BERTH_TOKEN or --token)'
+          : code === 'FORBIDDEN'
+            ? ' (`berth whoami` shows what your token may do)'
+            : '';
+      throw new BerthError(code, message + hint, { status: res.status, ...(typeof e.field === 'string' ? { field: e.field } : {}) });
     }
     if (parsed === undefined) throw new BerthError('INTERNAL', `${method} ${url.pathname} answered ${res.status} without a JSON body`);
     return parsed as T;
   }
+}
+
+/** The query of `/v1/audit` and `/v1/audit/export` for a filter (times as ISO 8601). */
+function auditQuery(filter: AuditFilter): Record<string, string | undefined> {
+  const at = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
+  return { since: at(filter.since), until: at(filter.until), action: filter.action, target: filter.target, model: filter.model };
+}
+
+/** A 2xx answer whose body stopped before its end (the server failed while streaming it). */
+class StreamCut extends Error {}
+/** No answer at all (connection refused, reset before the status line). */
+class NoAnswer extends Error {}
+
+/**
+ * GET `url` and hand a 2xx answer's body to `onText` as it arrives (decoded UTF-8; the next chunk
+ * is read only after `onText` settles, so a slow disk slows the download instead of filling
+ * memory). Resolves null then; a non-2xx answer resolves buffered, for its error. Rejects with
+ * NoAnswer when nothing answers, StreamCut when the connection ends before the body does, and
+ * with `onText`'s own error when it fails.
+ */
+async function streamGet(url: URL, headers: Record<string, string>, onText: (text: string) => Promise<void>): Promise<HttpAnswer | null> {
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = send(url, { method: 'GET', headers: { ...headers, connection: 'close' } }, resolve);
+    req.on('error', (err) => reject(new NoAnswer(err.message, { cause: err })));
+    req.end();
+  });
+  const status = res.statusCode ?? 0;
+  const ok = status >= 200 && status < 300;
+  res.setEncoding('utf8');
+  let text = '';
+  let sinkError: { err: unknown } | undefined;
+  try {
+    for await (const chunk of res as AsyncIterable<string>) {
+      if (!ok) {
+        text += chunk;
+        continue;
+      }
+      try {
+        await onText(chunk);
+      } catch (err) {
+        sinkError = { err };
+        break;
+      }
+    }
+  } catch (err) {
+    throw new StreamCut(err instanceof Error ? err.message : String(err), { cause: err });
+  }
+  if (sinkError) throw sinkError.err;
+  if (!res.complete) throw new StreamCut('the connection closed before the answer was complete');
+  return ok ? null : { status, statusText: res.statusMessage ?? '', text };
+}
+
+/** The BerthError a non-2xx JSON error answer stands for (the server's code and message). */
+function answerError(method: string, url: URL, res: HttpAnswer): BerthError {
+  let e: { error?: unknown; code?: unknown; field?: unknown } = {};
+  try {
+    e = (JSON.parse(res.text) ?? {}) as typeof e;
+  } catch {
+    // not JSON: the status line says what there is to say
+  }
+  const code = typeof e.code === 'string' && e.code in ERROR_CATALOG ? (e.code as ErrorCode) : res.status === 404 ? 'NOT_FOUND' : 'INTERNAL';
+  const message = typeof e.error === 'string' ? e.error : `${method} ${url.pathname} answered ${res.status} ${res.statusText}`;
+  return new BerthError(code, message, { status: res.status, ...(typeof e.field === 'string' ? { field: e.field } : {}) });
 }
 
 async function readLocalFile(what: string, path: string): Promise<Buffer> {

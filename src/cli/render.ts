@@ -235,7 +235,8 @@ export function renderAudit(list: AuditList, now: number): string {
   if (list.entries.length === 0) return 'no audit entries match\n';
   return formatTable(
     ['WHEN', 'ACTOR', 'ACTION', 'TARGET', 'DETAILS'],
-    list.entries.map((e) => [formatWhen(e.at, now), e.actor, e.action, e.target, summarizeDetails(e.details)]),
+    // where a change came over the network, say from where (the CLI on the data dir records no address)
+    list.entries.map((e) => [formatWhen(e.at, now), e.source ? `${e.actor} from ${e.source}` : e.actor, e.action, e.target, summarizeDetails(e.details)]),
   );
 }
 

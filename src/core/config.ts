@@ -112,7 +112,7 @@ export interface AuthConfig {
   oidcJwksUri: string | null;
   /** the claim listing Berth roles (admin, deployer, predictor, viewer) */
   oidcRolesClaim: string;
-  /** the claim listing scopes (space-separated string or list); only Berth scopes in it count */
+  /** the claim listing scopes (space-separated string or list); only `berth:`-prefixed ones count (`berth:predict:fraud`) */
   oidcScopesClaim: string;
 }
 
@@ -212,7 +212,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'main', workerThresholdMs: 0.1 },
   inferenceLog: { enabled: true, sampleRate: 1, maxRowsPerSecond: 1000, flushRows: 50_000, flushIntervalMs: 10_000, retentionHours: 24 * 7 },
   alerts: { intervalMs: 60_000, repeatIntervalMs: 4 * 3_600_000, rules: [], webhooks: [] },
-  auth: { dev: false, adminTokenFile: null, oidcIssuer: null, oidcAudience: null, oidcJwksUri: null, oidcRolesClaim: 'roles', oidcScopesClaim: 'scope' },
+  auth: { dev: false, adminTokenFile: null, oidcIssuer: null, oidcAudience: null, oidcJwksUri: null, oidcRolesClaim: 'berth_roles', oidcScopesClaim: 'scope' },
   rateLimits: { perToken: null, perDeployment: null, deployments: {}, leaseSize: 20 },
   tls: { cert: null, key: null, clientCa: null, requireClientCert: false, clients: [] },
   hardening: { maxTensorElements: 16_000_000, maxJsonDepth: 64, requestTimeoutMs: 60_000, headersTimeoutMs: 20_000 },

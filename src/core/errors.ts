@@ -20,6 +20,7 @@ export const ERROR_CATALOG = {
   FORBIDDEN: { status: 403, summary: 'The credentials are valid but lack the scope this route needs.' },
   RATE_LIMITED: { status: 429, summary: 'A rate limit or quota (per token or per deployment) is used up; retry after the advertised delay.' },
   ARTIFACT_UNTRUSTED: { status: 422, summary: 'An artifact has no valid signature from a trusted key while signatures are required; it is never served.' },
+  AUDIT_CHAIN_BROKEN: { status: 409, summary: 'The audit trail’s hash chain does not verify: a row was edited, removed or inserted.' },
   PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body exceeds the configured limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body has a content type Berth cannot read.' },
   QUEUE_FULL: { status: 429, summary: 'The model queue is full; retry after the advertised delay.' },

@@ -30,3 +30,11 @@ export function currentRequestContext(): RequestContext | undefined {
 export function enterRequestContext(ctx: RequestContext): void {
   storage.enterWith(ctx);
 }
+
+/**
+ * Run `fn` outside any request context: work a request merely scheduled (a rollout step's timer)
+ * is not that request's doing, and must not be audited as coming from its address.
+ */
+export function withoutRequestContext<T>(fn: () => T): T {
+  return storage.exit(fn);
+}

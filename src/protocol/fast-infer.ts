@@ -1,8 +1,11 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { BerthError, type Logger } from '../core/index.js';
+import { BerthError, DEFAULT_CONFIG, type Logger } from '../core/index.js';
 import type { InferenceRequest, InferenceService } from '../serving/index.js';
 import { decodeInferRequest, encodeInferResponse } from './codec/index.js';
 import { errorAnswer } from './http-errors.js';
+import { parseJsonBody } from './json-body.js';
+import { principalOf, type RequestGuard } from './guard.js';
+import { ROUTE_ACCESS } from './route-access.js';
 import { parseVersion } from './v2-rest.js';
 
 export interface FastInferOptions {
@@ -11,7 +14,19 @@ export interface FastInferOptions {
   bodyLimitBytes: number;
   /** errors answered before the data plane saw the request (it counts its own) */
   onProtocolError?: (code: string) => void;
+  /** authentication, scopes, rate limits and security headers (the Fastify routes' rules) */
+  guard?: RequestGuard;
+  /** input hardening (`config.hardening`); defaults to DEFAULT_CONFIG's */
+  limits?: InferInputLimits;
 }
+
+/** What an infer body may hold: JSON nesting depth and tensor elements over all inputs. */
+export interface InferInputLimits {
+  maxJsonDepth: number;
+  maxTensorElements: number;
+}
+
+const INFER_ACCESS = ROUTE_ACCESS['POST /v2/models/:name/infer']!;
 
 const INFER_PATH = /^\/v2\/models\/([^/?#]+)(?:\/versions\/([^/?#]+)|\/(preview))?\/infer(?:\?.*)?$/;
 
@@ -24,11 +39,16 @@ const INFER_PATH = /^\/v2\/models\/([^/?#]+)(?:\/versions\/([^/?#]+)|\/(preview)
  */
 export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { service, logger, bodyLimitBytes } = opts;
+  const limits = opts.limits ?? DEFAULT_CONFIG.hardening;
+  const jsonLimits = { maxDepth: limits.maxJsonDepth };
+  const tensorLimits = { maxTensorElements: limits.maxTensorElements };
+  const guard = opts.guard;
   const fail = (res: ServerResponse, err: unknown, url: string | undefined, protocol: boolean): void => {
     const a = errorAnswer(err, logger, url);
     if (protocol) opts.onProtocolError?.(a.code);
     if (res.headersSent) return void res.destroy();
-    res.writeHead(a.status, { ...a.headers, 'content-length': Buffer.byteLength(a.body) });
+    const extra = guard ? guard.answerHeaders(res.req) : null;
+    res.writeHead(a.status, extra ? { ...extra, ...a.headers, 'content-length': Buffer.byteLength(a.body) } : { ...a.headers, 'content-length': Buffer.byteLength(a.body) });
     res.end(a.body);
   };
   return (req, res) => {
@@ -36,6 +56,18 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
     const url = req.url ?? '';
     const m = INFER_PATH.exec(url);
     if (!m) return false;
+    // credentials first: a refused caller's body is never read
+    let admitted: unknown = null;
+    if (guard) {
+      try {
+        admitted = guard.check(req, INFER_ACCESS, pathParam('name', m[1]!));
+      } catch (err) {
+        fail(res, err, url, true);
+        req.resume();
+        return true;
+      }
+      if (admitted instanceof Promise) admitted.catch(() => undefined);
+    }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > bodyLimitBytes) {
       fail(res, tooLarge(bodyLimitBytes), url, true);
@@ -56,33 +88,47 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
       chunks.push(c);
     });
     req.on('error', () => res.destroy());
-    req.on('end', () => {
-      if (refused) return;
+    const answer = (): void => {
       let name: string;
       let version: number | undefined;
       let decoded: ReturnType<typeof decodeInferRequest>;
       try {
-        name = decodeURIComponent(m[1]!);
-        version = m[2] === undefined ? undefined : parseVersion(decodeURIComponent(m[2]));
+        name = pathParam('name', m[1]!);
+        version = m[2] === undefined ? undefined : parseVersion(pathParam('version', m[2]));
         const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
         if (text.length === 0) throw new BerthError('INVALID_ARGUMENT', 'request body is empty; expected a JSON object with "inputs"', { field: 'body' });
-        decoded = decodeInferRequest(JSON.parse(text));
+        decoded = decodeInferRequest(parseJsonBody(text, jsonLimits), tensorLimits);
       } catch (err) {
         fail(res, err, url, true);
         return;
       }
-      inferV2(service, name, m[3] !== undefined ? 'preview' : version, decoded, req.headers).then(
+      const run = (): Promise<{ payload: string; requestId: string; answeredBy: string }> =>
+        inferV2(service, name, m[3] !== undefined ? 'preview' : version, decoded, req.headers, principalOf(req)?.id);
+      run().then(
         ({ payload, requestId, answeredBy }) => {
-          res.writeHead(200, {
-            'content-type': 'application/json; charset=utf-8',
-            'content-length': Buffer.byteLength(payload),
-            'x-request-id': requestId,
-            'x-berth-version': answeredBy,
-          });
+          try {
+            res.writeHead(200, {
+              ...(guard ? guard.answerHeaders(req) : null),
+              'content-type': 'application/json; charset=utf-8',
+              'content-length': Buffer.byteLength(payload),
+              'x-request-id': requestId,
+              'x-berth-version': answeredBy,
+            });
+          } catch (err) {
+            // a header Node refuses must be a 500 answered, not a rejection nobody handles
+            fail(res, err, url, false);
+            return;
+          }
           res.end(payload);
         },
         (err: unknown) => fail(res, err, url, false),
       );
+    };
+    req.on('end', () => {
+      if (refused) return;
+      // a caller whose token had to be looked up is refused before its body is even parsed
+      if (admitted instanceof Promise) admitted.then(answer, (err: unknown) => fail(res, err, url, true));
+      else answer();
     });
     return true;
   };
@@ -92,7 +138,9 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
  * Run a decoded v2 request through the data plane and encode the answer (shared with the Fastify
  * route). The request id (the body's `id`, else one Berth made) goes back in `x-request-id`, so a
  * client can send ground truth for it later (`POST /v1/deployments/{name}/feedback`); the version
- * that answered goes back in `x-berth-version` (and `model_version` in the body).
+ * that answered goes back in `x-berth-version` (and `model_version` in the body). An id with
+ * characters a header cannot carry (controls, non-Latin-1) goes in the header percent-encoded;
+ * the body's `id` stays exact.
  */
 export async function inferV2(
   service: InferenceService,
@@ -100,6 +148,7 @@ export async function inferV2(
   version: number | 'preview' | undefined,
   decoded: ReturnType<typeof decodeInferRequest>,
   headers: IncomingHttpHeaders = {},
+  principal?: string,
 ): Promise<{ payload: string; requestId: string; answeredBy: string }> {
   // the body's id wins; else the client's x-request-id header; else Berth makes one
   if (decoded.id === undefined) {
@@ -108,6 +157,7 @@ export async function inferV2(
   }
   const request: InferenceRequest = decoded;
   request.headers = headers;
+  if (principal !== undefined) request.principal = principal;
   const r = await service.infer(name, request, version === undefined ? {} : version === 'preview' ? { preview: true } : { version });
   const payload = encodeInferResponse({
     modelName: r.modelName,
@@ -115,13 +165,28 @@ export async function inferV2(
     ...(r.id !== undefined ? { id: r.id } : {}),
     outputs: r.outputs,
   });
-  return { payload, requestId: r.requestId, answeredBy: r.answeredBy };
+  return { payload, requestId: headerSafe(r.requestId), answeredBy: r.answeredBy };
 }
 
 /** A client's `x-request-id` when it is a usable id (1–128 of letters, digits, `_ . : -`), else undefined. */
 export function requestIdHeader(v: unknown): string | undefined {
   const s = Array.isArray(v) ? (v[0] as unknown) : v;
   return typeof s === 'string' && /^[\w.:-]{1,128}$/.test(s) ? s : undefined;
+}
+
+/** `v` when it is printable ASCII (any header can carry it), else percent-encoded. */
+function headerSafe(v: string): string {
+  return /^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v);
+}
+
+/** A percent-decoded path segment; malformed escapes (`%E0%A4%A`) are a 400 naming the parameter. */
+function pathParam(field: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch (err) {
+    throw new BerthError('INVALID_ARGUMENT', `${field}: expected a percent-encoded path segment, got ${JSON.stringify(raw.slice(0, 100))} (malformed escape)`,
+      { field, expected: 'valid percent-encoding', got: raw.slice(0, 200) }, { cause: err });
+  }
 }
 
 function tooLarge(limit: number): BerthError {

@@ -15,7 +15,12 @@ export {
 export * from './management-api.js';
 export { buildOpenApiDocument } from './openapi.js';
 export { sendError, normalizeHttpError, errorAnswer, type ErrorAnswer } from './http-errors.js';
-export { createFastInferHandler, type FastInferOptions } from './fast-infer.js';
+export { createFastInferHandler, type FastInferOptions, type InferInputLimits } from './fast-infer.js';
+export { parseJsonBody, type JsonBodyLimits } from './json-body.js';
 export * from './codec/index.js';
 export { registerMonitorRoutes, type MonitorRestOptions } from './monitor-rest.js';
 export { registerRolloutRoutes, type RolloutRestOptions } from './rollout-rest.js';
+export { RequestGuard, principalOf, verifiedCertificate, type GuardOptions, type RequestLimiter } from './guard.js';
+export { ROUTE_ACCESS, routeAccess, describeAccess, renderRouteTable, type RouteAccess } from './route-access.js';
+export { registerTokenRoutes, DEFAULT_TOKEN_LIFETIME_MS, type CreateTokenRequest } from './token-rest.js';
+export { registerSignatureRoutes, type SignatureRestOptions } from './signature-rest.js';

@@ -10,12 +10,13 @@ import {
   type Signature,
 } from '../core/index.js';
 import {
-  AUDIT_ACTIONS,
+  AUDIT_PAGE_ROWS,
   parseCard,
   type AliasHistoryEntry,
   type AliasMoveResult,
-  type AuditAction,
   type AuditEntry,
+  type AuditVerification,
+  type DeployInput,
   type DeployResult,
   type DeploymentHistoryEntry,
   type DeploymentRecord,
@@ -145,12 +146,15 @@ export interface DeploymentHistoryView {
   at?: { time: string; atMs: number; revision: DeploymentHistoryEntry | null; version: number | null };
 }
 
-/** Filters of `GET /v1/audit`. */
+/** Filters of `GET /v1/audit` and `GET /v1/audit/export`. */
 export interface AuditRequest {
   limit?: number;
-  /** epoch ms */
+  /** epoch ms: entries at or after */
   since?: number;
-  action?: AuditAction;
+  /** epoch ms: entries before */
+  until?: number;
+  /** an action or a prefix of actions (`deployment.`) */
+  action?: string;
   target?: string;
   model?: string;
 }
@@ -203,6 +207,11 @@ export interface ManagementApiOptions {
   /** monitoring: reference profiles, reports, feedback */
   monitor?: MonitorService;
   clock?: Clock;
+  /**
+   * Checked before a deployment changes, with what is about to be deployed: throws to refuse it
+   * (ARTIFACT_UNTRUSTED when a version it would serve lacks a required signature).
+   */
+  verifyDeploy?: (input: DeployInput) => Promise<void>;
 }
 
 /**
@@ -401,14 +410,16 @@ export class ManagementApi {
     }
     const target: DeploymentTarget = hasAlias ? { kind: 'alias', alias: req.alias! } : { kind: 'version', version: req.version! };
     await this.notHeldByRollout(name, 'redeploy it');
-    return this.registry.deploy({
+    const input: DeployInput = {
       name,
       model: req.model,
       target,
       ...(req.settings !== undefined ? { settings: req.settings } : {}),
       ...(req.traffic !== undefined ? { traffic: req.traffic } : {}),
       ...(actor !== undefined ? { actor } : {}),
-    });
+    };
+    await this.opts.verifyDeploy?.(input);
+    return this.registry.deploy(input);
   }
 
   async deleteDeployment(name: string, actor?: string): Promise<DeploymentDeleteResult> {
@@ -438,14 +449,32 @@ export class ManagementApi {
   // audit and status --------------------------------------------------------------------------
 
   async audit(req: AuditRequest = {}): Promise<AuditList> {
-    if (req.action !== undefined && !(AUDIT_ACTIONS as readonly string[]).includes(req.action)) {
-      throw new BerthError('INVALID_ARGUMENT', `action: expected one of ${AUDIT_ACTIONS.join(', ')}, got ${JSON.stringify(req.action)}`, {
-        field: 'action',
-        expected: AUDIT_ACTIONS,
-        got: req.action,
-      });
-    }
+    // the registry validates every filter (an unknown action or prefix is INVALID_ARGUMENT)
     return { entries: await this.registry.audit(req) };
+  }
+
+  /** Recompute the audit log's hash chain (`GET /v1/audit/verify`). */
+  verifyAudit(): Promise<AuditVerification> {
+    return this.registry.verifyAudit();
+  }
+
+  /**
+   * Every entry matching `req` (its `limit` is ignored), oldest first: the chain's order, in pages
+   * of AUDIT_PAGE_ROWS. The first page is read before this returns, so a bad filter fails here
+   * rather than halfway through a stream.
+   */
+  async exportAudit(req: AuditRequest = {}): Promise<AsyncIterable<AuditEntry[]>> {
+    const query = { ...req, order: 'asc' as const, limit: AUDIT_PAGE_ROWS };
+    const registry = this.registry;
+    const first = await registry.audit(query);
+    return (async function* pages(): AsyncGenerator<AuditEntry[]> {
+      let page = first;
+      while (page.length > 0) {
+        yield page;
+        if (page.length < AUDIT_PAGE_ROWS) return;
+        page = await registry.audit({ ...query, afterId: page[page.length - 1]!.id });
+      }
+    })();
   }
 
   async status(): Promise<StatusView> {

@@ -1,14 +1,16 @@
+import { principalOf } from './guard.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, assertName, type Clock, type Lineage, type Logger, type Signature } from '../core/index.js';
-import type { AuditAction, DeploymentSettings, Registry, Tags } from '../registry/index.js';
+import type { AuditEntry, DeploymentSettings, Registry, Tags } from '../registry/index.js';
 import { validateTrafficPolicy } from '../registry/index.js';
 import type { MonitorService } from '../monitor/index.js';
 import type { InferenceService } from '../serving/index.js';
 import { sendError } from './http-errors.js';
-import { ManagementApi, parseInstant, type AuditRequest, type DeployRequest, type MetadataPatch } from './management-api.js';
+import { ManagementApi, parseInstant, type AuditRequest, type DeployRequest, type ManagementApiOptions, type MetadataPatch } from './management-api.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { parseVersion } from './v2-rest.js';
 
@@ -27,6 +29,8 @@ export interface ManagementRestOptions {
   registerBodyLimitBytes?: number;
   /** monitoring: registering with reference data also profiles it */
   monitor?: MonitorService;
+  /** checked before a deployment changes (ManagementApiOptions.verifyDeploy) */
+  verifyDeploy?: ManagementApiOptions['verifyDeploy'];
 }
 
 /**
@@ -66,6 +70,7 @@ export function registerManagementRoutes(app: FastifyInstance, opts: ManagementR
     service: opts.service,
     ...(opts.monitor ? { monitor: opts.monitor } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.verifyDeploy ? { verifyDeploy: opts.verifyDeploy } : {}),
   });
   const openapi = JSON.stringify(buildOpenApiDocument({ version: opts.version }));
 
@@ -212,26 +217,50 @@ export function registerManagementRoutes(app: FastifyInstance, opts: ManagementR
   // audit and status
   app.get(
     '/v1/audit',
-    wrap(async (req) => {
-      const q = queryOf(req.query);
-      const out: AuditRequest = {};
-      const limit = one(q, 'limit');
-      if (limit !== undefined) {
-        if (!/^[0-9]{1,5}$/.test(limit) || Number(limit) < 1 || Number(limit) > 10_000) throw invalid('limit', 'an integer in [1, 10000]', limit);
-        out.limit = Number(limit);
-      }
-      const since = one(q, 'since');
-      if (since !== undefined) out.since = parseInstant('since', since);
-      const action = one(q, 'action');
-      if (action !== undefined) out.action = action as AuditAction;
-      const target = one(q, 'target');
-      if (target !== undefined) out.target = target;
-      const model = one(q, 'model');
-      if (model !== undefined) out.model = assertName('model', model);
-      return api.audit(out);
-    }),
+    wrap(async (req) => api.audit(readAuditRequest(req.query, true))),
   );
+  app.get('/v1/audit/verify', wrap(async () => api.verifyAudit()));
+  app.get('/v1/audit/export', async (req, reply) => {
+    let pages: AsyncIterable<AuditEntry[]>;
+    try {
+      pages = await api.exportAudit(readAuditRequest(req.query, false));
+    } catch (err) {
+      return sendError(reply, req, err, logger);
+    }
+    // a failure after the first page ends the response without its last chunk: the client sees a cut stream, not a short export
+    return reply.header('content-type', 'application/x-ndjson; charset=utf-8').send(Readable.from(auditLines(pages)));
+  });
   app.get('/v1/status', wrap(async () => api.status()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// audit
+
+/** The filters of `GET /v1/audit` (`withLimit`) and `GET /v1/audit/export` from the query string. */
+function readAuditRequest(query: unknown, withLimit: boolean): AuditRequest {
+  const q = queryOf(query);
+  const out: AuditRequest = {};
+  const limit = withLimit ? one(q, 'limit') : undefined;
+  if (limit !== undefined) {
+    if (!/^[0-9]{1,5}$/.test(limit) || Number(limit) < 1 || Number(limit) > 10_000) throw invalid('limit', 'an integer in [1, 10000]', limit);
+    out.limit = Number(limit);
+  }
+  const since = one(q, 'since');
+  if (since !== undefined) out.since = parseInstant('since', since);
+  const until = one(q, 'until');
+  if (until !== undefined) out.until = parseInstant('until', until);
+  const action = one(q, 'action');
+  if (action !== undefined) out.action = action;
+  const target = one(q, 'target');
+  if (target !== undefined) out.target = target;
+  const model = one(q, 'model');
+  if (model !== undefined) out.model = assertName('model', model);
+  return out;
+}
+
+/** JSON lines, one entry per line, a page per chunk. */
+async function* auditLines(pages: AsyncIterable<AuditEntry[]>): AsyncGenerator<string> {
+  for await (const page of pages) yield page.map((e) => JSON.stringify(e) + '\n').join('');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,6 +357,9 @@ function invalid(field: string, expected: string, got: unknown): BerthError {
 }
 
 export function actorOf(req: FastifyRequest): string {
+  // an authenticated caller is who the audit trail names; the header only names someone in dev mode
+  const p = principalOf(req.raw);
+  if (p !== undefined && p.kind !== 'dev') return p.name;
   const h = req.headers[ACTOR_HEADER];
   const v = Array.isArray(h) ? h[0] : h;
   if (v === undefined || v === '') return 'api';

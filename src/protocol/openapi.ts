@@ -1,6 +1,8 @@
 import { DATATYPES, ERROR_CODES, TASKS } from '../core/index.js';
 import { ALIAS_CHANGES, AUDIT_ACTIONS, DEPLOYMENT_CHANGES } from '../registry/index.js';
 import { MODEL_STATES } from '../serving/index.js';
+import { ROLE_NAMES } from '../security/index.js';
+import { describeAccess, routeAccess } from './route-access.js';
 
 /*
  * The OpenAPI 3.1 document of every HTTP route the server answers, built as data. A test checks
@@ -368,11 +370,64 @@ const SCHEMAS: Record<string, Json> = {
       action: str(undefined, { enum: AUDIT_ACTIONS }),
       target: str('model:<name>, version:<name>@<n>, alias:<name>@<alias> or deployment:<name>'),
       model: nullable(str()),
-      details: { type: 'object' },
+      details: { type: 'object', description: 'what changed; changes to existing things carry the state before (before/from, previousVersion) and after' },
+      source: nullable(str('the client address of the request that made the change; null for the CLI on the data dir and the server itself')),
+      hash: nullable(str('sha256 (hex) over prevHash and the canonical form of this row (docs/audit.md)')),
+      prevHash: nullable(str('the hash of the row before; null for the first row')),
     },
-    ['id', 'at', 'atMs', 'actor', 'action', 'target', 'model', 'details'],
+    ['id', 'at', 'atMs', 'actor', 'action', 'target', 'model', 'details', 'source', 'hash', 'prevHash'],
   ),
   AuditList: obj({ entries: arr(ref('AuditEntry'), 'newest first') }, ['entries']),
+  RateLimit: obj({ rate: num('requests refilled per second'), burst: num('most requests at once') }, ['rate', 'burst']),
+  Token: obj(
+    {
+      id: str('the public part of the token; `berth_<id>_<secret>`'),
+      name: str(),
+      scopes: arr(str(), 'admin, predict:NAME, read:NAME, deploy:NAME (NAME may be *)'),
+      rateLimit: nullable(ref('RateLimit')),
+      createdAt: iso(),
+      createdBy: str(),
+      expiresAt: nullable(iso()),
+      revokedAt: nullable(iso()),
+      revokedBy: nullable(str()),
+      lastUsedAt: nullable(iso('updated about once a minute')),
+      state: str(undefined, { enum: ['active', 'expired', 'revoked'] }),
+    },
+    ['id', 'name', 'scopes', 'rateLimit', 'createdAt', 'createdBy', 'expiresAt', 'revokedAt', 'revokedBy', 'lastUsedAt', 'state'],
+  ),
+  TokenList: obj({ tokens: arr(ref('Token'), 'newest first, revoked and expired included') }, ['tokens']),
+  CreateTokenRequest: obj(
+    {
+      name: str('who or what the token is for'),
+      roles: arr(str(undefined, { enum: ROLE_NAMES })),
+      scopes: arr(str(), 'admin, predict:NAME, read:NAME, deploy:NAME (NAME may be *)'),
+      expiresAt: nullable(iso('absent: 90 days from now; null: never')),
+      rateLimit: nullable(ref('RateLimit')),
+    },
+    ['name'],
+  ),
+  CreatedToken: obj({ token: str('the secret token: shown once, stored only as a hash'), record: ref('Token') }, ['token', 'record']),
+  RevokedToken: obj({ token: ref('Token'), changed: bool('false when it was already revoked') }, ['token', 'changed']),
+  WhoAmI: obj(
+    {
+      kind: str(undefined, { enum: ['token', 'bootstrap', 'jwt', 'certificate', 'dev'] }),
+      id: str(),
+      name: str(),
+      scopes: arr(str()),
+      expiresAt: nullable(iso()),
+      rateLimit: nullable(ref('RateLimit')),
+    },
+    ['kind', 'id', 'name', 'scopes', 'expiresAt', 'rateLimit'],
+  ),
+  AuditVerification: obj(
+    {
+      ok: bool('every row links to the row before and matches its own hash'),
+      rows: int('rows read'),
+      firstBroken: nullable(obj({ id: int('the audit row'), reason: str('why it breaks the chain') }, ['id', 'reason'])),
+      head: nullable(str('the newest row\'s hash: keep a copy elsewhere to detect later removal of the newest rows')),
+    },
+    ['ok', 'rows', 'firstBroken', 'head'],
+  ),
   LoadedModel: obj(
     {
       model: str(),
@@ -490,6 +545,46 @@ const SCHEMAS: Record<string, Json> = {
     },
     ['model', 'version', 'reference', 'columns', 'predictions', 'metrics'],
   ),
+  SignatureUpload: obj(
+    {
+      algorithm: str(undefined, { enum: ['ed25519', 'ecdsa-p256-sha256', 'rsa-pss-sha256'] }),
+      signature: str('base64 signature of the statement "berth-artifact-v1\\n<model>\\n<version>\\n<sha256>\\n" (docs/security-artifacts.md)'),
+      publicKey: str("the signer's public key, PEM (SPKI); the private key never travels"),
+      keyId: str("sha256 (hex) of the public key's SPKI DER; checked against publicKey when given", { pattern: '^[0-9a-f]{64}$' }),
+    },
+    ['algorithm', 'signature', 'publicKey'],
+  ),
+  ArtifactSignature: obj(
+    {
+      model: str(), version: int(), keyId: str(), algorithm: str(), signature: str('base64'),
+      signedAt: iso(), signedAtMs: int(), signedBy: str('who stored it'),
+    },
+    ['model', 'version', 'keyId', 'algorithm', 'signature', 'signedAt', 'signedBy'],
+  ),
+  SignatureReport: obj(
+    {
+      model: str(), version: int(), sha256: str(),
+      required: bool('the server requires a valid signature by a trusted key before it deploys or loads a version'),
+      trusted: bool('at least one signature by a trusted key verifies'),
+      trustedKeys: arr(obj({ keyId: str(), algorithm: str(), source: str('the PEM file') }, ['keyId', 'algorithm', 'source'])),
+      signatures: arr(
+        obj(
+          {
+            keyId: str(), algorithm: str(), signature: str('base64'), signedAt: iso(), signedBy: str(),
+            trusted: bool('the key is one of the trusted keys'),
+            valid: nullable(bool('the signature verifies over this version (null: the key is not trusted here)')),
+            detail: str(),
+          },
+          ['keyId', 'algorithm', 'signature', 'trusted', 'valid', 'detail'],
+        ),
+      ),
+    },
+    ['model', 'version', 'sha256', 'required', 'trusted', 'trustedKeys', 'signatures'],
+  ),
+  SignatureUploadResult: obj(
+    { signature: ref('ArtifactSignature'), created: bool(), changed: bool(), report: ref('SignatureReport') },
+    ['signature', 'created', 'changed', 'report'],
+  ),
   MonitorReport: obj(
     {
       format: str(undefined, { enum: ['berth-monitor-report/1'] }),
@@ -531,6 +626,20 @@ const p = {
 };
 
 const ERR = { description: 'error', content: { 'application/json': { schema: ref('Error') } } };
+
+/** The filters `GET /v1/audit` and `GET /v1/audit/export` share. */
+const AUDIT_FILTERS: Param[] = [
+  { name: 'since', in: 'query', description: 'only entries at or after this moment (ISO 8601 or epoch ms)', schema: str() },
+  { name: 'until', in: 'query', description: 'only entries before this moment (ISO 8601 or epoch ms)', schema: str() },
+  {
+    name: 'action',
+    in: 'query',
+    description: `only this action, or the actions under a prefix (deployment., rollout., version.tags); actions: ${AUDIT_ACTIONS.join(', ')}`,
+    schema: str(),
+  },
+  { name: 'target', in: 'query', description: 'only this exact target, e.g. alias:fraud@production', schema: str() },
+  { name: 'model', in: 'query', description: 'only entries concerning this model', schema: str() },
+];
 
 function json(description: string, schema: Json): Json {
   return { description, content: { 'application/json': { schema } } };
@@ -707,6 +816,27 @@ function buildPaths(): Record<string, Json> {
         errors: [400, 404, 413],
       }),
     },
+    '/v1/models/{name}/versions/{version}/signatures': {
+      get: op({
+        id: 'listSignatures',
+        tag: modelsTag,
+        summary: "a version's artifact signatures and whether each verifies against the server's trusted keys",
+        params: [p.model, p.version],
+        ok: { '200': json('signatures and verdict', ref('SignatureReport')) },
+      }),
+      post: op({
+        id: 'addSignature',
+        tag: modelsTag,
+        summary: 'store a signature of the version made with `berth sign` (checked before it is stored; one per key)',
+        description:
+          'The body carries the signature and the public key, never the private key. A signature that does not verify over this version is refused with ' +
+          'ARTIFACT_UNTRUSTED (422) and nothing is stored. A valid signature by a key the server does not trust is stored, and the report says it does not count.',
+        params: [p.model, p.version, p.actor],
+        body: ref('SignatureUpload'),
+        ok: { '201': json('a new signature', ref('SignatureUploadResult')), '200': json('the key had signed this version before (replaced, or identical)', ref('SignatureUploadResult')) },
+        errors: [400, 404, 422],
+      }),
+    },
     '/metrics': {
       get: {
         operationId: 'metrics',
@@ -733,12 +863,30 @@ function buildPaths(): Record<string, Json> {
         summary: 'the audit log, newest first',
         params: [
           { name: 'limit', in: 'query', description: 'most entries (1-10000, default 100)', schema: int(undefined, { minimum: 1, maximum: 10000 }) },
-          { name: 'since', in: 'query', description: 'only entries at or after this moment (ISO 8601 or epoch ms)', schema: str() },
-          { name: 'action', in: 'query', description: 'only this action', schema: str(undefined, { enum: AUDIT_ACTIONS }) },
-          { name: 'target', in: 'query', description: 'only this exact target, e.g. alias:fraud@production', schema: str() },
-          { name: 'model', in: 'query', description: 'only entries concerning this model', schema: str() },
+          ...AUDIT_FILTERS,
         ],
         ok: { '200': json('entries', ref('AuditList')) },
+        errors: [400],
+      }),
+    },
+    '/v1/audit/verify': {
+      get: op({
+        id: 'verifyAudit',
+        tag: 'audit',
+        summary: "recompute the audit log's hash chain",
+        description: 'Answers 200 also when the chain is broken: `ok` is false and `firstBroken` names the first row that breaks it and why.',
+        ok: { '200': json('the verification', ref('AuditVerification')) },
+        errors: [],
+      }),
+    },
+    '/v1/audit/export': {
+      get: op({
+        id: 'exportAudit',
+        tag: 'audit',
+        summary: 'the audit log as JSON lines, oldest first',
+        description: 'Every matching entry (no limit), one AuditEntry per line, streamed in the chain\'s order. A response cut short (no final chunk) is an incomplete export.',
+        params: AUDIT_FILTERS,
+        ok: { '200': { description: 'one AuditEntry per line', content: { 'application/x-ndjson': { schema: ref('AuditEntry') } } } },
         errors: [400],
       }),
     },
@@ -911,6 +1059,31 @@ function buildPaths(): Record<string, Json> {
         errors: [400, 404, 409],
       }),
     },
+    '/v1/auth/whoami': {
+      get: op({ id: 'whoAmI', tag: 'security', summary: 'who the credentials are and what they may do', ok: { '200': json('the caller', ref('WhoAmI')) }, errors: [] }),
+    },
+    '/v1/tokens': {
+      get: op({ id: 'listTokens', tag: 'security', summary: 'every API token (never their secrets)', ok: { '200': json('tokens', ref('TokenList')) }, errors: [] }),
+      post: op({
+        id: 'createToken',
+        tag: 'security',
+        summary: 'mint an API token; its secret is in this answer only',
+        body: ref('CreateTokenRequest'),
+        ok: { '201': json('the token, once', ref('CreatedToken')) },
+        errors: [400],
+      }),
+    },
+    '/v1/tokens/{id}': {
+      get: op({ id: 'getToken', tag: 'security', summary: 'one token', params: [{ name: 'id', in: 'path', description: 'token id', schema: str() } as Param], ok: { '200': json('the token', ref('Token')) }, errors: [404] }),
+      delete: op({
+        id: 'revokeToken',
+        tag: 'security',
+        summary: 'revoke a token for good (it stops working within seconds on every replica)',
+        params: [{ name: 'id', in: 'path', description: 'token id', schema: str() } as Param],
+        ok: { '200': json('the token after', ref('RevokedToken')) },
+        errors: [404],
+      }),
+    },
     '/v1/deployments/{name}/rollback': {
       post: op({
         id: 'rollbackDeployment',
@@ -952,8 +1125,35 @@ export function buildOpenApiDocument(opts: { version: string }): { openapi: stri
       { name: 'audit', description: 'who changed what, when' },
       { name: 'rollouts', description: 'progressive rollouts: steps, analysis, gates, promotion and rollback' },
       { name: 'operations', description: 'status, metrics and this document' },
+      { name: 'security', description: 'API tokens and the caller’s identity' },
     ],
-    paths: buildPaths(),
-    components: { schemas: SCHEMAS },
+    paths: withAccess(buildPaths()),
+    components: {
+      schemas: SCHEMAS,
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'a Berth API token (`berth tokens create`), the bootstrap admin token, or a JWT from the configured OIDC issuer' },
+      },
+    },
+    security: [{ bearer: [] }],
   };
+}
+
+/** Each operation says what it needs (`x-berth-access`, from ROUTE_ACCESS) and answers 401/403/429 unless public. */
+function withAccess(paths: Record<string, Json>): Record<string, Json> {
+  for (const [path, ops] of Object.entries(paths)) {
+    for (const [method, o] of Object.entries(ops as Record<string, Json>)) {
+      const access = routeAccess(method.toUpperCase(), path.replace(/\{([A-Za-z_]+)\}/g, ':$1'));
+      if (!access) continue;
+      const operation = o as { responses: Record<string, Json> } & Json;
+      operation['x-berth-access'] = describeAccess(access);
+      if (access.public) {
+        operation['security'] = [];
+        continue;
+      }
+      operation.responses['401'] = ERR;
+      if (!access.authenticated) operation.responses['403'] = ERR;
+      operation.responses['429'] = ERR;
+    }
+  }
+  return paths;
 }

@@ -1,7 +1,9 @@
+import { principalOf } from './guard.js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../core/index.js';
 import { InferenceService } from '../serving/index.js';
 import { decodeRows, postprocessPredictions } from './codec/rows.js';
+import type { TensorLimits } from './codec/elements.js';
 import { sendError } from './http-errors.js';
 import { requestIdHeader } from './fast-infer.js';
 
@@ -9,7 +11,7 @@ import { requestIdHeader } from './fast-infer.js';
  * The friendly tabular endpoint: named features in (`rows`) or plain arrays (`instances`), labels
  * and class probabilities keyed by class name out, with the version that answered and a request id.
  */
-export function registerPredictRoutes(app: FastifyInstance, opts: { service: InferenceService; logger: Logger }): void {
+export function registerPredictRoutes(app: FastifyInstance, opts: { service: InferenceService; logger: Logger; limits?: TensorLimits }): void {
   const { service, logger } = opts;
   app.post<{ Params: { name: string } }>('/v1/deployments/:name/predict', async (req, reply) => {
     const requestId = requestIdHeader(req.headers['x-request-id']) ?? InferenceService.newRequestId();
@@ -17,9 +19,10 @@ export function registerPredictRoutes(app: FastifyInstance, opts: { service: Inf
     try {
       const name = req.params.name;
       const route = await service.route(name);
-      const inputs = decodeRows(req.body, route.version.signature);
+      const inputs = decodeRows(req.body, route.version.signature, opts.limits);
       const rows = inputs[0]?.shape[0] ?? 0;
-      const res = await service.infer(name, { id: requestId, inputs, headers: req.headers });
+      const principal = principalOf(req.raw)?.id;
+      const res = await service.infer(name, { id: requestId, inputs, headers: req.headers, ...(principal !== undefined ? { principal } : {}) });
       reply.header('x-berth-version', res.answeredBy);
       const sig = res.route.version.signature;
       const predictions = postprocessPredictions(res.outputs, sig, res.route.version.card, rows);

@@ -4,7 +4,9 @@ import { BerthError, type Logger, type Signature, type TensorSpec } from '../cor
 import type { InferenceService } from '../serving/index.js';
 import { versionKey } from '../serving/index.js';
 import { decodeInferRequest } from './codec/v2-json.js';
+import type { TensorLimits } from './codec/elements.js';
 import { inferV2 } from './fast-infer.js';
+import { principalOf } from './guard.js';
 import { sendError } from './http-errors.js';
 
 export interface V2RestOptions {
@@ -18,6 +20,8 @@ export interface V2RestOptions {
   isReady: () => boolean;
   /** load or unload a deployment's current version (in every serving process) */
   repositoryAction: (action: { kind: 'load' | 'unload'; deployment: string }) => Promise<void>;
+  /** elements allowed over all inputs of one request (`hardening.maxTensorElements`; 16M by default) */
+  limits?: TensorLimits;
 }
 
 type NameParams = { name: string };
@@ -100,8 +104,8 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
 
   // Over a real socket the fast handler (fast-infer.ts) answers these two routes before Fastify
   // sees them; these serve `app.inject` and keep the routes in the router and the OpenAPI check.
-  const infer = async (name: string, version: number | 'preview' | undefined, body: unknown, reply: FastifyReply, headers: IncomingHttpHeaders): Promise<unknown> => {
-    const { payload, requestId, answeredBy } = await inferV2(service, name, version, decodeInferRequest(body), headers);
+  const infer = async (name: string, version: number | 'preview' | undefined, body: unknown, reply: FastifyReply, headers: IncomingHttpHeaders, principal?: string): Promise<unknown> => {
+    const { payload, requestId, answeredBy } = await inferV2(service, name, version, decodeInferRequest(body, opts.limits), headers, principal);
     return reply
       .header('content-type', 'application/json; charset=utf-8')
       .header('x-request-id', requestId)
@@ -111,21 +115,21 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
 
   app.post<{ Params: NameParams }>('/v2/models/:name/infer', async (req, reply) => {
     try {
-      return await infer(req.params.name, undefined, req.body, reply, req.headers);
+      return await infer(req.params.name, undefined, req.body, reply, req.headers, principalOf(req.raw)?.id);
     } catch (err) {
       return sendError(reply, req, err, logger);
     }
   });
   app.post<{ Params: VersionParams }>('/v2/models/:name/versions/:version/infer', async (req, reply) => {
     try {
-      return await infer(req.params.name, parseVersion(req.params.version), req.body, reply, req.headers);
+      return await infer(req.params.name, parseVersion(req.params.version), req.body, reply, req.headers, principalOf(req.raw)?.id);
     } catch (err) {
       return sendError(reply, req, err, logger);
     }
   });
   app.post<{ Params: NameParams }>('/v2/models/:name/preview/infer', async (req, reply) => {
     try {
-      return await infer(req.params.name, 'preview', req.body, reply, req.headers);
+      return await infer(req.params.name, 'preview', req.body, reply, req.headers, principalOf(req.raw)?.id);
     } catch (err) {
       return sendError(reply, req, err, logger);
     }

@@ -25,6 +25,7 @@ export { SqliteMetadataStore, type SqliteMetadataStoreOptions } from './sqlite/s
 export { CARD_FORMATS, CARD_OUTPUT_ROLES, mergeCardIntoSignature, parseCard } from './card.js';
 export { DEFAULT_BREAKER, DEPLOYMENT_SETTING_KEYS, policyVersions, validateDeploymentSettings, validateDeploymentTarget, validateTrafficPolicy } from './deployment-settings.js';
 export {
+  AUDIT_PAGE_ROWS,
   Registry,
   type AliasMoveResult,
   type AuditQuery,
@@ -36,5 +37,7 @@ export {
   type RegistryOptions,
   type ResolvedDeploymentRecord,
 } from './registry.js';
+export { canonicalAuditRow, canonicalJson, hashAuditRow, type AuditChainRow } from './audit-chain.js';
 export { openEmbeddedRegistry, type EmbeddedRegistryOptions } from './embedded.js';
+export type { AddSignatureInput, ArtifactSignatureRecord } from './signatures.js';
 export { readGitInfo, type GitInfo } from './lineage.js';

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { BerthError } from '../core/index.js';
+import { hashAuditRow } from './audit-chain.js';
 import type { MetadataDialect, MetadataStore, RegistryDatabase } from './metadata-store.js';
 
 /**
@@ -182,6 +183,7 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       await db.schema.alterTable('audit').addColumn('source', 'text').execute();
       await db.schema.alterTable('audit').addColumn('prev_hash', 'text').execute();
       await db.schema.alterTable('audit').addColumn('hash', 'text').execute();
+      await chainAuditRows(db);
     },
   },
   {
@@ -202,6 +204,40 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
     },
   },
 ];
+
+/**
+ * Hash-chain the audit rows written before the chain existed, in id order, a page at a time. Their
+ * `source` stays null (it was never recorded). Rows older than the migration are vouched for only
+ * from here on: the chain shows later tampering, not what happened to them before.
+ */
+async function chainAuditRows(db: Kysely<RegistryDatabase>): Promise<void> {
+  const PAGE = 1000;
+  let prevHash: string | null = null;
+  let lastId = 0;
+  for (;;) {
+    const page = await db
+      .selectFrom('audit')
+      .select(['id', 'at', 'actor', 'action', 'target', 'model', 'details'])
+      .where('id', '>', lastId)
+      .orderBy('id', 'asc')
+      .limit(PAGE)
+      .execute();
+    for (const r of page) {
+      const id = Number(r.id);
+      const row = { id, at: Number(r.at), actor: r.actor, action: r.action, target: r.target, model: r.model, details: r.details, source: null };
+      let hash: string;
+      try {
+        hash = hashAuditRow(prevHash, row);
+      } catch (err) {
+        throw new BerthError('INVALID_CONFIG', `audit row ${id} has details that are not JSON, so the audit chain cannot be built; repair or remove that row and start again`, { got: id }, { cause: err });
+      }
+      await db.updateTable('audit').set({ prev_hash: prevHash, hash, source: null }).where('id', '=', id).execute();
+      prevHash = hash;
+      lastId = id;
+    }
+    if (page.length < PAGE) return;
+  }
+}
 
 /**
  * Apply every pending migration in one write transaction. Concurrent starters serialise on the

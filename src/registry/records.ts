@@ -195,6 +195,7 @@ export const AUDIT_ACTIONS = [
   'version.tags.delete',
   'version.describe',
   'version.reference',
+  'version.sign',
   'model.tags.set',
   'model.tags.delete',
   'model.describe',
@@ -217,8 +218,22 @@ export const AUDIT_ACTIONS = [
   'rollout.gates',
   'token.create',
   'token.revoke',
+  'config.change',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/**
+ * The actions an audit filter selects: the action itself, or every action under a prefix
+ * (`deployment` and `deployment.` select all `deployment.*`; `version.tags` both tag actions).
+ * Empty when nothing matches.
+ *
+ * @example
+ * auditActionsMatching('alias.') // ['alias.set', 'alias.delete', 'alias.rollback']
+ */
+export function auditActionsMatching(filter: string, actions: readonly string[] = AUDIT_ACTIONS): string[] {
+  const prefix = filter.endsWith('.') ? filter : `${filter}.`;
+  return actions.filter((a) => a === filter || (filter !== '' && filter !== '.' && a.startsWith(prefix)));
+}
 
 /** One row of the audit log: who did what to which thing, when. */
 export interface AuditEntry {
@@ -233,7 +248,26 @@ export interface AuditEntry {
   target: string;
   /** the model the change concerns (for deployments: the model they serve) */
   model: string | null;
+  /** what changed; mutations of existing things carry the state before (`before`/`from`, `previousVersion`) and after */
   details: Record<string, unknown>;
+  /** the client address of the request that made the change; null for the CLI on the data dir and the server itself */
+  source: string | null;
+  /** sha256 (hex) over `prevHash` and this row's canonical form (see docs/audit.md); null only for a row written outside Berth */
+  hash: string | null;
+  /** the hash of the row before (null for the first row) */
+  prevHash: string | null;
+}
+
+/** The answer of `Registry.verifyAudit()`: is the hash chain over the audit log intact? */
+export interface AuditVerification {
+  /** every row links to the one before and matches its own hash */
+  ok: boolean;
+  /** rows read (all of them, also when the chain is broken) */
+  rows: number;
+  /** the first row (in id order) that breaks the chain, and why; null when `ok` */
+  firstBroken: { id: number; reason: string } | null;
+  /** the newest row's hash: record it elsewhere to detect later removal of the newest rows; null for an empty log */
+  head: string | null;
 }
 
 /** What changed, delivered to `Registry.onChange` listeners after the change committed. */

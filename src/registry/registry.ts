@@ -6,6 +6,7 @@ import {
   BerthError,
   ModelRef,
   assertName,
+  currentRequestContext,
   systemClock,
   type Clock,
   type Lineage,
@@ -13,6 +14,7 @@ import {
   type Signature,
 } from '../core/index.js';
 import type { ArtifactStore } from './artifact-store.js';
+import { checkAuditRow, hashAuditRow, type AuditChainRow } from './audit-chain.js';
 import { mergeCardIntoSignature } from './card.js';
 import { policyVersions, sameSettings, sameTarget, sameTraffic, validateDeploymentSettings, validateDeploymentTarget, validateTrafficPolicy } from './deployment-settings.js';
 import { currentUserName, readGitInfo } from './lineage.js';
@@ -29,10 +31,12 @@ import type {
 } from './metadata-store.js';
 import {
   AUDIT_ACTIONS,
+  auditActionsMatching,
   type AliasChange,
   type AliasHistoryEntry,
   type AuditAction,
   type AuditEntry,
+  type AuditVerification,
   type DeploymentChange,
   type DeploymentHistoryEntry,
   type DeploymentRecord,
@@ -47,6 +51,7 @@ import {
   type VersionRecord,
 } from './records.js';
 import { countCsvRows } from './reference-data.js';
+import { checkSignatureInput, selectSignatures, upsertSignature, type AddSignatureInput, type ArtifactSignatureRecord } from './signatures.js';
 
 type Db = Kysely<RegistryDatabase>;
 
@@ -141,20 +146,28 @@ export interface DeploymentAtResult {
   version: number | null;
 }
 
-/** Filters of `Registry.audit`; entries come newest first. */
+/** Filters of `Registry.audit`; entries come newest first unless `order` is `asc`. */
 export interface AuditQuery {
   /** most entries to return (default 100, at most 10 000) */
   limit?: number;
   /** only entries at or after this time (epoch ms) */
   since?: number;
-  /** only entries with a higher id (for polling) */
+  /** only entries before this time (epoch ms) */
+  until?: number;
+  /** only entries with a higher id (for polling, and for paging with `order: 'asc'`) */
   afterId?: number;
   /** exact target, e.g. `alias:fraud@production` */
   target?: string;
   /** entries concerning this model (its versions, aliases, tags and the deployments serving it) */
   model?: string;
-  action?: AuditAction;
+  /** an action (`alias.set`) or a prefix of actions (`deployment`, `deployment.`, `version.tags`) */
+  action?: string;
+  /** `desc` (default): newest first; `asc`: oldest first, the chain's order (export) */
+  order?: 'asc' | 'desc';
 }
+
+/** Rows read per query by `verifyAudit` and exports, so a long log never sits in memory at once. */
+export const AUDIT_PAGE_ROWS = 1000;
 
 const MAX_TAGS = 64;
 const MAX_TAG_KEY = 128;
@@ -476,7 +489,7 @@ export class Registry {
   /** Add or overwrite model tags; returns all of the model's tags. */
   async setModelTags(name: string, tags: Tags, actor?: string): Promise<Tags> {
     const add = validateTags(tags);
-    return this.updateModel(name, actor, 'model.tags.set', (m) => ({ tags: { ...parseJson<Tags>(m.tags), ...add }, details: { set: add } }));
+    return this.updateModel(name, actor, 'model.tags.set', (m) => ({ tags: { ...parseJson<Tags>(m.tags), ...add }, details: { set: add, before: parseJson<Tags>(m.tags), after: { ...parseJson<Tags>(m.tags), ...add } } }));
   }
 
   /** Remove one model tag; returns the remaining tags. Removing an absent tag records nothing. */
@@ -485,14 +498,14 @@ export class Registry {
       const tags = parseJson<Tags>(m.tags);
       if (!(key in tags)) return null;
       delete tags[key];
-      return { tags, details: { key } };
+      return { tags, details: { key, before: parseJson<Tags>(m.tags), after: tags } };
     });
   }
 
   /** Set (or with null clear) the model's description. */
   async setModelDescription(name: string, description: string | null, actor?: string): Promise<ModelRecord> {
     const d = validateDescription(description);
-    await this.updateModel(name, actor, 'model.describe', () => ({ description: d, details: { description: d } }));
+    await this.updateModel(name, actor, 'model.describe', (m) => ({ description: d, details: { description: d, before: { description: m.description }, after: { description: d } } }));
     return this.getModel(name);
   }
 
@@ -501,7 +514,7 @@ export class Registry {
     const add = validateTags(tags);
     const v = await this.updateVersion(name, version, actor, 'version.tags.set', (row) => ({
       tags: { ...parseJson<Tags>(row.tags), ...add },
-      details: { set: add },
+      details: { set: add, before: parseJson<Tags>(row.tags), after: { ...parseJson<Tags>(row.tags), ...add } },
     }));
     return v.tags;
   }
@@ -512,7 +525,7 @@ export class Registry {
       const tags = parseJson<Tags>(row.tags);
       if (!(key in tags)) return null;
       delete tags[key];
-      return { tags, details: { key } };
+      return { tags, details: { key, before: parseJson<Tags>(row.tags), after: tags } };
     });
     return v.tags;
   }
@@ -520,7 +533,7 @@ export class Registry {
   /** Set (or with null clear) a version's description. */
   async setVersionDescription(name: string, version: number, description: string | null, actor?: string): Promise<VersionRecord> {
     const d = validateDescription(description);
-    return this.updateVersion(name, version, actor, 'version.describe', () => ({ description: d, details: { description: d } }));
+    return this.updateVersion(name, version, actor, 'version.describe', (row) => ({ description: d, details: { description: d, before: { description: row.description }, after: { description: d } } }));
   }
 
   /**
@@ -596,7 +609,51 @@ export class Registry {
     entry: { action: AuditAction; target: string; model: string | null; details: Record<string, unknown>; actor?: string },
     trx?: Db,
   ): Promise<void> {
-    await writeAudit(trx ?? this.metadata.db, this.clock.now(), this.actorOf(entry.actor), entry.action, entry.target, entry.model, entry.details);
+    const actor = this.actorOf(entry.actor);
+    const write = (db: Db): Promise<void> => writeAudit(db, this.clock.now(), actor, entry.action, entry.target, entry.model, entry.details);
+    // the chain reads the last row's hash and appends after it: that must be one write transaction
+    if (trx) await write(trx);
+    else await this.metadata.transaction(write);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // artifact signatures (the security layer signs and verifies them; the registry stores and audits them)
+
+  /**
+   * Store a signature of a version's artifact and audit it (`version.sign`). One per key: a new
+   * signature by the same key replaces the old one; the very same signature again changes nothing.
+   * VERSION_NOT_FOUND for an unknown version; INVALID_ARGUMENT for a malformed key id or signature.
+   */
+  async addSignature(input: AddSignatureInput, actor?: string): Promise<{ signature: ArtifactSignatureRecord; created: boolean; changed: boolean }> {
+    const model = assertName('model', input.model);
+    checkSignatureInput(input);
+    const who = this.actorOf(actor);
+    const now = this.clock.now();
+    const out = await this.metadata.transaction(async (trx) => {
+      await requireVersion(trx, model, input.version);
+      const r = await upsertSignature(trx, input, now, who);
+      if (r.changed) {
+        await this.appendAudit(
+          {
+            action: 'version.sign',
+            target: `version:${model}@${input.version}`,
+            model,
+            details: { keyId: input.keyId, algorithm: input.algorithm, ...(r.previous ? { replaced: { signedAt: r.previous.signedAt, signedBy: r.previous.signedBy } } : {}) },
+            actor: who,
+          },
+          trx,
+        );
+      }
+      return { signature: r.record, created: r.changed && r.previous === null, changed: r.changed };
+    });
+    if (out.changed) this.emit({ kind: 'version', name: model, version: input.version });
+    return out;
+  }
+
+  /** A version's signatures, oldest first (VERSION_NOT_FOUND for an unknown version). */
+  async listSignatures(model: string, version: number): Promise<ArtifactSignatureRecord[]> {
+    await requireVersion(this.metadata.db, model, version);
+    return selectSignatures(this.metadata.db, model, version);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -705,7 +762,7 @@ export class Registry {
           actor: who,
         })
         .execute();
-      await writeAudit(trx, now, who, 'deployment.delete', `deployment:${name}`, existing.model, { revision });
+      await writeAudit(trx, now, who, 'deployment.delete', `deployment:${name}`, existing.model, { revision, from: { model: existing.model, target: parseJson<DeploymentTarget>(existing.target), settings: parseJson<DeploymentSettings>(existing.settings), traffic: existing.traffic === null ? null : parseJson<TrafficPolicy>(existing.traffic) } });
     });
     this.emit({ kind: 'deployment', name });
   }
@@ -777,7 +834,9 @@ export class Registry {
       await writeAudit(trx, now, who, 'deployment.rollback', `deployment:${name}`, prev.model, {
         revision: updated.revision,
         toRevision: prev.revision,
+        from: { model: existing.model, target: parseJson<DeploymentTarget>(existing.target), settings: parseJson<DeploymentSettings>(existing.settings), traffic: existing.traffic === null ? null : parseJson<TrafficPolicy>(existing.traffic) },
         target,
+        settings: parseJson<DeploymentSettings>(prev.settings),
         ...(traffic ? { traffic } : {}),
       });
       return updated;
@@ -797,25 +856,77 @@ export class Registry {
   // -------------------------------------------------------------------------------------------
   // audit and change notification
 
-  /** Audit entries, newest first. */
+  /** Audit entries, newest first (`order: 'asc'`: oldest first). */
   async audit(query: AuditQuery = {}): Promise<AuditEntry[]> {
     const limit = query.limit ?? 100;
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) {
       throw new BerthError('INVALID_ARGUMENT', `limit: expected an integer in [1, 10000], got ${JSON.stringify(query.limit)}`, { field: 'limit' });
     }
-    if (query.action !== undefined && !(AUDIT_ACTIONS as readonly string[]).includes(query.action)) {
-      throw new BerthError('INVALID_ARGUMENT', `action: expected one of ${AUDIT_ACTIONS.join(', ')}, got ${JSON.stringify(query.action)}`, {
-        field: 'action',
-      });
+    for (const field of ['since', 'until', 'afterId'] as const) {
+      const v = query[field];
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) {
+        throw new BerthError('INVALID_ARGUMENT', `${field}: expected a number (epoch ms${field === 'afterId' ? ' or an entry id' : ''}), got ${JSON.stringify(v)}`, { field });
+      }
+    }
+    if (query.order !== undefined && query.order !== 'asc' && query.order !== 'desc') {
+      throw new BerthError('INVALID_ARGUMENT', `order: expected "asc" or "desc", got ${JSON.stringify(query.order)}`, { field: 'order' });
+    }
+    let actions: string[] | undefined;
+    if (query.action !== undefined) {
+      actions = typeof query.action === 'string' ? auditActionsMatching(query.action) : [];
+      if (actions.length === 0) {
+        throw new BerthError(
+          'INVALID_ARGUMENT',
+          `action: expected one of ${AUDIT_ACTIONS.join(', ')} or a prefix of them (deployment., rollout., …), got ${JSON.stringify(query.action)}`,
+          { field: 'action', got: query.action },
+        );
+      }
     }
     let q = this.metadata.db.selectFrom('audit').selectAll();
     if (query.since !== undefined) q = q.where('at', '>=', query.since);
+    if (query.until !== undefined) q = q.where('at', '<', query.until);
     if (query.afterId !== undefined) q = q.where('id', '>', query.afterId);
     if (query.target !== undefined) q = q.where('target', '=', query.target);
     if (query.model !== undefined) q = q.where('model', '=', query.model);
-    if (query.action !== undefined) q = q.where('action', '=', query.action);
-    const rows = await q.orderBy('id', 'desc').limit(limit).execute();
+    if (actions !== undefined) q = actions.length === 1 ? q.where('action', '=', actions[0]!) : q.where('action', 'in', actions);
+    const rows = await q.orderBy('id', query.order ?? 'desc').limit(limit).execute();
     return rows.map(toAuditEntry);
+  }
+
+  /**
+   * Recompute the audit log's hash chain, oldest row first, a page at a time. Names the first row
+   * that breaks it: an edited row (its hash no longer matches), a deleted, inserted or moved row
+   * (the next row's `prev_hash` no longer matches). Removing the newest rows leaves a shorter,
+   * intact chain: compare `head` with a copy kept elsewhere to catch that.
+   *
+   * @example
+   * const v = await registry.verifyAudit();
+   * if (!v.ok) console.error(`row ${v.firstBroken!.id}: ${v.firstBroken!.reason}`);
+   */
+  async verifyAudit(): Promise<AuditVerification> {
+    const db = this.metadata.db;
+    let rows = 0;
+    let firstBroken: AuditVerification['firstBroken'] = null;
+    let prevHash: string | null = null;
+    let prevId: number | null = null;
+    for (;;) {
+      let q = db.selectFrom('audit').selectAll();
+      if (prevId !== null) q = q.where('id', '>', prevId);
+      const page = await q.orderBy('id', 'asc').limit(AUDIT_PAGE_ROWS).execute();
+      for (const r of page) {
+        const row = { ...toAuditChainRow(r), prevHash: r.prev_hash, hash: r.hash };
+        rows++;
+        if (firstBroken === null) {
+          const reason = checkAuditRow(prevHash, prevId, row);
+          if (reason !== null) firstBroken = { id: row.id, reason };
+        }
+        // link the next row to what is stored, so one break is reported once, not at every row after it
+        prevHash = r.hash;
+        prevId = row.id;
+      }
+      if (page.length < AUDIT_PAGE_ROWS) break;
+    }
+    return { ok: firstBroken === null, rows, firstBroken, head: prevHash };
   }
 
   /**
@@ -1145,6 +1256,12 @@ function toTokenRecord(row: Selectable<TokensTable>): TokenRecord {
   };
 }
 
+/**
+ * Append one audit row, chained to the row before it: `prev_hash` is that row's hash and `hash`
+ * covers this row's canonical form and `prev_hash` (audit-chain.ts). Must run inside the change's
+ * transaction, which holds the store's write lock, so no other writer can take the same place in
+ * the chain. The row's id comes from the database (ids are never reused), then its hash is set.
+ */
 async function writeAudit(
   trx: Db,
   now: number,
@@ -1154,7 +1271,18 @@ async function writeAudit(
   model: string | null,
   details: Record<string, unknown>,
 ): Promise<void> {
-  await trx.insertInto('audit').values({ at: now, actor, action, target, model, details: JSON.stringify(details) }).execute();
+  const source = currentRequestContext()?.source ?? null;
+  const text = JSON.stringify(details);
+  const last = await trx.selectFrom('audit').select('hash').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  const prevHash = last?.hash ?? null;
+  const inserted = await trx
+    .insertInto('audit')
+    .values({ at: now, actor, action, target, model, details: text, source, prev_hash: prevHash, hash: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const id = Number(inserted.id);
+  const hash = hashAuditRow(prevHash, { id, at: now, actor, action, target, model, details: text, source });
+  await trx.updateTable('audit').set({ hash }).where('id', '=', id).execute();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1354,5 +1482,12 @@ function toAuditEntry(r: Selectable<AuditTable>): AuditEntry {
     target: r.target,
     model: r.model,
     details: parseJson<Record<string, unknown>>(r.details),
+    source: r.source ?? null,
+    hash: r.hash ?? null,
+    prevHash: r.prev_hash ?? null,
   };
+}
+
+function toAuditChainRow(r: Selectable<AuditTable>): AuditChainRow {
+  return { id: Number(r.id), at: Number(r.at), actor: r.actor, action: r.action, target: r.target, model: r.model, details: r.details, source: r.source ?? null };
 }

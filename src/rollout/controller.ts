@@ -10,7 +10,7 @@
  * so a crash between the two cannot leave them disagreeing. Work is serialised: a tick, a person's
  * command and a circuit breaker never interleave.
  */
-import { BerthError, silentLogger, systemClock, toBerthError, type Clock, type Logger, type Tensor, type TimerHandle } from '../core/index.js';
+import { BerthError, silentLogger, systemClock, toBerthError, withoutRequestContext, type Clock, type Logger, type Tensor, type TimerHandle } from '../core/index.js';
 import type { MonitorService, PredictorFactory } from '../monitor/index.js';
 import type { DeploymentRecord, Registry, TrafficPolicy, VersionRecord } from '../registry/index.js';
 import { toManagedVersion, versionKey, type BreakerEvent, type InferenceService } from '../serving/index.js';
@@ -337,12 +337,17 @@ export class RolloutController {
   private arm(r: RolloutRecord): void {
     this.disarm(r.id);
     if (!this.leader || this.closed || r.state !== 'progressing' || r.nextAtMs === null) return;
-    const h = this.clock.setTimeout(() => {
-      this.timers.delete(r.id);
-      void this.serial(() => this.tick(r.id)).catch((err: unknown) => {
-        this.logger.error('rollout analysis failed', { rollout: r.id, error: toBerthError(err).message });
-      });
-    }, Math.max(0, r.nextAtMs - this.clock.now()));
+    const h = this.clock.setTimeout(
+      () =>
+        // the step is the controller's doing, not the request's that happened to arm the timer
+        withoutRequestContext(() => {
+          this.timers.delete(r.id);
+          void this.serial(() => this.tick(r.id)).catch((err: unknown) => {
+            this.logger.error('rollout analysis failed', { rollout: r.id, error: toBerthError(err).message });
+          });
+        }),
+      Math.max(0, r.nextAtMs - this.clock.now()),
+    );
     this.timers.set(r.id, h);
   }
 

@@ -144,7 +144,7 @@ export class RolloutStore {
           action: decision.audit,
           target: `deployment:${cur.deployment}`,
           model: cur.model,
-          details: { rollout: id, kind: decision.kind, verdict: decision.verdict ?? null, state: patch.state ?? cur.state, ...decision.details },
+          details: { rollout: id, kind: decision.kind, verdict: decision.verdict ?? null, fromState: cur.state, state: patch.state ?? cur.state, ...decision.details },
           actor: decision.actor,
         },
         trx,

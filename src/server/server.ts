@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
+  BerthError,
   createLogger,
   systemClock,
   toBerthError,
@@ -13,7 +13,10 @@ import {
 } from '../core/index.js';
 import { AlertManager, InferenceLog, MonitorGauges, MonitorService, ServingMetrics, SqliteFeedbackStore, onnxPredictor } from '../monitor/index.js';
 import {
+  RequestGuard,
+  registerTokenRoutes,
   createFastInferHandler,
+  parseJsonBody,
   registerManagementRoutes,
   registerMonitorRoutes,
   registerPredictRoutes,
@@ -33,6 +36,11 @@ import {
   type ResolvedTraffic,
 } from '../serving/index.js';
 import { RolloutController, RolloutStats } from '../rollout/index.js';
+import { Authenticator, LocalRateLimiter, RedisRateLimiter, TokenService, createJwtVerifier, type RateLimiter } from '../security/index.js';
+import { clientCertificateOf, createTransport } from './transport.js';
+import { applyClientTimeouts } from './client-timeouts.js';
+import { ArtifactGuard, ArtifactTrust } from '../security/index.js';
+import { registerSignatureRoutes } from '../protocol/index.js';
 import { createWorkerBridge, leadsRollouts, type ClusterBridge, type RepositoryAction } from './cluster.js';
 import { ensureExampleDeployment } from './example.js';
 
@@ -48,6 +56,8 @@ export interface BerthServerOptions {
   clusterWorker?: boolean;
   /** the clock that times rollout steps (tests pass a ManualClock; defaults to `clock`) */
   rolloutClock?: Clock;
+  /** the bootstrap admin secret; default: BERTH_ADMIN_TOKEN, else the first line of `auth.adminTokenFile` */
+  adminToken?: string;
 }
 
 /** A running Berth: the HTTP app and everything behind it. */
@@ -61,6 +71,7 @@ export interface BerthServer {
   readonly alerts: AlertManager;
   readonly rollouts: RolloutController;
   readonly rolloutStats: RolloutStats;
+  readonly tokens: TokenService;
   /** recompute the monitoring gauges of /metrics now (they refresh every alerts.intervalMs) */
   refreshMonitorGauges(): Promise<void>;
   /** this process's inference log (null when `inferenceLog.enabled` is false) */
@@ -83,6 +94,46 @@ function readPackageVersion(): string {
   }
 }
 
+
+/** The bootstrap admin secret: given, else BERTH_ADMIN_TOKEN, else the first line of auth.adminTokenFile. */
+function readBootstrapSecret(given: string | undefined, config: Readonly<BerthConfig>): string | null {
+  let secret: string | null = given ?? (process.env['BERTH_ADMIN_TOKEN'] || null);
+  let from = given !== undefined ? 'the adminToken option' : 'BERTH_ADMIN_TOKEN';
+  if (secret === null && config.auth.adminTokenFile !== null) {
+    from = `auth.adminTokenFile (${config.auth.adminTokenFile})`;
+    try {
+      secret = (readFileSync(config.auth.adminTokenFile, 'utf8').split(/\r?\n/)[0] ?? '').trim();
+    } catch (err) {
+      throw new BerthError('INVALID_CONFIG', `auth.adminTokenFile: cannot read ${config.auth.adminTokenFile} (${(err as NodeJS.ErrnoException).code ?? 'error'}); point it at a file holding the admin token`, {
+        field: 'auth.adminTokenFile',
+      });
+    }
+  }
+  if (secret === null) return null;
+  // the secret is never shown, only its length
+  if (secret.length < 16 || /\s/.test(secret)) {
+    throw new BerthError('INVALID_CONFIG', `the admin token from ${from} is too weak (${secret.length} characters${/\s/.test(secret) ? ', with whitespace' : ''}); use at least 16 characters without spaces, e.g. \`openssl rand -hex 24\``, {
+      field: 'auth.adminToken',
+    });
+  }
+  return secret;
+}
+
+/**
+ * Record `config.change` when the effective configuration differs from the last one recorded:
+ * what changed, before and after. Nothing secret is in the config (admin tokens and webhook
+ * secrets come from the environment or files); a password in the Redis URL is dropped anyway.
+ */
+async function auditConfigChange(registry: Registry, config: Readonly<BerthConfig>): Promise<void> {
+  const after = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
+  const redis = after['redis'] as { url: string | null };
+  if (redis.url) redis.url = redis.url.replace(/\/\/[^@/]*@/, '//[redacted]@');
+  const [last] = await registry.audit({ action: 'config.change', limit: 1 });
+  const before = (last?.details['after'] as Record<string, unknown> | undefined) ?? null;
+  const changed = Object.keys(after).filter((k) => JSON.stringify(before?.[k]) !== JSON.stringify(after[k]));
+  if (changed.length === 0) return;
+  await registry.appendAudit({ action: 'config.change', target: 'config:server', model: null, details: { changed, before, after }, actor: 'berth serve' });
+}
 
 /** Adapts the registry to what the data plane needs to know. */
 function deploymentSource(registry: Registry): DeploymentSource {
@@ -128,12 +179,39 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   const config = opts.config;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const clock = opts.clock ?? systemClock;
+  const bootstrapSecret = readBootstrapSecret(opts.adminToken, config);
+  // read before anything opens: a bad key file (INVALID_CONFIG) leaves nothing to close
+  const artifactTrust = ArtifactTrust.load(config.artifacts);
   const registry = await openEmbeddedRegistry(config.dataDir, { clock });
+  const tokens = new TokenService({ registry, logger, now: () => clock.now() });
+  // a server that starts with another configuration than the last one is a change like any other
+  if (!opts.clusterWorker || leadsRollouts()) await auditConfigChange(registry, config);
+  const authenticator = new Authenticator({
+    dev: config.auth.dev,
+    tokens,
+    bootstrapSecret,
+    jwt: createJwtVerifier(config.auth),
+    certificates: config.tls.clients,
+  });
+  if (config.auth.dev) {
+    logger.warn('DEV MODE: authentication is OFF; anyone who can reach this port can deploy, delete and read everything. Never use --dev / BERTH_DEV=1 outside your own machine.');
+  } else if (!authenticator.configured && !(await tokens.list()).some((t) => t.state === 'active')) {
+    await registry.close();
+    throw new BerthError(
+      'INVALID_CONFIG',
+      'no way to authenticate is configured, so nobody could use this server. Set BERTH_ADMIN_TOKEN (or auth.adminTokenFile) to bootstrap an admin, ' +
+        'create a token on this data dir with `berth tokens create --name NAME --role admin`, configure auth.oidcIssuer, ' +
+        'or run `berth serve --dev` (BERTH_DEV=1) for local development without authentication',
+      { field: 'auth' },
+    );
+  }
   let manager: ModelManager | undefined;
   const metrics = new ServingMetrics(() => manager);
+  const artifactGuard = new ArtifactGuard(artifactTrust, registry);
   manager = new ModelManager({
     backend: new OnnxBackend(),
     readArtifact: (sha) => registry.artifacts.read(sha),
+    verifyArtifact: (v) => artifactGuard.verifyLoad(v),
     lifecycle: config.lifecycle,
     runtime: config.runtime,
     clock,
@@ -243,6 +321,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       void registry.changeSeq().then((s) => {
         if (s !== seq) {
           seq = s;
+          // a token revoked through another process must stop working here too
+          tokens.invalidate();
           void refresh();
         }
       }, () => undefined);
@@ -250,10 +330,25 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     pollTimer.unref();
   }
 
+  // shared by every replica through Redis when a URL is configured; in this process otherwise
+  const limiter: RateLimiter =
+    config.redis.url !== null ? new RedisRateLimiter({ url: config.redis.url, logger, leaseSize: config.rateLimits.leaseSize }) : new LocalRateLimiter();
+  const guard = new RequestGuard({
+    authenticator,
+    limiter,
+    perToken: config.rateLimits.perToken,
+    perDeployment: config.rateLimits.perDeployment,
+    deployments: config.rateLimits.deployments,
+    corsOrigins: config.cors.origins,
+    tls: config.tls.cert !== null,
+    certificateOf: clientCertificateOf,
+  });
   const fastInfer = createFastInferHandler({
+    guard,
     service,
     logger,
     bodyLimitBytes: config.server.bodyLimitBytes,
+    limits: config.hardening,
     onProtocolError: (code) => metrics.onProtocolError(code),
   });
   const app = Fastify({
@@ -261,20 +356,24 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     bodyLimit: config.server.bodyLimitBytes,
     routerOptions: { maxParamLength: 256 },
     serverFactory: (handler) => {
-      const server = createServer((req, res) => {
+      // HTTPS (and client certificates) when tls.cert is set, plain HTTP otherwise
+      const server = createTransport((req, res) => {
         if (!fastInfer(req, res)) handler(req, res);
-      });
+      }, config.tls);
       server.keepAliveTimeout = 65_000;
+      applyClientTimeouts(server, config.hardening);
       return server;
     },
   });
+  guard.install(app);
   // JSON for every content type: `curl -d @body.json` sends form encoding by default.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     const text = body as string;
     if (text.length === 0) return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
+      // strict: nesting limit, no __proto__ / constructor.prototype keys (400 naming the path)
+      done(null, parseJsonBody(text, { maxDepth: config.hardening.maxJsonDepth }));
     } catch (err) {
       done(err as Error, undefined);
     }
@@ -308,6 +407,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     listDeployments: async () => (await registry.listDeployments()).map((d) => d.name),
     isReady: () => ready,
     repositoryAction: bridge ? (a) => bridge.broadcast(a) : localAction,
+    limits: config.hardening,
   });
   rollouts = new RolloutController({
     registry,
@@ -323,8 +423,10 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     pollMs: opts.clusterWorker ? 2000 : 0,
   });
   const controller = rollouts;
-  registerPredictRoutes(app, { service, logger });
+  registerPredictRoutes(app, { service, logger, limits: config.hardening });
+  registerTokenRoutes(app, { tokens, logger, now: () => clock.now() });
   registerRolloutRoutes(app, { rollouts: controller, logger });
+  registerSignatureRoutes(app, { guard: artifactGuard, logger });
   registerMonitorRoutes(app, { monitor, alerts, logger });
   const inspector = new OnnxBackend();
   registerManagementRoutes(app, {
@@ -336,6 +438,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     dataDir,
     clock,
     monitor,
+    verifyDeploy: (input) => artifactGuard.verifyDeploy(input),
   });
   app.get('/metrics', async (_req, reply) => {
     const { contentType, body } = bridge ? await bridge.metrics() : await metrics.render();
@@ -357,6 +460,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     alerts,
     rollouts: controller,
     rolloutStats,
+    tokens,
     refreshMonitorGauges,
     inferenceLog,
     config,
@@ -365,7 +469,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
-      return `http://${host}:${port}`;
+      return `${config.tls.cert !== null ? 'https' : 'http'}://${host}:${port}`;
     },
     async close() {
       ready = false;
@@ -379,6 +483,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       // every answered request is in the log's buffers by now: write them before going
       await inferenceLog?.close();
       feedback.close();
+      await tokens.close();
+      await limiter.close();
       await manager!.close();
       await registry.close();
     },

@@ -80,6 +80,11 @@ export interface ModelManagerOptions {
   backend: Backend;
   /** bytes of the artifact, verified against its sha256 */
   readArtifact: (sha256: string) => Promise<Uint8Array>;
+  /**
+   * Checked before every load (defence in depth behind the deploy check): throws to refuse the
+   * version, e.g. ARTIFACT_UNTRUSTED when signatures are required and it has no valid one.
+   */
+  verifyArtifact?: (version: ManagedVersion) => Promise<void>;
   lifecycle: LifecycleConfig;
   runtime: RuntimeConfig;
   clock?: Clock;
@@ -355,6 +360,7 @@ export class ModelManager {
     const v = entry.version;
     const started = this.clock.monotonic();
     try {
+      await this.opts.verifyArtifact?.(v);
       const bytes = await this.opts.readArtifact(v.sha256);
       await this.makeRoom(v.sizeBytes, entry.key);
       const rssBefore = process.memoryUsage.rss();

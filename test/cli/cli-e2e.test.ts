@@ -184,7 +184,7 @@ async function lifecycleFlow(base: string[], mode: 'remote' | 'local'): Promise<
 describe('the berth binary', () => {
   it('runs the whole model lifecycle against a running server, which shuts down cleanly on SIGINT', async () => {
     const dataDir = path.join(work, 'served');
-    const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [bin, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
+    const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [bin, 'serve', '--dev', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
       cwd: root,
       env: cleanEnv(),
     });

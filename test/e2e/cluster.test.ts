@@ -29,7 +29,7 @@ const X = flatten(golden.cases[0]!.inputs['input']!.data) as number[];
 
 describe('several serving processes', () => {
   it('serve the same port, share repository actions and metrics, replace a dead process and stop together', async () => {
-    child = spawn(process.execPath, [path.join(root, 'bin', 'berth.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--processes', '2', '--example', '--log-level', 'error'], {
+    child = spawn(process.execPath, [path.join(root, 'bin', 'berth.js'), 'serve', '--dev', '--data-dir', dataDir, '--port', '0', '--processes', '2', '--example', '--log-level', 'error'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise((r) => child!.once('exit', r));

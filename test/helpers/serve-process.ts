@@ -10,12 +10,17 @@ export interface ServeProcess {
   url: string;
   /** resolves with the exit code once the process has exited */
   exited: Promise<number | null>;
+  /** everything it wrote so far, stdout and stderr */
+  output(): string;
 }
 
 /** Start a real `berth serve` on port 0 over `dataDir` (plus `extraArgs`); resolves once it prints its URL. */
-export async function startServeProcess(dataDir: string, extraArgs: string[] = []): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BERTH_BIN, 'serve', ...extraArgs, '--data-dir', dataDir, '--port', '0', '--log-level', 'error'], {
+export async function startServeProcess(dataDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<ServeProcess> {
+  // dev mode (no authentication) unless the caller configures auth itself
+  const auth = extraArgs.includes('--admin-token-file') || env['BERTH_ADMIN_TOKEN'] !== undefined;
+  const child = spawn(process.execPath, [BERTH_BIN, 'serve', ...(auth ? [] : ['--dev']), ...extraArgs, '--data-dir', dataDir, '--port', '0', ...(extraArgs.includes('--log-level') ? [] : ['--log-level', 'error'])], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let out = '';
@@ -23,7 +28,7 @@ export async function startServeProcess(dataDir: string, extraArgs: string[] = [
     const t = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 30_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /serving on (http:\/\/[^\s]+)/.exec(out);
+      const m = /serving on (https?:\/\/[^\s]+)/.exec(out);
       if (m) {
         clearTimeout(t);
         resolve(m[1]!);
@@ -35,5 +40,5 @@ export async function startServeProcess(dataDir: string, extraArgs: string[] = [
       reject(new Error(`serve exited (${code}): ${out}`));
     });
   });
-  return { child, url, exited };
+  return { child, url, exited, output: () => out };
 }

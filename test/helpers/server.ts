@@ -16,10 +16,14 @@ export interface TestServer {
 }
 
 /** A real Berth server on 127.0.0.1, port 0, with a temp data dir. */
-export async function startServer(layer: ConfigLayer = {}, opts: { example?: boolean; dataDir?: string; rolloutClock?: Clock } = {}): Promise<TestServer> {
+export async function startServer(
+  layer: ConfigLayer = {},
+  opts: { example?: boolean; dataDir?: string; rolloutClock?: Clock; adminToken?: string } = {},
+): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'berth-test-'));
+  // tests run in dev mode (no authentication) unless they configure auth themselves
   const config = resolveConfig(
-    { logLevel: 'silent' },
+    { logLevel: 'silent', auth: { dev: layer.auth === undefined } },
     layer,
     { dataDir, server: { host: '127.0.0.1', port: 0, ...(layer.server ?? {}) } },
   );
@@ -29,6 +33,7 @@ export async function startServer(layer: ConfigLayer = {}, opts: { example?: boo
     example: opts.example ?? false,
     pollMs: 0,
     ...(opts.rolloutClock ? { rolloutClock: opts.rolloutClock } : {}),
+    ...(opts.adminToken !== undefined ? { adminToken: opts.adminToken } : {}),
   });
   const url = await server.listen();
   return {

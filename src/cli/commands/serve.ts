@@ -26,6 +26,14 @@ interface ServeFlags {
   processes?: number;
   intraOpThreads?: number;
   logLevel?: BerthConfig['logLevel'];
+  dev?: boolean;
+  adminTokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  requireClientCert?: boolean;
+  corsOrigin?: string[];
+  redis?: string;
 }
 
 const count = (flag: string, min = 0): ((t: string) => number) => optionParser((t) => parseCount(flag, t, min));
@@ -49,12 +57,22 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
     .option('--intra-op-threads <n>', 'onnxruntime threads per model (default 1)', count('--intra-op-threads', 0))
     .option('--processes <n>', 'serving processes sharing the port (default 1; 0 = one per CPU); each loads its own models', count('--processes', 0))
     .addOption(new Option('--log-level <level>', 'log level (JSON lines on stderr)').choices(['debug', 'info', 'warn', 'error', 'silent']))
+    .option('--dev', 'NO authentication, for local development only (also BERTH_DEV=1); without it, serve needs an admin token, API tokens or OIDC')
+    .option('--admin-token-file <file>', 'file whose first line is the bootstrap admin token (or set BERTH_ADMIN_TOKEN)')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM); needs --tls-key')
+    .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
+    .option('--tls-client-ca <file>', 'CA bundle (PEM) that client certificates chain to: mTLS for services (map names to scopes in tls.clients)')
+    .option('--require-client-cert', 'refuse TLS connections without a valid client certificate')
+    .option('--cors-origin <origin...>', 'allow browsers on these origins (https://app.example.com, or *); CORS is closed by default')
+    .option('--redis <url>', 'share rate limits between replicas through Redis (also BERTH_REDIS_URL)')
     .addHelpText(
       'after',
       examples(
         'berth serve --example',
         'berth serve --port 9000 --host 0.0.0.0 --data-dir /var/lib/berth --max-batch-size 32 --memory-budget 2GiB',
         'berth serve --config berth.yaml',
+        'BERTH_ADMIN_TOKEN=$(openssl rand -hex 24) berth serve --tls-cert cert.pem --tls-key key.pem',
+        'berth serve --example --dev          # local only: no authentication',
       ),
     )
     .action(async (o: ServeFlags) => {
@@ -69,7 +87,10 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
             (o.example
               ? `  try: berth${flag} deployments show ${EXAMPLE_DEPLOYMENT} · curl ${url}/v2/models/${EXAMPLE_DEPLOYMENT} · berth${flag} alias history ${EXAMPLE_DEPLOYMENT}\n`
               : `  try: berth${flag} models register model.onnx --name NAME · berth${flag} deploy NAME --model NAME --version 1\n`) +
-            `  API: ${url}/openapi.json · metrics: ${url}/metrics · Ctrl-C stops after in-flight requests finish\n`,
+            `  API: ${url}/openapi.json · metrics: ${url}/metrics · Ctrl-C stops after in-flight requests finish\n` +
+            (config.auth.dev
+              ? `  DEV MODE: authentication is off; anyone who can reach this port can do anything. Do not use --dev beyond your own machine.\n`
+              : `  authentication is on: send Authorization: Bearer <token> (the CLI: --token or BERTH_TOKEN; make tokens with berth tokens create)\n`),
         );
       };
       if (processes > 1 && !isClusterWorker()) {
@@ -127,6 +148,10 @@ async function resolveServeConfig(ctx: CliContext, o: ServeFlags): Promise<Reado
   section('batching', { maxBatchSize: o.maxBatchSize, maxQueueDelayMs: o.maxQueueDelayMs, maxQueueSize: o.maxQueueSize, timeoutMs: o.timeoutMs });
   section('lifecycle', { idleUnloadMs: o.idleUnloadMs, memoryBudgetBytes: o.memoryBudget });
   section('runtime', { thread: o.runtimeThread, intraOpThreads: o.intraOpThreads });
+  section('auth', { dev: o.dev, adminTokenFile: o.adminTokenFile });
+  section('tls', { cert: o.tlsCert, key: o.tlsKey, clientCa: o.tlsClientCa, requireClientCert: o.requireClientCert });
+  section('cors', { origins: o.corsOrigin });
+  section('redis', { url: o.redis });
   if (o.logLevel !== undefined) flags['logLevel'] = o.logLevel;
   return resolveConfig(fileLayer, configFromEnv(ctx.io.env), flags as ConfigLayer);
 }

@@ -3,7 +3,31 @@
  * 64-bit integers without allocating a BigInt per element, counting and describing values for error
  * messages. Internal to `protocol/codec`.
  */
-import { INTEGER_RANGES, toFloat16Bits, type Datatype, type NumericArray, type TensorData } from '../../core/index.js';
+import {
+  BerthError, DEFAULT_CONFIG, INTEGER_RANGES, toFloat16Bits, type Datatype, type NumericArray, type TensorData,
+} from '../../core/index.js';
+
+/** Limits the decoders enforce before they allocate anything. */
+export interface TensorLimits {
+  /** elements over all input tensors of one request (`hardening.maxTensorElements`) */
+  maxTensorElements: number;
+}
+
+/** The defaults of `hardening` (16M elements), for callers that were not given the config. */
+export const DEFAULT_TENSOR_LIMITS: TensorLimits = { maxTensorElements: DEFAULT_CONFIG.hardening.maxTensorElements };
+
+/**
+ * The 413 for a request whose tensors would hold more elements than allowed. 413 rather than 400:
+ * the request is well formed, only too big, and the remedy is the body limit's (send fewer rows
+ * per request, or raise the limit).
+ */
+export function tooManyElements(what: string, field: string, got: number, limit: number): BerthError {
+  return new BerthError(
+    'PAYLOAD_TOO_LARGE',
+    `${what}: ${got} elements in all, more than the limit of ${limit} per request (hardening.maxTensorElements); send fewer rows per request or raise the limit`,
+    { field, expected: `at most ${limit} elements`, got },
+  );
+}
 
 const TWO_32 = 4294967296;
 

@@ -4,3 +4,4 @@ export {
   type DecodedRequest, type RequestedOutput, type InferResponseParts,
 } from './v2-json.js';
 export { decodeRows, postprocessPredictions, type PredictionRow } from './rows.js';
+export { DEFAULT_TENSOR_LIMITS, type TensorLimits } from './elements.js';

@@ -288,6 +288,28 @@ describe('decodeRows with instances', () => {
   });
 });
 
+describe('decodeRows element limit', () => {
+  const wide: Signature = { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1000] }], outputs: [], batchable: true };
+
+  it('refuses instances whose tensors would exceed maxTensorElements with a 413, before allocating', () => {
+    // 2,000 short instances of a 1,000-wide model: 2M elements from a few kilobytes of body
+    const instances = new Array<unknown>(2000).fill(0);
+    const e = expectError(() => decodeRows({ instances }, wide, { maxTensorElements: 1_000_000 }), 'PAYLOAD_TOO_LARGE',
+      'instances: the request\'s input tensors would hold: 2000000 elements in all, more than the limit of 1000000 per request (hardening.maxTensorElements); send fewer rows per request or raise the limit');
+    expect(e.status).toBe(413);
+    expect(e.context).toMatchObject({ field: 'instances', got: 2000000 });
+    // the default limit (16M) lets the same request through to the element check
+    expectError(() => decodeRows({ instances }, wide), 'INVALID_INPUT', /^instances\[0\]/);
+  });
+
+  it('counts rows over every input of a multi-input model', () => {
+    // credit: a 12-wide numeric input and three 1-wide ones; 10 rows make 120, then 130
+    const rows = Array.from({ length: 10 }, () => ({}));
+    const e = expectError(() => decodeRows({ rows }, credit.sig, { maxTensorElements: 125 }), 'PAYLOAD_TOO_LARGE', /^rows: .* 130 elements in all, more than the limit of 125/);
+    expect(e.context['field']).toBe('rows');
+  });
+});
+
 describe('postprocessPredictions', () => {
   it('turns logits into softmax probabilities and the argmax label, matching a hand computation', () => {
     const logits: Tensor = { name: 'logits', datatype: 'FP32', shape: [2, 3], data: new Float32Array([1, 2, 3, 1000, 1001, 999]) };

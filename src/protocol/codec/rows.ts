@@ -9,8 +9,8 @@ import {
   type CardOutput, type OutputRole, type Datatype, type ModelCard, type Signature, type Tensor, type TensorData, type TensorSpec,
 } from '../../core/index.js';
 import {
-  countLeaves, createFriendlySink, describeValue, expectedFriendly, gotValue, isPlainObject, storeFriendly,
-  type FriendlySink,
+  DEFAULT_TENSOR_LIMITS, countLeaves, createFriendlySink, describeValue, expectedFriendly, gotValue, isPlainObject,
+  storeFriendly, tooManyElements, type FriendlySink, type TensorLimits,
 } from './elements.js';
 
 /** One row of a friendly prediction response. */
@@ -117,13 +117,15 @@ function buildPlan(sig: Signature): Plan {
  *   feature value in feature order (inputs in signature order).
  *
  * Throws `INVALID_ARGUMENT` for a body that is neither form and `INVALID_INPUT` naming the row and
- * feature otherwise, e.g. `rows[3].mean radius: missing; ...`.
+ * feature otherwise, e.g. `rows[3].mean radius: missing; ...`. Throws `PAYLOAD_TOO_LARGE` (413)
+ * before allocating when rows × per-row width over all inputs exceeds `limits.maxTensorElements`
+ * (a short instance list of a wide model would otherwise allocate far more than the body holds).
  *
  * @example
  * decodeRows({ rows: [{ a: 1, b: 2 }] }, sig) // sig: one FP32 input [-1, 2] with featureNames ['a', 'b']
  * // → [{ name: 'input', datatype: 'FP32', shape: [1, 2], data: Float32Array [1, 2] }]
  */
-export function decodeRows(body: unknown, sig: Signature): Tensor[] {
+export function decodeRows(body: unknown, sig: Signature, limits: TensorLimits = DEFAULT_TENSOR_LIMITS): Tensor[] {
   if (!isPlainObject(body) || (body.rows === undefined) === (body.instances === undefined)) {
     const both = isPlainObject(body) && body.rows !== undefined;
     throw new BerthError('INVALID_ARGUMENT',
@@ -132,10 +134,24 @@ export function decodeRows(body: unknown, sig: Signature): Tensor[] {
       { field: 'body', expected: 'rows or instances', got: gotValue(body) });
   }
   const plan = planFor(sig);
-  return body.rows !== undefined ? decodeRowObjects(body.rows, plan) : decodeInstances(body.instances, plan);
+  const budget = { left: limits.maxTensorElements, limit: limits.maxTensorElements };
+  return body.rows !== undefined ? decodeRowObjects(body.rows, plan, budget) : decodeInstances(body.instances, plan, budget);
 }
 
-function decodeRowObjects(rows: unknown, plan: Plan): Tensor[] {
+/** Elements still allowed in this request; every allocation is charged first. */
+interface Budget {
+  left: number;
+  readonly limit: number;
+}
+
+function charge(budget: Budget, elements: number, field: string): void {
+  budget.left -= elements;
+  if (budget.left < 0) {
+    throw tooManyElements(`${field}: the request's input tensors would hold`, field, budget.limit - budget.left, budget.limit);
+  }
+}
+
+function decodeRowObjects(rows: unknown, plan: Plan, budget: Budget): Tensor[] {
   if (!Array.isArray(rows)) {
     throw new BerthError('INVALID_INPUT', `rows: expected an array of objects (feature → value), got ${describeValue(rows)}`,
       { field: 'rows', expected: 'array of objects', got: gotValue(rows) });
@@ -162,6 +178,7 @@ function decodeRowObjects(rows: unknown, plan: Plan): Tensor[] {
   }
   const objects = rows as Record<string, unknown>[];
   const tensors: Tensor[] = [];
+  for (const ip of plan.inputs) charge(budget, n * ip.width, 'rows');
   for (const ip of plan.inputs) {
     const width = ip.width;
     const features = ip.features!;
@@ -223,7 +240,7 @@ function valueError(path: string, ip: InputPlan, v: unknown): BerthError {
     { field: path, expected, got: gotValue(v) });
 }
 
-function decodeInstances(instances: unknown, plan: Plan): Tensor[] {
+function decodeInstances(instances: unknown, plan: Plan, budget: Budget): Tensor[] {
   if (!Array.isArray(instances)) {
     throw new BerthError('INVALID_INPUT', `instances: expected an array with one entry per row, got ${describeValue(instances)}`,
       { field: 'instances', expected: 'array', got: gotValue(instances) });
@@ -234,7 +251,7 @@ function decodeInstances(instances: unknown, plan: Plan): Tensor[] {
   }
   if (plan.inputs.length === 1) {
     const ip = plan.inputs[0]!;
-    const fill = beginInput(ip, n, instances[0], 'instances[0]');
+    const fill = beginInput(ip, n, instances[0], 'instances[0]', budget);
     for (let r = 0; r < n; r++) storeInstance(fill, r, instances[r], false);
     return [finishInput(fill, n)];
   }
@@ -272,7 +289,7 @@ function decodeInstances(instances: unknown, plan: Plan): Tensor[] {
   const tensors: Tensor[] = [];
   for (const ip of plan.inputs) {
     const sample = isPlainObject(first) ? first[ip.name] : undefined;
-    const fill = beginInput(ip, n, sample, `instances[0].${ip.name}`);
+    const fill = beginInput(ip, n, sample, `instances[0].${ip.name}`, budget);
     for (let r = 0; r < n; r++) {
       const inst = instances[r] as unknown[] | Record<string, unknown>;
       if (Array.isArray(inst)) {
@@ -306,10 +323,11 @@ interface InputFill {
   bad: unknown;
 }
 
-function beginInput(ip: InputPlan, n: number, sample: unknown, samplePath: string): InputFill {
+function beginInput(ip: InputPlan, n: number, sample: unknown, samplePath: string, budget: Budget): InputFill {
   let width = ip.width;
   let trailing = ip.trailing;
   if (width < 0) [width, trailing] = inferTrailing(ip, sample, samplePath);
+  charge(budget, n * width, 'instances');
   const out = allocateData(ip.dt, n * width);
   return { ip, width, trailing, out, sink: createFriendlySink(ip.dt, out), at: 0, bad: undefined };
 }

@@ -266,6 +266,51 @@ describe('decodeInferRequest', () => {
       expectError(() => decodeInferRequest({ inputs, outputs: [{ name: 'a' }, { name: 'a' }] }), 'INVALID_ARGUMENT', 'outputs: "a" is requested twice (outputs[0] and outputs[1])');
       expectError(() => decodeInferRequest({ inputs, outputs: [{ name: 'a', parameters: 'x' }] }), 'INVALID_ARGUMENT', 'outputs[0].parameters: expected an object, got "x"');
     });
+
+    it('more elements over all inputs than maxTensorElements, as a 413 naming the input, the limit and the count', () => {
+      const limits = { maxTensorElements: 100 };
+      const input = (name: string, shape: number[]): Record<string, unknown> => ({ name, shape, datatype: 'FP32', data: [] });
+      let e = expectError(() => decodeInferRequest({ inputs: [input('big', [10, 11])] }, limits), 'PAYLOAD_TOO_LARGE',
+        'input "big": shape [10,11] describes: 110 elements in all, more than the limit of 100 per request (hardening.maxTensorElements); send fewer rows per request or raise the limit');
+      expect(e.status).toBe(413);
+      expect(e.context).toMatchObject({ field: 'big', expected: 'at most 100 elements', got: 110 });
+      // the sum over inputs counts, and the input that crosses the limit is named
+      e = expectError(() => decodeInferRequest({ inputs: [input('a', [60]), input('b', [50])] }, limits), 'PAYLOAD_TOO_LARGE',
+        /^input "b": with the inputs before it, the request describes: 110 elements/);
+      expect(e.context['field']).toBe('b');
+      // exactly at the limit decodes
+      expect(decodeInferRequest({ inputs: [{ name: 'a', shape: [10, 10], datatype: 'BOOL', data: new Array(100).fill(true) }] }, limits).inputs[0]!.shape).toEqual([10, 10]);
+    });
+
+    it('a huge shape before allocating anything, even when the data is short', () => {
+      // 2^52 elements would be a RangeError (or an out-of-memory) if the decoder allocated first
+      const e = expectError(() => decodeOne('FP64', [2 ** 20, 2 ** 20, 2 ** 12], [1]), 'PAYLOAD_TOO_LARGE', /shape \[1048576,1048576,4096\] describes: 4503599627370496 elements in all, more than the limit of 16000000/);
+      expect(e.status).toBe(413);
+      // one dimension beyond the limit is refused even beside a 0
+      expectError(() => decodeOne('FP32', [0, 2 ** 40], []), 'PAYLOAD_TOO_LARGE', /^input "x": dimension 1 of shape \[0,1099511627776\] is 1099511627776/);
+      // many large dimensions never overflow to Infinity (or NaN beside a 0)
+      const many = new Array<number>(60).fill(4096);
+      expectError(() => decodeOne('FP32', many, []), 'PAYLOAD_TOO_LARGE', /more than the limit of 16000000/);
+      expect(decodeOne('FP32', [...many, 0], []).data).toHaveLength(0);
+    });
+
+    it('shapes with unsafe, infinite or non-number dimensions', () => {
+      for (const dim of [2 ** 53, 1e300, -0.5, '3', null, [2]]) {
+        expectError(() => decodeOne('FP32', [1, dim], [1]), 'INVALID_INPUT', /^input "x": shape must be an array of non-negative integers/);
+      }
+    });
+
+    it('many inputs in linear time (duplicate names found with a map)', () => {
+      const inputs = Array.from({ length: 50_000 }, (_, i) => ({ name: `i${i}`, shape: [0], datatype: 'FP32', data: [] }));
+      const t0 = performance.now();
+      expect(decodeInferRequest({ inputs }).inputs).toHaveLength(50_000);
+      inputs.push({ name: 'i7', shape: [0], datatype: 'FP32', data: [] });
+      expectError(() => decodeInferRequest({ inputs }), 'INVALID_INPUT', 'input "i7" appears twice (inputs[7] and inputs[50000]); each input name must be unique');
+      const outputs = Array.from({ length: 50_000 }, (_, i) => ({ name: `o${i}` }));
+      expect(decodeInferRequest({ inputs: inputs.slice(0, 1), outputs }).outputs).toHaveLength(50_000);
+      // O(n²) comparisons would take tens of seconds here
+      expect(performance.now() - t0).toBeLessThan(5000);
+    });
   });
 });
 

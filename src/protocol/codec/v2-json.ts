@@ -8,8 +8,8 @@ import {
   type Datatype, type Tensor, type TensorData,
 } from '../../core/index.js';
 import {
-  SMALL_INT_BOUNDS, countLeaves, describeValue, gotValue, int64Words, isPlainObject, parseDecimalBigInt,
-  parseSpecialFloat,
+  DEFAULT_TENSOR_LIMITS, SMALL_INT_BOUNDS, countLeaves, describeValue, gotValue, int64Words, isPlainObject,
+  parseDecimalBigInt, parseSpecialFloat, tooManyElements, type TensorLimits,
 } from './elements.js';
 
 /** An output the client asked for, with its per-output parameters (e.g. `binary_data`, `classification`). */
@@ -54,12 +54,15 @@ const MAX_DATA_DEPTH = 32;
  * Throws `INVALID_ARGUMENT` when the body itself is malformed (not an object, `inputs` missing,
  * an input without a name, bad `id`/`outputs`/`parameters`) and `INVALID_INPUT` for a named input
  * whose shape, datatype or data is wrong; messages name the input and the first bad element.
+ * Throws `PAYLOAD_TOO_LARGE` (413) when the shapes of all inputs together hold more than
+ * `limits.maxTensorElements` elements (or one dimension alone is larger): checked on the shapes
+ * before any tensor is allocated.
  *
  * @example
  * decodeInferRequest({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [[1, 'NaN']] }] })
  * // → { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: Float32Array [1, NaN] }] }
  */
-export function decodeInferRequest(body: unknown): DecodedRequest {
+export function decodeInferRequest(body: unknown, limits: TensorLimits = DEFAULT_TENSOR_LIMITS): DecodedRequest {
   if (!isPlainObject(body)) {
     throw new BerthError('INVALID_ARGUMENT', `request body: expected a JSON object with "inputs", got ${describeValue(body)}`,
       { field: 'body', expected: 'object', got: gotValue(body) });
@@ -82,15 +85,18 @@ export function decodeInferRequest(body: unknown): DecodedRequest {
     throw new BerthError('INVALID_ARGUMENT', `inputs: expected a non-empty array of input tensors, got ${got}`,
       { field: 'inputs', expected: 'array of {name, shape, datatype, data}', got: gotValue(inputs) });
   }
+  checkElementBudget(inputs, limits.maxTensorElements);
   const tensors: Tensor[] = new Array<Tensor>(inputs.length);
+  // a Map, not a scan of earlier names: a body of many tiny inputs must not cost O(n²)
+  const seen = new Map<string, number>();
   for (let i = 0; i < inputs.length; i++) {
     const t = decodeInput(inputs[i], i);
-    for (let j = 0; j < i; j++) {
-      if (tensors[j]!.name === t.name) {
-        throw new BerthError('INVALID_INPUT', `input "${t.name}" appears twice (inputs[${j}] and inputs[${i}]); each input name must be unique`,
-          { field: t.name, expected: 'unique input names', got: t.name });
-      }
+    const j = seen.get(t.name);
+    if (j !== undefined) {
+      throw new BerthError('INVALID_INPUT', `input "${t.name}" appears twice (inputs[${j}] and inputs[${i}]); each input name must be unique`,
+        { field: t.name, expected: 'unique input names', got: t.name });
     }
+    seen.set(t.name, i);
     tensors[i] = t;
   }
   const req: DecodedRequest = { inputs: tensors };
@@ -106,6 +112,7 @@ function decodeRequestedOutputs(outputs: unknown): RequestedOutput[] {
       { field: 'outputs', expected: 'array', got: gotValue(outputs) });
   }
   const result: RequestedOutput[] = new Array<RequestedOutput>(outputs.length);
+  const seen = new Map<string, number>();
   for (let i = 0; i < outputs.length; i++) {
     const o: unknown = outputs[i];
     if (!isPlainObject(o) || typeof o.name !== 'string' || o.name === '') {
@@ -114,12 +121,12 @@ function decodeRequestedOutputs(outputs: unknown): RequestedOutput[] {
         { field: `outputs[${i}]`, expected: '{name: string}', got: gotValue(o) });
     }
     const name = o.name;
-    for (let j = 0; j < i; j++) {
-      if (result[j]!.name === name) {
-        throw new BerthError('INVALID_ARGUMENT', `outputs: "${name}" is requested twice (outputs[${j}] and outputs[${i}])`,
-          { field: `outputs[${i}].name`, expected: 'unique output names', got: name });
-      }
+    const j = seen.get(name);
+    if (j !== undefined) {
+      throw new BerthError('INVALID_ARGUMENT', `outputs: "${name}" is requested twice (outputs[${j}] and outputs[${i}])`,
+        { field: `outputs[${i}].name`, expected: 'unique output names', got: name });
     }
+    seen.set(name, i);
     if (o.parameters != null && !isPlainObject(o.parameters)) {
       throw new BerthError('INVALID_ARGUMENT', `outputs[${i}].parameters: expected an object, got ${describeValue(o.parameters)}`,
         { field: `outputs[${i}].parameters`, expected: 'object', got: gotValue(o.parameters) });
@@ -127,6 +134,41 @@ function decodeRequestedOutputs(outputs: unknown): RequestedOutput[] {
     result[i] = o.parameters == null ? { name } : { name, parameters: o.parameters };
   }
   return result;
+}
+
+/**
+ * Refuse a request whose shapes describe more elements than allowed, before anything is allocated.
+ * Only well-formed shapes count here; malformed ones are reported by `decodeInput` with the rest.
+ */
+function checkElementBudget(inputs: readonly unknown[], limit: number): void {
+  let total = 0;
+  for (let i = 0; i < inputs.length; i++) {
+    const entry: unknown = inputs[i];
+    if (!isPlainObject(entry) || !Array.isArray(entry.shape)) continue;
+    const shape = entry.shape as unknown[];
+    const name = typeof entry.name === 'string' && entry.name !== '' ? entry.name : `inputs[${i}]`;
+    let n = 1;
+    for (let d = 0; d < shape.length; d++) {
+      const dim: unknown = shape[d];
+      if (typeof dim !== 'number' || !Number.isSafeInteger(dim) || dim < 0) {
+        n = 0;
+        break;
+      }
+      // one huge dimension is refused even beside a 0, which would make the product small
+      if (dim > limit) {
+        throw tooManyElements(`input "${name}": dimension ${d} of shape ${truncatedJson(shape)} is ${dim}, so the tensor could hold`, name, dim, limit);
+      }
+      // capped, so that many large dimensions never reach Infinity (and Infinity * 0 is NaN)
+      n = Math.min(n * dim, limit + 1);
+    }
+    total += n;
+    if (total > limit) {
+      // the true count, for the message (the loop capped it)
+      const got = total - n + shape.reduce((p: number, d) => p * (d as number), 1);
+      const what = total === n ? `input "${name}": shape ${truncatedJson(shape)} describes` : `input "${name}": with the inputs before it, the request describes`;
+      throw tooManyElements(what, name, got, limit);
+    }
+  }
 }
 
 /** numpy / ONNX spellings people send instead of v2 datatypes, for a "did you mean" hint */
@@ -158,7 +200,8 @@ function decodeInput(entry: unknown, i: number): Tensor {
         break;
       }
       shape[d] = dim;
-      n *= dim;
+      // capped below Infinity (Infinity * 0 is NaN); a real request was held to the limit already
+      n = Math.min(n * dim, MAX_SAFE);
     }
   }
   if (shape === undefined) {

@@ -1,0 +1,132 @@
+import type { Verb } from '../security/index.js';
+
+/**
+ * What each route needs. `verbs`: any of these scopes on the route's resource (its `:name`
+ * parameter, or every resource when the route has none); `public`: no credentials at all;
+ * `authenticated`: any valid credentials. The server refuses to register a route missing from
+ * this table, and docs/security.md's table is generated from it (test/security/route-table.test.ts).
+ */
+export interface RouteAccess {
+  readonly verbs: readonly Verb[];
+  readonly public?: true;
+  readonly authenticated?: true;
+  /** the path parameter naming the resource the scope is checked against */
+  readonly resource?: 'name';
+  /** requests here count against the deployment's rate limit too */
+  readonly inference?: true;
+}
+
+const PUBLIC: RouteAccess = { verbs: [], public: true };
+const ANY: RouteAccess = { verbs: [], authenticated: true };
+const READ_ALL: RouteAccess = { verbs: ['read'] };
+const READ: RouteAccess = { verbs: ['read'], resource: 'name' };
+const DEPLOY_ALL: RouteAccess = { verbs: ['deploy'] };
+const DEPLOY: RouteAccess = { verbs: ['deploy'], resource: 'name' };
+const PREDICT: RouteAccess = { verbs: ['predict'], resource: 'name', inference: true };
+/** model metadata and readiness: what an inference client reads before it sends */
+const PREDICT_OR_READ: RouteAccess = { verbs: ['predict', 'read'], resource: 'name' };
+const FEEDBACK: RouteAccess = { verbs: ['predict'], resource: 'name' };
+const ADMIN: RouteAccess = { verbs: ['admin'] };
+
+export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
+  // health and discovery: load balancers and probes carry no token
+  'GET /v2/health/live': PUBLIC,
+  'GET /v2/health/ready': PUBLIC,
+  'GET /v2': PUBLIC,
+  'GET /openapi.json': PUBLIC,
+  'GET /v1/auth/whoami': ANY,
+  // CORS preflight: answered with CORS headers for allowed origins only
+  'OPTIONS *': PUBLIC,
+
+  // inference
+  'POST /v2/models/:name/infer': PREDICT,
+  'POST /v2/models/:name/versions/:version/infer': PREDICT,
+  'POST /v2/models/:name/preview/infer': PREDICT,
+  'POST /v1/deployments/:name/predict': PREDICT,
+  'POST /v1/deployments/:name/feedback': FEEDBACK,
+  'GET /v2/models/:name': PREDICT_OR_READ,
+  'GET /v2/models/:name/versions/:version': PREDICT_OR_READ,
+  'GET /v2/models/:name/ready': PREDICT_OR_READ,
+  'GET /v2/models/:name/versions/:version/ready': PREDICT_OR_READ,
+
+  // reads
+  'GET /metrics': READ_ALL,
+  'GET /v1/status': READ_ALL,
+  'GET /v1/models': READ_ALL,
+  'GET /v1/models/:name': READ,
+  'GET /v1/models/:name/versions': READ,
+  'GET /v1/models/:name/versions/:version': READ,
+  'GET /v1/models/:name/aliases/history': READ,
+  'GET /v1/models/:name/versions/:version/signatures': READ,
+  'GET /v1/deployments': READ_ALL,
+  'GET /v1/deployments/:name': READ,
+  'GET /v1/deployments/:name/history': READ,
+  'GET /v1/deployments/:name/monitor': READ,
+  'GET /v1/deployments/:name/rollout': READ,
+  'GET /v1/deployments/:name/rollouts': READ,
+  'GET /v1/rollouts': READ_ALL,
+  'GET /v1/alerts': READ_ALL,
+  'GET /v1/security/findings': READ_ALL,
+  'POST /v2/repository/index': READ_ALL,
+
+  // changes
+  'PATCH /v1/models/:name': DEPLOY,
+  'DELETE /v1/models/:name/tags/:key': DEPLOY,
+  'POST /v1/models/:name/versions': DEPLOY,
+  'PATCH /v1/models/:name/versions/:version': DEPLOY,
+  'DELETE /v1/models/:name/versions/:version/tags/:key': DEPLOY,
+  'POST /v1/models/:name/versions/:version/profile': DEPLOY,
+  'POST /v1/models/:name/versions/:version/signatures': DEPLOY,
+  'PUT /v1/models/:name/aliases/:alias': DEPLOY,
+  'DELETE /v1/models/:name/aliases/:alias': DEPLOY,
+  'POST /v1/models/:name/aliases/:alias/rollback': DEPLOY,
+  'PUT /v1/deployments/:name': DEPLOY,
+  'DELETE /v1/deployments/:name': DEPLOY,
+  'POST /v1/deployments/:name/rollback': DEPLOY,
+  'POST /v1/deployments/:name/rollout': DEPLOY,
+  'POST /v1/deployments/:name/rollout/pause': DEPLOY,
+  'POST /v1/deployments/:name/rollout/resume': DEPLOY,
+  'POST /v1/deployments/:name/rollout/promote': DEPLOY,
+  'POST /v1/deployments/:name/rollout/abort': DEPLOY,
+  'POST /v1/deployments/:name/rollout/rollback': DEPLOY,
+  'POST /v2/repository/models/:name/load': DEPLOY,
+  'POST /v2/repository/models/:name/unload': DEPLOY,
+
+  // administration
+  'GET /v1/audit': ADMIN,
+  'GET /v1/audit/verify': ADMIN,
+  'GET /v1/audit/export': ADMIN,
+  'GET /v1/tokens': ADMIN,
+  'POST /v1/tokens': ADMIN,
+  'GET /v1/tokens/:id': ADMIN,
+  'DELETE /v1/tokens/:id': ADMIN,
+};
+
+/** The access rule of `METHOD url-pattern` (HEAD as GET), or undefined when the table has none. */
+export function routeAccess(method: string, url: string): RouteAccess | undefined {
+  return ROUTE_ACCESS[`${method === 'HEAD' ? 'GET' : method} ${url}`];
+}
+
+/** How the docs say what a route needs. */
+export function describeAccess(a: RouteAccess): string {
+  if (a.public) return 'public';
+  if (a.authenticated) return 'any valid credentials';
+  const scopes = a.verbs.map((v) => (v === 'admin' ? 'admin' : `${v}:${a.resource ? '{name}' : '*'}`));
+  return scopes.join(' or ') + (a.inference ? ' (deployment rate limit applies)' : '');
+}
+
+/**
+ * The route → scope table of docs/security.md, in markdown, generated from ROUTE_ACCESS (a test
+ * keeps the docs equal to it; `node scripts/route-table.js` rewrites them).
+ */
+export function renderRouteTable(): string {
+  const rows = Object.entries(ROUTE_ACCESS)
+    .map(([key, a]) => {
+      const [method, url] = key.split(' ') as [string, string];
+      return { method, url: url.replace(/:([A-Za-z_]+)/g, '{$1}'), a };
+    })
+    .sort((x, y) => (x.url === y.url ? x.method.localeCompare(y.method) : x.url.localeCompare(y.url)));
+  const lines = ['| method | route | needs |', '|---|---|---|'];
+  for (const r of rows) lines.push(`| ${r.method} | \`${r.url}\` | ${describeAccess(r.a)} |`);
+  return lines.join('\n');
+}
