@@ -17,6 +17,7 @@ interface RequestChildren {
 export class ServingMetrics implements InferenceObserver, ModelManagerObserver {
   readonly registry = new client.Registry();
   private readonly requests: client.Counter;
+  private readonly extractionFindings: client.Counter;
   private readonly latency: client.Histogram;
   private readonly queueTime: client.Histogram;
   private readonly inferTime: client.Histogram;
@@ -78,6 +79,12 @@ export class ServingMetrics implements InferenceObserver, ModelManagerObserver {
       labelNames: ['deployment', 'model', 'version'],
       registers,
     });
+    this.extractionFindings = new client.Counter({
+      name: 'berth_extraction_findings_total',
+      help: 'Callers whose traffic in a window looked like model extraction (volume, input-space coverage, boundary probing); the alert carries the evidence.',
+      labelNames: ['deployment', 'verdict'],
+      registers,
+    });
     this.loads = new client.Counter({
       name: 'berth_model_loads_total',
       help: 'Model loads (each is a cold start of that version).',
@@ -134,6 +141,11 @@ export class ServingMetrics implements InferenceObserver, ModelManagerObserver {
         this.set(manager?.()?.coldStarts ?? 0);
       },
     });
+  }
+
+  /** a caller whose traffic looks like model extraction (security layer's detector) */
+  onExtractionFinding(e: { deployment: string; verdict: string }): void {
+    this.extractionFindings.inc({ deployment: e.deployment, verdict: e.verdict });
   }
 
   onBreaker(e: { deployment: string; model: string; version: number }): void {

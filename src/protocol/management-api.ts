@@ -212,6 +212,8 @@ export interface ManagementApiOptions {
    * (ARTIFACT_UNTRUSTED when a version it would serve lacks a required signature).
    */
   verifyDeploy?: (input: DeployInput) => Promise<void>;
+  /** checked before an alias that deployments follow moves to a version */
+  verifyVersion?: (v: { model: string; version: number; sha256: string }) => Promise<void>;
 }
 
 /**
@@ -357,6 +359,11 @@ export class ManagementApi {
   // aliases -----------------------------------------------------------------------------------
 
   async setAlias(name: string, alias: string, version: number, actor?: string): Promise<AliasMoveResult> {
+    // deployments following the alias would serve the version: it must be as trusted as a deployed one
+    if (this.opts.verifyVersion && (await this.registry.listDeployments()).some((d) => d.model === name && d.target.kind === 'alias' && d.target.alias === alias)) {
+      const v = await this.registry.getVersion(name, version);
+      await this.opts.verifyVersion({ model: name, version, sha256: v.sha256 });
+    }
     return this.registry.setAlias(name, alias, version, actor);
   }
 

@@ -31,6 +31,7 @@ export interface ManagementRestOptions {
   monitor?: MonitorService;
   /** checked before a deployment changes (ManagementApiOptions.verifyDeploy) */
   verifyDeploy?: ManagementApiOptions['verifyDeploy'];
+  verifyVersion?: ManagementApiOptions['verifyVersion'];
 }
 
 /**
@@ -71,6 +72,7 @@ export function registerManagementRoutes(app: FastifyInstance, opts: ManagementR
     ...(opts.monitor ? { monitor: opts.monitor } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.verifyDeploy ? { verifyDeploy: opts.verifyDeploy } : {}),
+    ...(opts.verifyVersion ? { verifyVersion: opts.verifyVersion } : {}),
   });
   const openapi = JSON.stringify(buildOpenApiDocument({ version: opts.version }));
 

@@ -1059,6 +1059,16 @@ function buildPaths(): Record<string, Json> {
         errors: [400, 404, 409],
       }),
     },
+    '/v1/security/findings': {
+      get: op({
+        id: 'listExtractionFindings',
+        tag: 'security',
+        summary: 'callers whose traffic looked like model extraction, newest first, with the evidence per signal (volume, coverage, boundary)',
+        params: [{ name: 'limit', in: 'query', description: 'most findings (1-1000, default 100)', schema: int(undefined, { minimum: 1, maximum: 1000 }) } as Param],
+        ok: { '200': json('findings', obj({ enabled: bool('extraction.enabled'), findings: arr({ type: 'object' }, 'see docs/security-artifacts.md') }, ['enabled', 'findings'])) },
+        errors: [],
+      }),
+    },
     '/v1/auth/whoami': {
       get: op({ id: 'whoAmI', tag: 'security', summary: 'who the credentials are and what they may do', ok: { '200': json('the caller', ref('WhoAmI')) }, errors: [] }),
     },

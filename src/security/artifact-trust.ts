@@ -1,14 +1,8 @@
 import { resolve as resolvePath } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { BerthError, ModelRef, assertName, isBerthError, type ArtifactTrustConfig } from '../core/index.js';
-import {
-  policyVersions,
-  validateTrafficPolicy,
-  type ArtifactSignatureRecord,
-  type DeployInput,
-  type Registry,
-  type TrafficPolicy,
-} from '../registry/index.js';
+// types only: the CLI loads this file to sign and verify, and the registry's code is not needed for that
+import type { ArtifactSignatureRecord, DeployInput, Registry, TrafficPolicy } from '../registry/index.js';
 import {
   algorithmOf,
   isArtifactSignatureAlgorithm,
@@ -223,10 +217,8 @@ export class ArtifactGuard {
     const versions = new Set<number>();
     const served = input.target.kind === 'version' ? input.target.version : (await this.registry.resolve(ModelRef.alias(model, input.target.alias))).version;
     versions.add(served);
-    let traffic: TrafficPolicy | null = null;
-    if (input.traffic !== undefined) traffic = input.traffic === null ? null : validateTrafficPolicy(input.traffic);
-    else traffic = await this.keptTraffic(input);
-    for (const v of policyVersions(traffic)) versions.add(v);
+    const traffic = input.traffic !== undefined ? input.traffic : await this.keptTraffic(input);
+    for (const v of trafficVersions(traffic)) versions.add(v);
     for (const v of [...versions].sort((a, b) => a - b)) {
       const record = await this.registry.getVersion(model, v);
       this.trust.check(model, v, record.sha256, await this.registry.listSignatures(model, v));
@@ -318,6 +310,22 @@ function parseUpload(body: unknown): SignatureUpload & { algorithm: ArtifactSign
     publicKey: b['publicKey'] as string,
     ...(typeof b['keyId'] === 'string' ? { keyId: b['keyId'] } : {}),
   };
+}
+
+/**
+ * The versions a traffic policy names (split arms, shadows, preview, fallback). Read defensively:
+ * the policy may come straight from a request body, and the registry validates it afterwards.
+ */
+function trafficVersions(t: TrafficPolicy | null | undefined): number[] {
+  if (t === null || typeof t !== 'object') return [];
+  const out = new Set<number>();
+  const add = (v: unknown): void => {
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 1) out.add(v);
+  };
+  for (const list of [t.split, t.shadows]) if (Array.isArray(list)) for (const a of list) add((a as { version?: unknown } | null)?.version);
+  add(t.preview);
+  add(t.fallback);
+  return [...out];
 }
 
 function short(hex: string): string {

@@ -28,3 +28,18 @@ export {
 } from './artifact-trust.js';
 export { JwtVerifier, JWT_ALGORITHMS, JWT_SCOPE_PREFIX, createJwtVerifier, type JwtVerifierOptions } from './jwt.js';
 export { LocalRateLimiter, RedisRateLimiter, rateLimitedError, retryAfterSeconds, type RateLimiter, type LocalRateLimiterOptions, type RedisRateLimiterOptions } from './rate-limit.js';
+export {
+  DEFAULT_EXTRACTION_THRESHOLDS,
+  EXTRACTION_SIGNALS,
+  ExtractionDetector,
+  referenceFeaturesFromProfile,
+  type BoundarySignal,
+  type CoverageSignal,
+  type ExtractionDetectorOptions,
+  type ExtractionFinding,
+  type ExtractionSignalName,
+  type ExtractionThresholds,
+  type FeatureReference,
+  type ReferenceSource,
+  type VolumeSignal,
+} from './extraction.js';

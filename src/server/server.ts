@@ -36,7 +36,16 @@ import {
   type ResolvedTraffic,
 } from '../serving/index.js';
 import { RolloutController, RolloutStats } from '../rollout/index.js';
-import { Authenticator, LocalRateLimiter, RedisRateLimiter, TokenService, createJwtVerifier, type RateLimiter } from '../security/index.js';
+import {
+  Authenticator,
+  ExtractionDetector,
+  LocalRateLimiter,
+  RedisRateLimiter,
+  TokenService,
+  createJwtVerifier,
+  referenceFeaturesFromProfile,
+  type RateLimiter,
+} from '../security/index.js';
 import { clientCertificateOf, createTransport } from './transport.js';
 import { applyClientTimeouts } from './client-timeouts.js';
 import { ArtifactGuard, ArtifactTrust } from '../security/index.js';
@@ -259,6 +268,32 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   const gaugeTimer = setInterval(() => void refreshMonitorGauges(), config.alerts.intervalMs);
   gaugeTimer.unref();
   const rolloutStats = new RolloutStats(() => clock.now());
+  // callers whose traffic looks like model stealing become alerts, with the evidence
+  const extraction = config.extraction.enabled
+    ? new ExtractionDetector({
+        windowMs: config.extraction.windowMs,
+        minRows: config.extraction.minRows,
+        clock,
+        logger,
+        reference: async (model, version) => {
+          const stored = await monitor.referenceOf(await registry.getVersion(model, version));
+          return stored ? referenceFeaturesFromProfile(stored.profile) : null;
+        },
+        onFinding: (f) => {
+          metrics.onExtractionFinding(f);
+          alerts.raise({
+            rule: 'model-extraction',
+            deployment: f.deployment,
+            severity: f.verdict === 'likely-extraction' ? 'critical' : 'warning',
+            message: f.summary,
+            value: f.rows,
+            details: f as unknown as Record<string, unknown>,
+          });
+        },
+      })
+    : null;
+  const extractionTimer = setInterval(() => extraction?.evaluate(), Math.min(config.alerts.intervalMs, 60_000));
+  extractionTimer.unref();
   // the controller needs the service and the service's observer needs the controller: late-bound
   let rollouts: RolloutController | null = null;
   const service = new InferenceService({
@@ -272,6 +307,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       onRequest: (d, m, v, code, timing, totalMs) => metrics.onRequest(d, m, v, code, timing, totalMs),
       onInference: (record) => {
         inferenceLog?.onInference(record);
+        extraction?.observe(record);
         rolloutStats.onInference(record);
       },
       onFailure: (record) => {
@@ -425,6 +461,11 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   const controller = rollouts;
   registerPredictRoutes(app, { service, logger, limits: config.hardening });
   registerTokenRoutes(app, { tokens, logger, now: () => clock.now() });
+  app.get<{ Querystring: { limit?: string } }>('/v1/security/findings', async (req, reply) => {
+    const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));
+    if (extraction) extraction.evaluate();
+    return reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ enabled: extraction !== null, findings: extraction ? extraction.recent(limit) : [] }));
+  });
   registerRolloutRoutes(app, { rollouts: controller, logger });
   registerSignatureRoutes(app, { guard: artifactGuard, logger });
   registerMonitorRoutes(app, { monitor, alerts, logger });
@@ -439,6 +480,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     clock,
     monitor,
     verifyDeploy: (input) => artifactGuard.verifyDeploy(input),
+    verifyVersion: (v) => artifactGuard.verifyLoad(v),
   });
   app.get('/metrics', async (_req, reply) => {
     const { contentType, body } = bridge ? await bridge.metrics() : await metrics.render();
@@ -479,6 +521,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       await controller.close();
       await refreshing;
       clearInterval(gaugeTimer);
+      clearInterval(extractionTimer);
       await alerts.close();
       // every answered request is in the log's buffers by now: write them before going
       await inferenceLog?.close();

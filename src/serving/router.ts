@@ -6,7 +6,7 @@
 import type { BreakerPolicy, StickySource } from '../registry/index.js';
 
 /** Codes that mean the version failed (not the caller): what a circuit breaker counts. */
-const VERSION_FAILURE_CODES = new Set(['INFERENCE_FAILED', 'DEADLINE_EXCEEDED', 'MODEL_UNAVAILABLE', 'MEMORY_BUDGET_EXCEEDED', 'ARTIFACT_CORRUPTED', 'INTERNAL']);
+const VERSION_FAILURE_CODES = new Set(['INFERENCE_FAILED', 'DEADLINE_EXCEEDED', 'MODEL_UNAVAILABLE', 'MEMORY_BUDGET_EXCEEDED', 'ARTIFACT_CORRUPTED', 'ARTIFACT_UNTRUSTED', 'INTERNAL']);
 
 /** Did this error code (and context) come from the version rather than from the request? */
 export function isVersionFailure(code: string, context: Record<string, unknown>): boolean {

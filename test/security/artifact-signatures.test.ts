@@ -3,6 +3,7 @@
  * dir), the signature routes, and a server with `artifacts.requireSignature` refusing to deploy or
  * load a version without a valid signature by a trusted key.
  */
+import { ModelRef } from '../../src/core/index.js';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -134,6 +135,20 @@ describe('a server that requires signed artifacts', () => {
     const d = await call<{ code: string; error: string }>('PUT', `${ts.url}/v1/deployments/bc`, { model: 'bc', version: 2 });
     expect(d.status).toBe(422);
     expect(d.body.error).toContain(`key ${keyIdOf(stranger.publicKey).slice(0, 12)} is not trusted`);
+  });
+
+  it('refuses to move an alias a deployment follows onto an untrusted version, and a rollout to one', async () => {
+    await ts.server.registry.setAlias('bc', 'prod', 1);
+    await ts.server.registry.deploy({ name: 'by-alias', model: 'bc', target: { kind: 'alias', alias: 'prod' } });
+    const moved = await call<{ code: string; error: string }>('PUT', `${ts.url}/v1/models/bc/aliases/prod`, { version: 2 });
+    expect(moved.status).toBe(422);
+    expect(moved.body.code).toBe('ARTIFACT_UNTRUSTED');
+    expect((await ts.server.registry.resolve(ModelRef.alias('bc', 'prod'))).version).toBe(1);
+    // an alias no deployment follows may point anywhere: it serves nothing
+    expect((await call('PUT', `${ts.url}/v1/models/bc/aliases/scratch`, { version: 2 })).status).toBe(200);
+    const rollout = await call<{ code: string }>('POST', `${ts.url}/v1/deployments/by-alias/rollout`, { toVersion: 2, strategy: 'canary', steps: '10,100', interval: '1m' });
+    expect(rollout.status).toBe(422);
+    expect(rollout.body.code).toBe('ARTIFACT_UNTRUSTED');
   });
 
   it('refuses to load an unsigned version that reached a deployment without the API (defence in depth)', async () => {

@@ -25,7 +25,8 @@ export function addSignatureCommands(program: Command, ctx: CliContext): void {
       ),
     )
     .action(async (refText: string, o: { key: string; passphraseEnv?: string }) => {
-      const { readPrivateKeyFile, signArtifact } = await import('../../security/index.js');
+      // the file, not the folder's index: the index loads monitoring (≈ 170 ms against ≈ 10 ms), and a CLI run is mostly start-up
+      const { readPrivateKeyFile, signArtifact } = await import('../../security/artifact-signing.js');
       let passphrase: string | undefined;
       if (o.passphraseEnv !== undefined) {
         passphrase = ctx.io.env[o.passphraseEnv];
@@ -76,7 +77,7 @@ export function addSignatureCommands(program: Command, ctx: CliContext): void {
       let report = await client.signatures(name, version);
       let against = client.kind === 'remote' ? `the trusted keys of ${client.where}` : 'no trusted keys (no server; pass --trusted-key PUB.pem)';
       if (o.trustedKey && o.trustedKey.length > 0) {
-        const { ArtifactTrust, readPublicKeyFile } = await import('../../security/index.js');
+        const [{ ArtifactTrust }, { readPublicKeyFile }] = await Promise.all([import('../../security/artifact-trust.js'), import('../../security/artifact-signing.js')]);
         const keys = o.trustedKey.map((f) => ({ key: readPublicKeyFile(f, '--trusted-key', 'INVALID_ARGUMENT'), source: f }));
         report = ArtifactTrust.fromKeys(keys, report.required).assess(name, version, report.sha256, report.signatures.map((s) => toRecord(report, s)));
         against = `the keys given with --trusted-key (${o.trustedKey.join(', ')})`;

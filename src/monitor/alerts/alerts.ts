@@ -40,6 +40,8 @@ export interface AlertEvent {
   value: number | null;
   severity: string;
   message: string;
+  /** evidence of an event raised by another part of Berth (extraction detection); in webhooks and the log, not stored */
+  details?: Record<string, unknown>;
 }
 
 export interface WebhookTarget {
@@ -188,6 +190,31 @@ export class AlertManager {
       .run(row.rule, row.deployment, row.state, row.value, row.since, row.fired_at, row.notified_at, row.evaluated_at);
   }
 
+  /**
+   * Raise an alert that no rule evaluates (a finding of the model-extraction detector): recorded
+   * as a firing event, logged, and sent to every webhook like a rule's, with its evidence.
+   */
+  raise(e: { rule: string; deployment: string; severity: string; message: string; value: number | null; details?: Record<string, unknown> }): AlertEvent {
+    const now = this.clock.now();
+    const info = this.db
+      .prepare('insert into alert_events (at, rule, deployment, kind, value, severity, message) values (?, ?, ?, ?, ?, ?, ?)')
+      .run(now, e.rule, e.deployment, 'firing', e.value, e.severity, e.message);
+    const event: AlertEvent = { id: Number(info.lastInsertRowid), at: new Date(now).toISOString(), rule: e.rule, deployment: e.deployment, kind: 'firing', value: e.value, severity: e.severity, message: e.message };
+    if (e.details) event.details = e.details;
+    this.logger.warn(`alert firing: ${e.message}`, { rule: e.rule, deployment: e.deployment, severity: e.severity });
+    this.dispatch(event);
+    return event;
+  }
+
+  private dispatch(event: AlertEvent): void {
+    for (const hook of this.opts.webhooks) {
+      const p = (this.queues.get(hook.url) ?? Promise.resolve()).then(() => this.deliver(hook, event));
+      this.queues.set(hook.url, p);
+      const tracked = p.finally(() => this.deliveries.delete(tracked));
+      this.deliveries.add(tracked);
+    }
+  }
+
   private notify(rule: AlertRule, deployment: string, kind: AlertEvent['kind'], value: number, now: number): void {
     const shown = Number.isInteger(value) ? String(value) : value.toPrecision(4);
     const message =
@@ -200,12 +227,7 @@ export class AlertManager {
     const event: AlertEvent = { id: Number(info.lastInsertRowid), at: new Date(now).toISOString(), rule: rule.name, deployment, kind, value, severity: rule.severity, message };
     if (kind === 'resolved') this.logger.info(`alert ${message}`, { rule: rule.name, deployment });
     else this.logger.warn(`alert ${message}`, { rule: rule.name, deployment, severity: rule.severity });
-    for (const hook of this.opts.webhooks) {
-      const p = (this.queues.get(hook.url) ?? Promise.resolve()).then(() => this.deliver(hook, event));
-      this.queues.set(hook.url, p);
-      const tracked = p.finally(() => this.deliveries.delete(tracked));
-      this.deliveries.add(tracked);
-    }
+    this.dispatch(event);
   }
 
   /** POST the event as JSON, signed; retried with doubling back-off on errors and non-2xx answers. */
