@@ -1,0 +1,31 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+/** docs/architecture.md's layers, bottom first: a module imports only its own layer and those below. */
+const LAYERS = ['core', 'data', 'registry', 'runtime', 'batching', 'serving', 'monitor', 'rollout', 'security', 'protocol', 'server', 'cli'];
+const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src');
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = path.join(dir, n);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') && !p.endsWith('.test.ts') ? [p] : [];
+  });
+}
+
+describe('the layers', () => {
+  it('import downward only (type imports included)', () => {
+    const wrong: string[] = [];
+    for (const layer of LAYERS) {
+      for (const file of files(path.join(src, layer))) {
+        for (const m of readFileSync(file, 'utf8').matchAll(/(?:import|export)[^'"]*?from\s+'(\.\.?\/[^']+)'/g)) {
+          const target = path.relative(src, path.resolve(path.dirname(file), m[1]!)).split(path.sep)[0]!;
+          if (!LAYERS.includes(target) || target === layer) continue;
+          if (LAYERS.indexOf(target) > LAYERS.indexOf(layer)) wrong.push(`${path.relative(src, file)} imports ${target}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
