@@ -141,9 +141,13 @@ export class TokenService {
     return { token: tokenView(r.token, this.now()), changed: r.changed };
   }
 
-  /** Drop every cached verification (another process may have revoked a token). */
+  /**
+   * Another process may have revoked a token: every cached verification is re-read from the
+   * database on its next use. The secret was proven already, so that costs a row lookup, not a
+   * second scrypt.
+   */
   invalidate(): void {
-    this.cache.clear();
+    for (const e of this.cache.values()) e.checkedAt = -Infinity;
   }
 
   /** Whether a string has the shape of a Berth API token (cheap; no database). */
@@ -159,20 +163,46 @@ export class TokenService {
   verify(token: string): Principal | Promise<Principal> {
     const now = this.now();
     const hit = this.cache.get(token);
-    if (hit !== undefined && now - hit.checkedAt < CACHE_TTL_MS) {
+    if (hit !== undefined) {
       const p = hit.principal;
       if (p.expiresAt !== null && p.expiresAt <= now) {
         this.cache.delete(token);
         throw expired(p.id);
       }
-      this.lastUsed.set(p.id, now);
-      return p;
+      if (now - hit.checkedAt < CACHE_TTL_MS) {
+        this.lastUsed.set(p.id, now);
+        return p;
+      }
     }
     const inflight = this.pending.get(token);
     if (inflight) return inflight;
-    const p = this.verifySlow(token, now).finally(() => this.pending.delete(token));
+    const p = (hit !== undefined ? this.revalidate(token, hit, now) : this.verifySlow(token, now)).finally(() => this.pending.delete(token));
     this.pending.set(token, p);
     return p;
+  }
+
+  /** A cached token past its TTL: still there, not revoked, not expired? (no scrypt: its secret was proven) */
+  private async revalidate(token: string, entry: CacheEntry, now: number): Promise<Principal> {
+    const id = entry.principal.id;
+    let row: TokenRecord;
+    try {
+      row = await this.registry.getToken(id);
+    } catch (err) {
+      this.cache.delete(token);
+      if (err instanceof BerthError && err.code === 'NOT_FOUND') throw invalid(id);
+      throw err;
+    }
+    if (row.revokedAt !== null) {
+      this.cache.delete(token);
+      throw new BerthError('UNAUTHENTICATED', `token ${id} was revoked (${row.revokedAt}); ask for a new one`);
+    }
+    if (row.expiresAtMs !== null && row.expiresAtMs <= now) {
+      this.cache.delete(token);
+      throw expired(id, row.expiresAt);
+    }
+    entry.checkedAt = this.now();
+    this.lastUsed.set(id, now);
+    return entry.principal;
   }
 
   private async verifySlow(token: string, now: number): Promise<Principal> {
