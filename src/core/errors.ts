@@ -21,7 +21,7 @@ export const ERROR_CATALOG = {
   RATE_LIMITED: { status: 429, summary: 'A rate limit or quota (per token or per deployment) is used up; retry after the advertised delay.' },
   ARTIFACT_UNTRUSTED: { status: 422, summary: 'An artifact has no valid signature from a trusted key while signatures are required; it is never served.' },
   AUDIT_CHAIN_BROKEN: { status: 409, summary: 'The audit trail’s hash chain does not verify: a row was edited, removed or inserted.' },
-  PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body exceeds the configured limit.' },
+  PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body, or the elements of its tensors, exceed the configured limits.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body has a content type Berth cannot read.' },
   QUEUE_FULL: { status: 429, summary: 'The model queue is full; retry after the advertised delay.' },
   DEADLINE_EXCEEDED: { status: 504, summary: 'The request timed out before the model could answer.' },

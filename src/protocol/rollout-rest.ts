@@ -1,12 +1,22 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, assertName, type Logger } from '../core/index.js';
-import type { RolloutController, StartRolloutRequest } from '../rollout/index.js';
+import { existsSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { parseRolloutRequest, type RolloutController, type StartRolloutRequest } from '../rollout/index.js';
+import { allows } from '../security/index.js';
+import { principalOf } from './guard.js';
 import { sendError } from './http-errors.js';
 import { actorOf } from './management-rest.js';
 
 export interface RolloutRestOptions {
   rollouts: RolloutController;
   logger: Logger;
+  /**
+   * An evaluation gate's dataset is a file the server reads itself. Callers without admin may
+   * only name files under this directory (`<data-dir>/datasets`); anything else would let a
+   * deployer probe the server's files through the gate's error messages.
+   */
+  datasetRoot?: string;
 }
 
 type NameP = { Params: { name: string } };
@@ -32,7 +42,16 @@ export function registerRolloutRoutes(app: FastifyInstance, opts: RolloutRestOpt
   const name = (req: FastifyRequest<NameP>): string => assertName('deployment', req.params.name);
 
   app.post<NameP>('/v1/deployments/:name/rollout', async (req, reply) =>
-    send(req, reply, async () => rollouts.start(name(req), startBody(req.body), actorOf(req)), 201),
+    send(
+      req,
+      reply,
+      async () => {
+        const body = startBody(req.body);
+        checkDatasetAccess(req, body, opts.datasetRoot);
+        return rollouts.start(name(req), body, actorOf(req));
+      },
+      201,
+    ),
   );
   app.get<NameP>('/v1/deployments/:name/rollout', async (req, reply) => send(req, reply, async () => rollouts.status(name(req))));
   app.get<NameP>('/v1/deployments/:name/rollouts', async (req, reply) => send(req, reply, async () => rollouts.list(name(req))));
@@ -46,6 +65,22 @@ export function registerRolloutRoutes(app: FastifyInstance, opts: RolloutRestOpt
     send(req, reply, async () => rollouts.abort(name(req), actorOf(req), reasonOf(req.body) ?? 'aborted by a person')),
   );
   app.post<NameP>('/v1/deployments/:name/rollout/rollback', async (req, reply) => send(req, reply, async () => rollouts.rollback(name(req), actorOf(req))));
+}
+
+function checkDatasetAccess(req: FastifyRequest, body: StartRolloutRequest, root: string | undefined): void {
+  const p = principalOf(req.raw);
+  if (p === undefined || p.kind === 'dev' || allows(p, ['admin'], undefined)) return;
+  const dataset = parseRolloutRequest(body).gates.evaluation?.dataset;
+  if (dataset === undefined) return;
+  const real = (f: string): string => (existsSync(f) ? realpathSync(f) : path.resolve(f));
+  const base = root !== undefined ? real(root) : null;
+  const file = real(dataset);
+  if (base !== null && file.startsWith(base + path.sep)) return;
+  throw new BerthError(
+    'FORBIDDEN',
+    `gates.evaluation.dataset: the server reads this file itself, so ${p.name} may only name files under ${root ?? '<data-dir>/datasets'}; copy the dataset there, or ask an admin to start the rollout`,
+    { field: 'gates.evaluation.dataset', expected: `a file under ${root ?? '<data-dir>/datasets'}` },
+  );
 }
 
 function startBody(body: unknown): StartRolloutRequest {

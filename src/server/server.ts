@@ -466,7 +466,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     if (extraction) extraction.evaluate();
     return reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ enabled: extraction !== null, findings: extraction ? extraction.recent(limit) : [] }));
   });
-  registerRolloutRoutes(app, { rollouts: controller, logger });
+  registerRolloutRoutes(app, { rollouts: controller, logger, datasetRoot: path.join(dataDir, 'datasets') });
   registerSignatureRoutes(app, { guard: artifactGuard, logger });
   registerMonitorRoutes(app, { monitor, alerts, logger });
   const inspector = new OnnxBackend();

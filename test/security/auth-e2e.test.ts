@@ -183,6 +183,17 @@ describe('scopes in practice', () => {
     expect(bad.body['field']).toBe('scopes');
   });
 
+  it('a deployer may not make the server read files outside <data-dir>/datasets through a rollout gate', async () => {
+    const r = await call('POST', '/v1/deployments/bc/rollout', tok['deployer'], {
+      toVersion: 2,
+      gates: { evaluation: { dataset: '/etc/passwd', metrics: [{ name: 'accuracy', min: 0.9 }] } },
+    });
+    expect(r.status).toBe(403);
+    expect(r.body['field']).toBe('gates.evaluation.dataset');
+    expect(String(r.body['error'])).toContain('datasets');
+    expect(String(r.body['error'])).not.toContain('root:');
+  });
+
   it('the audit trail names the principal that made a change, never the header it sent', async () => {
     const r = await call('PUT', '/v1/deployments/bc2', tok['deployer'], { model: 'breast-cancer-logreg', version: 1 }, { 'x-berth-actor': 'mallory' });
     expect(r.status).toBeLessThan(300);

@@ -132,7 +132,7 @@ describe('TokenService', () => {
     for (const [input, field] of cases) {
       const e = await refusal(tokens.create(input));
       expect(isBerthError(e, 'INVALID_ARGUMENT'), JSON.stringify(input)).toBe(true);
-      expect((e as { context: { field?: string } }).context.field).toBe(field);
+      expect((e as unknown as { context: { field?: string } }).context.field).toBe(field);
     }
   });
 });
