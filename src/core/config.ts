@@ -213,7 +213,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   inferenceLog: { enabled: true, sampleRate: 1, maxRowsPerSecond: 1000, flushRows: 50_000, flushIntervalMs: 10_000, retentionHours: 24 * 7 },
   alerts: { intervalMs: 60_000, repeatIntervalMs: 4 * 3_600_000, rules: [], webhooks: [] },
   auth: { dev: false, adminTokenFile: null, oidcIssuer: null, oidcAudience: null, oidcJwksUri: null, oidcRolesClaim: 'berth_roles', oidcScopesClaim: 'scope' },
-  rateLimits: { perToken: null, perDeployment: null, deployments: {}, leaseSize: 20 },
+  rateLimits: { perToken: null, perDeployment: null, deployments: {}, leaseSize: 50 },
   tls: { cert: null, key: null, clientCa: null, requireClientCert: false, clients: [] },
   hardening: { maxTensorElements: 16_000_000, maxJsonDepth: 64, requestTimeoutMs: 60_000, headersTimeoutMs: 20_000 },
   cors: { origins: [] },

@@ -213,6 +213,8 @@ class Lease {
   deniedUntil = 0;
   /** the lease being fetched; concurrent takes of the key wait for it */
   inflight: Promise<void> | null = null;
+  /** below this many leased tokens a take starts the next lease in the background */
+  lowWater = 0;
   rate: number;
   burst: number;
 
@@ -290,6 +292,10 @@ export class RedisRateLimiter implements RateLimiter {
       if (l.tokens >= 1) {
         if (now < l.expiresAt) {
           l.tokens -= 1;
+          // refill before the lease runs dry, so busy keys never wait for a round trip
+          if (l.inflight === null && l.tokens < l.lowWater && now >= l.deniedUntil && this.downSince === null && !this.closed && this.client.status === 'ready') {
+            l.inflight = this.fetch(key, spec, l, now);
+          }
           return 0;
         }
         l.tokens = 0;
@@ -315,6 +321,8 @@ export class RedisRateLimiter implements RateLimiter {
   /** Lease tokens for `key` from Redis into `l`; never rejects (a failure marks Redis down). */
   private fetch(key: string, spec: RateSpec, l: Lease, sentAt: number): Promise<void> {
     const want = Math.max(1, Math.min(this.leaseSize, Math.floor(spec.burst / 10)));
+    // leases of a few tokens (small bursts) are not refilled ahead: accuracy matters more there
+    l.lowWater = want >= 4 ? want / 2 : 0;
     return new Promise<void>((resolve) => {
       let settled = false;
       const finish = (err: unknown, reply: unknown): void => {
@@ -330,10 +338,12 @@ export class RedisRateLimiter implements RateLimiter {
           this.markUp();
           const [granted, waitMs] = parsed;
           if (granted > 0) {
-            l.tokens = granted;
+            // a refill adds to what is left of a lease still valid (at most 1.5 leases held)
+            l.tokens = (this.now() < l.expiresAt ? l.tokens : 0) + granted;
             l.expiresAt = sentAt + this.leaseTtlMs;
           } else {
-            l.tokens = 0;
+            // none left in Redis: spend what is still leased, and ask again only after the wait
+            if (!(l.tokens >= 1 && this.now() < l.expiresAt)) l.tokens = 0;
             l.deniedUntil = this.now() + waitMs;
           }
         }

@@ -21,6 +21,8 @@ const CACHE_TTL_MS = 30_000;
 /** at most this many scrypt checks run at once; more waiting than `MAX_WAITING` are refused (a flood of bad tokens) */
 const MAX_HASHING = 2;
 const MAX_WAITING = 256;
+/** a token's last use is written at most this often (the list shows it to the hour) */
+const LAST_USED_RESOLUTION_MS = 3_600_000;
 
 export interface CreateTokenInput {
   name: string;
@@ -84,6 +86,8 @@ export class TokenService {
   private readonly refused = new Map<string, number>();
   private readonly pending = new Map<string, Promise<Principal>>();
   private readonly lastUsed = new Map<string, number>();
+  /** when each token's last use was last written: a write is a durable (fsynced) transaction, so at most hourly */
+  private readonly lastWritten = new Map<string, number>();
   private hashing = 0;
   private readonly waiting: (() => void)[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
@@ -171,6 +175,7 @@ export class TokenService {
       }
       if (now - hit.checkedAt < CACHE_TTL_MS) {
         this.lastUsed.set(p.id, now);
+        if (this.flushTimer === null) this.scheduleFlush();
         return p;
       }
     }
@@ -282,8 +287,13 @@ export class TokenService {
   /** Write when tokens were last used (batched; called on a timer and at close). */
   async flushLastUsed(): Promise<void> {
     if (this.lastUsed.size === 0) return;
-    const batch = new Map(this.lastUsed);
+    const batch = new Map<string, number>();
+    for (const [id, at] of this.lastUsed) {
+      if (at - (this.lastWritten.get(id) ?? -Infinity) >= LAST_USED_RESOLUTION_MS) batch.set(id, at);
+    }
     this.lastUsed.clear();
+    if (batch.size === 0) return;
+    for (const [id, at] of batch) this.lastWritten.set(id, at);
     try {
       await this.registry.touchTokens(batch);
     } catch (err) {
