@@ -4,7 +4,8 @@ import type { InferenceRequest, InferenceService } from '../serving/index.js';
 import { decodeInferRequest, encodeInferResponse } from './codec/index.js';
 import { errorAnswer } from './http-errors.js';
 import { parseJsonBody } from './json-body.js';
-import { principalOf, type RequestGuard } from './guard.js';
+import type { RequestGuard } from './guard.js';
+import type { Principal } from '../security/index.js';
 import { ROUTE_ACCESS } from './route-access.js';
 import { parseVersion } from './v2-rest.js';
 
@@ -57,16 +58,20 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
     const m = INFER_PATH.exec(url);
     if (!m) return false;
     // credentials first: a refused caller's body is never read
-    let admitted: unknown = null;
+    // the caller, known synchronously for a cached token, else once `admitted` settles
+    let principal: Principal | null = null;
+    let admitted: Promise<Principal | null> | null = null;
     if (guard) {
       try {
-        admitted = guard.check(req, INFER_ACCESS, pathParam('name', m[1]!));
+        const r = guard.check(req, INFER_ACCESS, pathParam('name', m[1]!));
+        if (r instanceof Promise) admitted = r;
+        else principal = r;
       } catch (err) {
         fail(res, err, url, true);
         req.resume();
         return true;
       }
-      if (admitted instanceof Promise) admitted.catch(() => undefined);
+      if (admitted !== null) admitted.catch(() => undefined);
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > bodyLimitBytes) {
@@ -103,7 +108,7 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
         return;
       }
       const run = (): Promise<{ payload: string; requestId: string; answeredBy: string }> =>
-        inferV2(service, name, m[3] !== undefined ? 'preview' : version, decoded, req.headers, principalOf(req)?.id);
+        inferV2(service, name, m[3] !== undefined ? 'preview' : version, decoded, req.headers, principal?.id);
       run().then(
         ({ payload, requestId, answeredBy }) => {
           try {
@@ -127,8 +132,15 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
     req.on('end', () => {
       if (refused) return;
       // a caller whose token had to be looked up is refused before its body is even parsed
-      if (admitted instanceof Promise) admitted.then(answer, (err: unknown) => fail(res, err, url, true));
-      else answer();
+      if (admitted !== null) {
+        admitted.then(
+          (p) => {
+            principal = p;
+            answer();
+          },
+          (err: unknown) => fail(res, err, url, true),
+        );
+      } else answer();
     });
     return true;
   };

@@ -84,7 +84,6 @@ export class RequestGuard {
 
   private admit(req: IncomingMessage, p: Principal, access: RouteAccess, resource: string | undefined): Principal | Promise<Principal> {
     if (!access.authenticated && !allows(p, access.verbs, resource)) throw forbidden(p, access, resource);
-    (req as WithPrincipal)[PRINCIPAL] = p;
     const limiter = this.opts.limiter;
     if (limiter === null) return p;
     const own = p.rateLimit ?? (p.kind === 'dev' ? null : this.opts.perToken);
@@ -143,10 +142,23 @@ export class RequestGuard {
       const access = (req.routeOptions.config as { access?: RouteAccess } | undefined)?.access;
       if (!access) return done();
       const params = req.params as { name?: string } | undefined;
+      const remember = (p: Principal | null): void => {
+        if (p !== null) (req.raw as WithPrincipal)[PRINCIPAL] = p;
+      };
       try {
         const r = this.check(req.raw, access, access.resource ? params?.name : undefined);
-        if (r instanceof Promise) r.then(() => done(), (err: unknown) => done(err as Error));
-        else done();
+        if (r instanceof Promise) {
+          r.then(
+            (p) => {
+              remember(p);
+              done();
+            },
+            (err: unknown) => done(err as Error),
+          );
+        } else {
+          remember(r);
+          done();
+        }
       } catch (err) {
         done(err as Error);
       }
