@@ -209,7 +209,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     throw new BerthError(
       'INVALID_CONFIG',
       'no way to authenticate is configured, so nobody could use this server. Set BERTH_ADMIN_TOKEN (or auth.adminTokenFile) to bootstrap an admin, ' +
-        'create a token on this data dir with `berth tokens create --name NAME --role admin`, configure auth.oidcIssuer, ' +
+        `create a token on this data dir with \`berth --local --data-dir ${path.resolve(config.dataDir)} tokens create --name NAME --role admin\`, configure auth.oidcIssuer, ` +
         'or run `berth serve --dev` (BERTH_DEV=1) for local development without authentication',
       { field: 'auth' },
     );

@@ -227,7 +227,7 @@ describe('starting without authentication', () => {
       (e: unknown) => e,
     );
     expect(isBerthError(err, 'INVALID_CONFIG')).toBe(true);
-    expect((err as BerthError).message).toMatch(/BERTH_ADMIN_TOKEN.*berth tokens create.*--dev/s);
+    expect((err as BerthError).message).toMatch(/BERTH_ADMIN_TOKEN.*berth --local --data-dir \S+ tokens create.*--dev/s);
   });
 
   it('refuses a weak admin token without echoing it', async () => {
