@@ -204,8 +204,20 @@ function forbidden(p: Principal, access: RouteAccess, resource: string | undefin
   });
 }
 
+/** `100/s`, or for slow buckets (quotas) the unit that reads naturally: `6000/h`, `10000/d`. */
+export function formatRate(rate: number): string {
+  const units: [number, string][] = [[1, 's'], [60, 'm'], [3600, 'h'], [86_400, 'd']];
+  for (const [seconds, unit] of units) {
+    const n = rate * seconds;
+    if (n >= 1 && (unit === 'd' || rate >= 1 || Math.abs(n - Math.round(n)) < 1e-6)) return `${+n.toFixed(n < 10 ? 3 : 1)}/${unit}`;
+  }
+  return `${rate}/s`;
+}
+
 function limited(who: string, spec: RateLimitSpec, waitSeconds: number): BerthError {
-  return new BerthError('RATE_LIMITED', `${who} is over its rate limit (${spec.rate}/s, burst ${spec.burst}); retry after ${Math.max(1, Math.ceil(waitSeconds))} s`, {
+  const wait = Math.max(1, Math.ceil(waitSeconds));
+  const when = wait < 120 ? `${wait} s` : wait < 7200 ? `${Math.ceil(wait / 60)} min` : `${(wait / 3600).toFixed(1)} h`;
+  return new BerthError('RATE_LIMITED', `${who} is over its rate limit (${formatRate(spec.rate)}, burst ${spec.burst}); retry after ${when}`, {
     retryAfterSeconds: waitSeconds,
   });
 }

@@ -40,7 +40,7 @@ describe('rate limits in one process', () => {
     expect(Number(over.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     const e = (await over.json()) as { code: string; error: string };
     expect(e.code).toBe('RATE_LIMITED');
-    expect(e.error).toMatch(/token:[A-Za-z0-9]{12} \(slow\) is over its rate limit \(0\.5\/s, burst 3\)/);
+    expect(e.error).toMatch(/token:[A-Za-z0-9]{12} \(slow\) is over its rate limit \(30\/m, burst 3\); retry after \d+ s/);
     expect((await send(limited, '/v1/deployments/bc/predict')).status).toBe(429);
     // another token has its own bucket
     expect((await send(free)).status).toBe(200);

@@ -22,3 +22,15 @@ describe('the route → scope table', () => {
     }
   });
 });
+
+describe('rates in messages', () => {
+  it('read naturally: per second, or per minute, hour or day for slow buckets (quotas)', async () => {
+    const { formatRate } = await import('../../src/protocol/guard.js');
+    expect(formatRate(100)).toBe('100/s');
+    expect(formatRate(2.5)).toBe('2.5/s');
+    expect(formatRate(0.5)).toBe('30/m');
+    expect(formatRate(10_000 / 86_400)).toBe('10000/d');
+    expect(formatRate(6000 / 3600)).toBe('1.667/s');
+    expect(formatRate(100 / 3600)).toBe('100/h');
+  });
+});
