@@ -22,17 +22,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { dist, FIXTURES, groupCpuMs, have, killGroup, LOAD_CPU, LOG_DIR, root, run, runWrk, WORK_DIR } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
-const dist = process.env.BERTH_DIST ? path.resolve(process.env.BERTH_DIST) : path.join(root, 'dist');
 const PY = process.env.PY || (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-const LOAD_CPU = process.env.LOAD_CPU ?? '1';
-const WRK_TIMEOUT = process.env.WRK_TIMEOUT ?? '5s';
-const FIXTURES = [process.env.BERTH_FIXTURES, path.resolve(root, '..', 'shared', 'fixtures'), '/work/shared/fixtures'].find((p) => p && existsSync(p));
 const CACHE_DIR = path.join(here, '.cache'); // gitignored: the generated 1M-row CSV
-const WORK_DIR = path.join(here, '.work'); // gitignored: request bodies
-const LOG_DIR = path.join(here, 'results', 'logs'); // gitignored: server logs
 const ROWS = 1_000_000;
 const SEED = 99;
 const FILE_ROWS = 50_000; // the inference log's default flushRows
@@ -68,20 +62,6 @@ Environment: BERTH_FIXTURES, PY (default /usr/bin/python3), LOAD_CPU (core wrk i
 
 const started = new Set();
 const tempDirs = new Set();
-
-export function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...opts });
-  return { ok: r.status === 0, status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error: r.error };
-}
-export const have = (cmd) => run('sh', ['-c', `command -v ${cmd}`]).ok;
-
-export function killGroup(child, signal) {
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // gone already
-  }
-}
 
 function cleanup() {
   for (const c of started) killGroup(c, 'SIGKILL');
@@ -450,23 +430,6 @@ async function profileSizes(B, out, { version, schema, table, pred }) {
 // ---------------------------------------------------------------------------------------------
 // 3. serving with the inference log on and off
 
-const CLK_TCK = Number(run('getconf', ['CLK_TCK']).stdout.trim()) || 100;
-export function groupCpuMs(pgid) {
-  let ticks = 0;
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    let stat;
-    try {
-      stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12]);
-  }
-  return (ticks * 1000) / CLK_TCK;
-}
-
 /** The v2 body bench/run.js sends: the fixture's first golden row, FP32 [1, D]. */
 export function writeBody(model) {
   const dir = path.join(FIXTURES, model);
@@ -480,32 +443,6 @@ export function writeBody(model) {
   const file = path.join(WORK_DIR, 'bodies', `${model}-v2.json`);
   writeFileSync(file, JSON.stringify({ inputs: [{ name, shape: [1, d], datatype: 'FP32', data: row }] }));
   return file;
-}
-
-export function runWrk(url, bodyFile, conns, secs) {
-  return new Promise((resolve) => {
-    let args = ['-t1', `-c${conns}`, `-d${secs}s`, '--timeout', WRK_TIMEOUT, '--latency', '-s', path.join(here, 'wrk-post.lua'), url];
-    let cmd = 'wrk';
-    if (LOAD_CPU !== 'none' && have('taskset') && os.availableParallelism() > Number(LOAD_CPU)) {
-      args = ['-c', LOAD_CPU, cmd, ...args];
-      cmd = 'taskset';
-    }
-    const child = spawn('timeout', [String(secs + 30), cmd, ...args], { env: { ...process.env, WRK_BODY: bodyFile }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (d) => (text += d));
-    child.stderr.on('data', (d) => (text += d));
-    child.on('exit', () => {
-      const line = text.split('\n').find((l) => l.startsWith('WRKRESULT '));
-      if (!line) return resolve({ failed: true, output: text.trim().split('\n').slice(-5).join('\n') });
-      const r = {};
-      for (const kv of line.slice('WRKRESULT '.length).trim().split(/\s+/)) {
-        const [k, v] = kv.split('=');
-        r[k] = Number(v);
-      }
-      r.ok_rps = (r.requests - r.non2xx) / r.secs;
-      resolve(r);
-    });
-  });
 }
 
 /** Start the serve-child on a prepared data dir; resolves once the body answers 2xx. */

@@ -18,24 +18,15 @@
 // onnxruntime-node (bench/raw-ort.js) runs in the same run. Then 1,000 sequential requests check the
 // split (x-berth-version) and the shadow's copies, and the server's own counters say how many shadow
 // copies ran and how many were dropped.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { ensureBuild, ensureWrk, groupCpuMs, have, killGroup, run, runWrk, writeBody } from './monitor.js';
+import { cleanup, cpuPerRequest, dist, envMeta, FIXTURES, fmtInt, fmtMs, fmtX, groupCpuMs, http, LOG_DIR, loadOptions, median, range, rawOrt, roundRatios, root, runAsScript, runMeta, runStats, runWrk, serverLogLines, sleep, startServeChild, stopServeChild, sum, tempDir, WORK_DIR, wrkDescription } from './lib.js';
+import { ensureBuild, ensureWrk, writeBody } from './monitor.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
-const dist = process.env.BERTH_DIST ? path.resolve(process.env.BERTH_DIST) : path.join(root, 'dist');
-const LOAD_CPU = process.env.LOAD_CPU ?? '1';
-const WRK_TIMEOUT = process.env.WRK_TIMEOUT ?? '5s';
-const FIXTURES = [process.env.BERTH_FIXTURES, path.resolve(root, '..', 'shared', 'fixtures'), '/work/shared/fixtures'].find((p) => p && existsSync(p));
-const WORK_DIR = path.join(here, '.work'); // gitignored: request bodies, the re-saved v3 model
-const LOG_DIR = path.join(here, 'results', 'logs'); // gitignored: server logs
 const MODEL = 'bc';
 const PRIMARY_FIXTURE = 'breast-cancer-gbt';
 const OTHER_FIXTURE = 'breast-cancer-logreg';
@@ -57,23 +48,9 @@ const PRODUCER_FROM = 'fixtures-make';
 const PRODUCER_TO = 'fixtures-mak2';
 
 const log = (msg) => process.stderr.write(`[bench rollout] ${msg}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const fmtInt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-const fmtMs = (n) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : 'n/a');
-const fmtX = (n, d = 2) => (Number.isFinite(n) ? `${n.toFixed(d)}×` : 'n/a');
 const fmtNum = (n) => (Number.isFinite(n) ? n.toFixed(3) : 'n/a');
 const fmtPct = (n, d = 1) => (Number.isFinite(n) ? `${(100 * n).toFixed(d)}%` : 'n/a');
 const fmtSignedMs = (n) => (Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${fmtMs(Math.abs(n))}` : 'n/a');
-const median = (xs) => {
-  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-};
-const sum = (xs) => xs.reduce((a, b) => a + (b ?? 0), 0);
-const range = (xs) => {
-  const v = xs.filter(Number.isFinite);
-  return v.length ? [Math.min(...v), Math.max(...v)] : [NaN, NaN];
-};
 
 function usage() {
   return `usage: npm run bench -- rollout [options]
@@ -91,60 +68,23 @@ BERTH_DIST (another build of Berth), BERTH_* (Berth config, reaches the server).
 }
 
 // ---------------------------------------------------------------------------------------------
-// processes
-
-const started = new Set();
-const tempDirs = new Set();
-
-function cleanup() {
-  for (const c of started) killGroup(c, 'SIGKILL');
-  started.clear();
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-  tempDirs.clear();
-}
+// the server
 
 /** Start the serve-child on a fresh data dir; resolves once it printed its URL. */
-async function startServer(dataDir) {
-  mkdirSync(LOG_DIR, { recursive: true });
-  const logFile = path.join(LOG_DIR, 'rollout-berth.log');
-  const sink = createWriteStream(logFile);
-  sink.on('error', () => undefined); // a line after the end is lost, not fatal
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'serve-child', '--data-dir', dataDir, '--watch', Object.keys(POLICIES).filter((d) => POLICIES[d]).join(',')], {
-    cwd: root,
-    env: process.env,
-    detached: true,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  started.add(child);
-  const srv = { child, logFile, sink, url: null, waiting: [], final: null, config: null };
-  srv.exited = new Promise((r) => child.once('exit', (code, sig) => r({ code, sig })));
-  srv.closed = new Promise((r) => child.once('close', r)); // its output read to the end
-  let buf = '';
-  child.stdout.on('data', (d) => {
-    sink.write(d);
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line.startsWith('BERTH_READY ')) {
-        const info = JSON.parse(line.slice('BERTH_READY '.length));
-        srv.url = info.url;
-        srv.config = info.config;
-      } else if (line.startsWith('BERTH_STATS ')) srv.waiting.shift()?.(JSON.parse(line.slice('BERTH_STATS '.length)));
+function startServer(dataDir) {
+  const watch = Object.keys(POLICIES).filter((d) => POLICIES[d]).join(',');
+  return startServeChild({
+    script: fileURLToPath(import.meta.url),
+    args: ['--data-dir', dataDir, '--watch', watch],
+    stdin: 'pipe',
+    logFile: path.join(LOG_DIR, 'rollout-berth.log'),
+    fields: { waiting: [], final: null, config: null },
+    onLine(line, srv) {
+      if (line.startsWith('BERTH_READY ')) srv.config = srv.info.config;
+      else if (line.startsWith('BERTH_STATS ')) srv.waiting.shift()?.(JSON.parse(line.slice('BERTH_STATS '.length)));
       else if (line.startsWith('BERTH_FINAL ')) srv.final = JSON.parse(line.slice('BERTH_FINAL '.length));
-    }
+    },
   });
-  child.stderr.on('data', (d) => sink.write(d));
-  let dead = null;
-  void srv.exited.then((x) => (dead = x));
-  const t0 = Date.now();
-  while (!srv.url) {
-    if (dead) throw new Error(`the server exited (code ${dead.code}, signal ${dead.sig}) before listening; see ${logFile}:\n${tail(logFile)}`);
-    if (Date.now() - t0 > 60_000) throw new Error(`the server did not listen within 60 s; see ${logFile}`);
-    await sleep(100);
-  }
-  return srv;
 }
 
 /** The server's counters (shadow copies, drops, the routed deployment's window, the log's stats). */
@@ -171,43 +111,8 @@ async function settle(srv, ms = 8000) {
   }
 }
 
-async function stopServer(srv) {
-  killGroup(srv.child, 'SIGTERM');
-  const t = await Promise.race([srv.exited.then(() => 'exited'), sleep(15_000).then(() => 'timeout')]);
-  if (t === 'timeout') killGroup(srv.child, 'SIGKILL');
-  started.delete(srv.child);
-  // its last lines (BERTH_FINAL) are read and in its log file
-  await Promise.race([srv.closed, sleep(5000)]);
-  await new Promise((r) => srv.sink.end(r));
-}
-
-function tail(file, n = 15) {
-  try {
-    return readFileSync(file, 'utf8').trim().split('\n').slice(-n).join('\n');
-  } catch {
-    return '';
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers
-
-async function http(method, url, body, { headers = {}, timeoutMs = 30_000 } = {}) {
-  const res = await fetch(url, {
-    method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await res.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, ok: res.ok, headers: res.headers, text, json };
-}
 
 async function must(method, url, body) {
   const r = await http(method, url, body, { headers: { 'x-berth-actor': 'bench' } });
@@ -355,11 +260,7 @@ async function measure(srv, deployment, bodyFile, conns, secs) {
   // the shadow may still hold copies in its queue: let it finish them (not timed, and before the next run)
   const s1 = hasShadow(deployment) ? await settle(srv) : sRun;
   const m1 = await scrape(srv.url);
-  const row = { deployment, conc: conns, ...r, eventLoop: sRun.eventLoop };
-  if (!r.failed && r.requests > 0) {
-    row.cpu_us_per_req = ((cpu1 - cpu0) * 1000) / r.requests;
-    row.cpu_cores = (cpu1 - cpu0) / (r.secs * 1000);
-  }
+  const row = { deployment, conc: conns, ...r, eventLoop: sRun.eventLoop, ...cpuPerRequest(cpu1 - cpu0, r) };
   row.versions = byVersion(diff(m0.requests, m1.requests), deployment);
   row.runtimeRows = diff(m0.rows, m1.rows);
   row.runtimeCalls = diff(m0.calls, m1.calls);
@@ -383,17 +284,9 @@ function summarize(runs, levels, deployments) {
       rows.push({
         conc: c,
         deployment: d,
-        runs: ok.length,
+        ...runStats(ok),
         failedRuns: all.length - ok.length,
-        ok_rps: median(ok.map((r) => r.ok_rps)),
-        ok_rps_range: range(ok.map((r) => r.ok_rps)),
-        p50: median(ok.map((r) => r.p50)),
-        p99: median(ok.map((r) => r.p99)),
-        p99_range: range(ok.map((r) => r.p99)),
-        non2xx: sum(ok.map((r) => r.non2xx)),
         sock: sum(ok.map((r) => r.sockerr + r.timeouts)),
-        cpu_us_per_req: median(ok.map((r) => r.cpu_us_per_req)),
-        cpu_cores: median(ok.map((r) => r.cpu_cores)),
         calls_per_req: median(ok.map((r) => r.calls_per_req)),
         loop_max_ms: ok.map((r) => r.eventLoop?.maxMs),
       });
@@ -406,17 +299,9 @@ function summarize(runs, levels, deployments) {
 function ratios(runs, levels, repeat, deployments) {
   const out = [];
   for (const c of levels) {
-    const singleP99 = runs.filter((r) => r.conc === c && r.deployment === 'single' && !r.failed).map((r) => r.p99);
-    const [lo, hi] = range(singleP99);
-    for (const d of deployments.filter((x) => x !== 'single')) {
-      const per = [];
-      for (let k = 1; k <= repeat; k++) {
-        const s = runs.find((r) => r.conc === c && r.round === k && r.deployment === 'single' && !r.failed);
-        const t = runs.find((r) => r.conc === c && r.round === k && r.deployment === d && !r.failed);
-        per.push(s && t ? { round: k, ratio: t.ok_rps / s.ok_rps, p99Diff: t.p99 - s.p99, first: s.order < t.order ? 'single' : d } : { round: k, ratio: NaN, p99Diff: NaN });
-      }
-      out.push({ conc: c, deployment: d, per, ratio: median(per.map((p) => p.ratio)), p99Diff: median(per.map((p) => p.p99Diff)), singleP99Spread: hi - lo });
-    }
+    const at = runs.filter((r) => r.conc === c);
+    const [lo, hi] = range(at.filter((r) => r.deployment === 'single' && !r.failed).map((r) => r.p99));
+    for (const d of deployments.filter((x) => x !== 'single')) out.push({ conc: c, deployment: d, ...roundRatios(at, 'deployment', 'single', d, repeat), singleP99Spread: hi - lo });
   }
   return out;
 }
@@ -606,60 +491,26 @@ export async function rollout(argv) {
     return 0;
   }
   const DEPLOYMENTS = values.breakdown ? BREAKDOWN_DEPLOYMENTS : BASE_DEPLOYMENTS;
-  const levels = values.levels.split(',').map(Number);
-  const repeat = Number(values.repeat);
-  const duration = Number(values.duration);
-  const warmup = Number(values.warmup);
-  if (levels.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--levels: expected positive integers, got ${values.levels}`);
-  if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat: expected a positive integer, got ${values.repeat}`);
-  if (!(duration >= 1)) throw new Error(`--duration: expected seconds >= 1, got ${values.duration}`);
-  if (!(warmup >= 0)) throw new Error(`--warmup: expected seconds >= 0, got ${values.warmup}`);
-  if (!FIXTURES) throw new Error('fixtures not found: set BERTH_FIXTURES or put them at ../shared/fixtures');
+  const { levels, repeat, duration, warmup } = loadOptions(values);
   for (const f of [PRIMARY_FIXTURE, OTHER_FIXTURE]) if (!existsSync(path.join(FIXTURES, f, 'model.onnx'))) throw new Error(`no fixture model ${f} under ${FIXTURES}`);
 
-  const pinned = LOAD_CPU !== 'none' && have('taskset') && os.availableParallelism() > Number(LOAD_CPU);
-  const meta = {
-    t0: Date.now(),
-    date: new Date().toISOString(),
-    command: `npm run bench -- rollout ${argv.join(' ')}`.trim(),
-    git: run('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).stdout.trim() + (run('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root }).stdout.trim() ? ' (+ local changes)' : ''),
-    node: process.version,
-    cpus: `${os.availableParallelism()} × ${os.cpus()[0]?.model ?? '?'}`,
-    levels,
-    repeat,
-    duration,
-    warmup,
-    deployments: DEPLOYMENTS,
-    ...(process.env.BERTH_DIST ? { berthDist: process.env.BERTH_DIST } : {}),
-    berthEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BERTH_'))),
-  };
+  const meta = { ...runMeta('rollout', argv), levels, repeat, duration, warmup, deployments: DEPLOYMENTS, ...envMeta() };
   process.once('exit', cleanup);
 
   // 1. setup
   ensureBuild(values['no-build']);
   ensureWrk();
-  const wrkVersion = (run('wrk', ['-v']).stdout + run('wrk', ['-v']).stderr).split('\n')[0].trim();
-  meta.wrk = `${wrkVersion}; 1 thread, ${pinned ? `pinned to cpu ${LOAD_CPU} (taskset)` : 'not pinned'}, --timeout ${WRK_TIMEOUT}`;
+  meta.wrk = wrkDescription();
   const bodyFile = writeBody(PRIMARY_FIXTURE);
   const body = readFileSync(bodyFile);
   const est = levels.length * repeat * DEPLOYMENTS.length * (duration + 1.5) + DEPLOYMENTS.length * warmup + 25;
   log(`measuring ${DEPLOYMENTS.join(', ')} at ${levels.join(', ')} connections, ${repeat} round(s) of ${duration}s runs — about ${Math.ceil(est / 60)} min`);
 
   // 2. raw onnxruntime-node, alone
-  const res = { runs: [] };
-  log(`raw onnxruntime-node: ${PRIMARY_FIXTURE}`);
-  const rawRun = run(process.execPath, [path.join(here, 'raw-ort.js'), path.join(FIXTURES, PRIMARY_FIXTURE), '--batches', '1,64', '--latency-runs', '2000', '--seconds', '1.5'], { cwd: root });
-  if (rawRun.ok) {
-    res.raw = JSON.parse(rawRun.stdout.trim().split('\n').pop());
-    log(`  batch-1 p50 ${res.raw.latency.p50_ms.toFixed(4)} ms; rows/s ${res.raw.throughput.map((t) => `b${t.batch} ${fmtInt(t.rows_per_s)}`).join(', ')}`);
-  } else {
-    res.rawError = `raw-ort.js failed (exit ${rawRun.status}): ${rawRun.stderr.trim().split('\n').slice(-3).join(' | ')}`;
-    log(res.rawError);
-  }
+  const res = { runs: [], ...rawOrt(PRIMARY_FIXTURE, log) };
 
   // 3. the server, three versions, two deployments
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-rollout-'));
-  tempDirs.add(dataDir);
+  const dataDir = tempDir('berth-bench-rollout-');
   log('starting Berth (bench/rollout.js serve-child)');
   const srv = await startServer(dataDir);
   res.config = srv.config;
@@ -737,16 +588,14 @@ export async function rollout(argv) {
     res.check = { ...check, shadow: shadowDelta(s0, s1, 'routed'), v3rows: diff(m0.rows, m1.rows)['3'] ?? 0, requests: byVersion(diff(m0.requests, m1.requests), 'routed') };
     log(`  x-berth-version ${JSON.stringify(check.counts)}; shadow ${JSON.stringify(res.check.shadow)}`);
   } finally {
-    await stopServer(srv);
+    await stopServeChild(srv); // its last lines (BERTH_FINAL) are read and in its log file
   }
   res.final = srv.final;
   res.logFiles = await countLogFiles(dataDir, 'routed').catch((err) => {
     log(`counting the inference log's files failed: ${err.message}`);
     return null;
   });
-  res.serverLog = readFileSync(srv.logFile, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() && !l.startsWith('BERTH_'));
+  res.serverLog = serverLogLines(srv);
   cleanup();
 
   // 6. report
@@ -853,14 +702,4 @@ async function serveChild(argv) {
   process.on('SIGINT', stop);
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const [sub, ...rest] = process.argv.slice(2);
-  try {
-    if (sub === 'serve-child') await serveChild(rest);
-    else process.exitCode = await rollout(sub === undefined ? [] : [sub, ...rest]);
-  } catch (err) {
-    process.stderr.write(`bench rollout: ${err?.stack ?? err}\n`);
-    cleanup();
-    process.exitCode = 1;
-  }
-}
+await runAsScript(import.meta.url, 'rollout', rollout, serveChild);

@@ -10,7 +10,7 @@
 // concurrency level, the load coming from wrk in its own process pinned to one core, Berth and
 // peers alternating level by level. It prints markdown tables with ratios to raw and to the peers
 // and a PASS/MISS line per target. See bench/README.md.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -30,12 +30,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { groupCpuMs, have, killGroup, run, runWrk, tail, wrkDescription } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const PY = process.env.PY || (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-const LOAD_CPU = process.env.LOAD_CPU ?? '1'; // core wrk is pinned to ('none' = no pinning)
-const WRK_TIMEOUT = process.env.WRK_TIMEOUT ?? '5s';
 const OTHER_WARN = 0.5; // cores busy outside the server and wrk above which a run is flagged
 const DEFAULT_MODELS = ['wide-mlp', 'breast-cancer-gbt'];
 const RAW_BATCHES = [1, 8, 32, 64, 128];
@@ -93,23 +92,6 @@ const tempDirs = new Set(); // Berth data dirs we made, removed after their serv
 function removeTempDirs() {
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   tempDirs.clear();
-}
-
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
-  return { ok: r.status === 0, status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error: r.error };
-}
-
-function have(cmd) {
-  return run('sh', ['-c', `command -v ${cmd}`]).ok;
-}
-
-function killGroup(child, signal = 'SIGTERM') {
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
 }
 
 async function stopServer(srv) {
@@ -193,45 +175,12 @@ async function startServer({ name, cmd, args, env, cwd, url, body, onLine, diagn
   throw new Error(`${name} did not answer 2xx to ${path.basename(body)} within ${timeoutMs / 1000}s (last: ${lastErr})${more ? `; ${more}` : ''}; see ${logFile}`);
 }
 
-function tail(file, n = 15) {
-  try {
-    return readFileSync(file, 'utf8').trim().split('\n').slice(-n).join('\n');
-  } catch {
-    return '';
-  }
-}
-
 function safeJson(text) {
   try {
     return JSON.parse(text);
   } catch {
     return null;
   }
-}
-
-// CPU time of a whole process group (a server and its workers), from /proc, in ms
-const CLK_TCK = Number(run('getconf', ['CLK_TCK']).stdout.trim()) || 100;
-function groupCpuMs(pgid) {
-  let ticks = 0;
-  let entries = [];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return NaN;
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    let stat;
-    try {
-      stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // f[0] = state (field 3); pgrp = field 5 -> f[2]; utime = 14 -> f[11]; stime = 15 -> f[12]
-    if (Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12]);
-  }
-  return (ticks * 1000) / CLK_TCK;
 }
 
 /** Machine-wide CPU counters from /proc/stat (ticks): busy and total, over all cores. */
@@ -410,51 +359,6 @@ function runRaw(model) {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
-function runWrk(url, bodyFile, conns, secs) {
-  return new Promise((resolve) => {
-    let args = ['-t1', `-c${conns}`, `-d${secs}s`, '--timeout', WRK_TIMEOUT, '--latency', '-s', path.join(here, 'wrk-post.lua'), url];
-    let cmd = 'wrk';
-    if (LOAD_CPU !== 'none' && have('taskset') && os.availableParallelism() > Number(LOAD_CPU)) {
-      args = ['-c', LOAD_CPU, cmd, ...args];
-      cmd = 'taskset';
-    }
-    const child = spawn('timeout', [String(secs + 30), cmd, ...args], { env: { ...process.env, WRK_BODY: bodyFile }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    // wrk's own CPU: sample its /proc stat (taskset execs wrk in place, under timeout) until it exits
-    let wrkTicks = 0;
-    const sampler = setInterval(() => {
-      try {
-        for (const pid of readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
-          const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-          const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-          wrkTicks = Math.max(wrkTicks, Number(f[11]) + Number(f[12]));
-        }
-      } catch {
-        // between processes, or gone
-      }
-    }, 200);
-    child.on('exit', () => {
-      clearInterval(sampler);
-      const line = out.split('\n').find((l) => l.startsWith('WRKRESULT '));
-      if (!line) {
-        resolve({ failed: true, output: out.trim().split('\n').slice(-5).join('\n') });
-        return;
-      }
-      const r = {};
-      for (const kv of line.slice('WRKRESULT '.length).trim().split(/\s+/)) {
-        const [k, v] = kv.split('=');
-        r[k] = Number(v);
-      }
-      // responses that were not errors, per second (wrk counts status >= 400 as non2xx)
-      r.ok_rps = ((r.requests - r.non2xx) / r.secs);
-      if (wrkTicks > 0) r.wrk_cpu = (wrkTicks * 1000) / CLK_TCK / (r.secs * 1000);
-      resolve(r);
-    });
-  });
-}
-
 /** Prometheus text -> [{name, labels, value}] */
 function parseProm(text) {
   const out = [];
@@ -507,7 +411,7 @@ async function measureOne(srv, model, bodyFile, conns, secs) {
   const cpu0 = groupCpuMs(srv.child.pid);
   const mc0 = machineCpu();
   const m0 = srv.kind === 'berth' ? await scrapeBerth(srv.baseUrl, model) : null;
-  const r = await runWrk(srv.inferUrl, bodyFile, conns, secs);
+  const r = await runWrk(srv.inferUrl, bodyFile, conns, secs, { wrkCpu: true });
   const cpu1 = groupCpuMs(srv.child.pid);
   const mc1 = machineCpu();
   const m1 = srv.kind === 'berth' ? await scrapeBerth(srv.baseUrl, model) : null;
@@ -747,17 +651,15 @@ async function serve(argv) {
     }
   }
   const bodies = Object.fromEntries(models.map((m) => [m, writeBodies(m)]));
-  const pinned = LOAD_CPU !== 'none' && have('taskset') && os.availableParallelism() > Number(LOAD_CPU);
   const git = run('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).stdout.trim();
   const dirty = run('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root }).stdout.trim().split('\n').filter(Boolean).length;
-  const wrkVersion = (run('wrk', ['-v']).stdout + run('wrk', ['-v']).stderr).split('\n')[0].trim();
   const meta = {
     date: new Date().toISOString(),
     command: `npm run bench -- serve ${argv.join(' ')}`.trim(),
     git: `${git}${dirty ? ` (+${dirty} modified tracked files)` : ''}`,
     node: process.version,
     cpus: `${os.availableParallelism()} × ${os.cpus()[0]?.model ?? '?'}`,
-    wrk: `${wrkVersion}; 1 thread, ${pinned ? `pinned to cpu ${LOAD_CPU} (taskset)` : 'not pinned'}, --timeout ${WRK_TIMEOUT}`,
+    wrk: wrkDescription(),
     duration,
     warmup,
     levels,
@@ -845,7 +747,7 @@ async function serve(argv) {
       if (warmup > 0) {
         for (const s of servers) {
           log(`${model}: warm-up ${s.label} (${warmup}s at 8 connections)`);
-          await runWrk(s.inferUrl, s.body, 8, warmup);
+          await runWrk(s.inferUrl, s.body, 8, warmup, { wrkCpu: true });
         }
       }
       for (let k = 0; k < repeat * levels.length; k++) {

@@ -22,24 +22,15 @@
 // v2 fast path POST /v2/models/bc/infer (the same row as FP32 [1, 30]), per route and level, the configurations
 // back to back in alternating order round by round. Raw onnxruntime-node (bench/raw-ort.js) runs in the same
 // run. Target (issue 5): predict at 32 connections, on ≥ 95 % of off (median of the per-round ratios).
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureBuild, ensureWrk, groupCpuMs, have, killGroup, run, writeBody } from './monitor.js';
+import { cleanup, cpuPerRequest, dist, envMeta, FIXTURES, fmtInt, fmtMs, fmtX, groupCpuMs, http, LOG_DIR, loadOptions, median, rawOrt, range, roundRatios, root, runAsScript, runMeta, runStats, runWrk, serverLogLines, sleep, startServeChild, stopServeChild, sum, tempDir, WORK_DIR, wrkDescription } from './lib.js';
+import { ensureBuild, ensureWrk, writeBody } from './monitor.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
-const dist = process.env.BERTH_DIST ? path.resolve(process.env.BERTH_DIST) : path.join(root, 'dist');
-const LOAD_CPU = process.env.LOAD_CPU ?? '1';
-const WRK_TIMEOUT = process.env.WRK_TIMEOUT ?? '5s';
-const FIXTURES = [process.env.BERTH_FIXTURES, path.resolve(root, '..', 'shared', 'fixtures'), '/work/shared/fixtures'].find((p) => p && existsSync(p));
-const WORK_DIR = path.join(here, '.work'); // gitignored: request bodies
-const LOG_DIR = path.join(here, 'results', 'logs'); // gitignored: server logs
 const FIXTURE = 'breast-cancer-gbt';
 const NAME = 'bc'; // the model and the deployment
 const REDIS_URL = process.env.BERTH_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -59,22 +50,8 @@ const ROUTES = {
 };
 
 const log = (msg) => process.stderr.write(`[bench security] ${msg}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const fmtInt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-const fmtMs = (n) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : 'n/a');
-const fmtX = (n, d = 2) => (Number.isFinite(n) ? `${n.toFixed(d)}×` : 'n/a');
 const fmtPct = (n, d = 1) => (Number.isFinite(n) ? `${(100 * n).toFixed(d)} %` : 'n/a');
 const fmtSigned = (n, d = 1) => (Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(d)}` : 'n/a');
-const median = (xs) => {
-  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-};
-const sum = (xs) => xs.reduce((a, b) => a + (b ?? 0), 0);
-const range = (xs) => {
-  const v = xs.filter(Number.isFinite);
-  return v.length ? [Math.min(...v), Math.max(...v)] : [NaN, NaN];
-};
 
 function usage() {
   return `usage: npm run bench -- security [options]
@@ -96,77 +73,23 @@ BERTH_* (Berth config, reaches every server).`;
 // ---------------------------------------------------------------------------------------------
 // processes
 
-const started = new Set();
-const tempDirs = new Set();
-
-function cleanup() {
-  for (const c of started) killGroup(c, 'SIGKILL');
-  started.clear();
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-  tempDirs.clear();
-}
-
 /** Start one configuration's serve-child on a fresh data dir; resolves once it printed its URL (and token). */
-async function startServer(config, adminToken, leaseSize) {
-  mkdirSync(LOG_DIR, { recursive: true });
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), `berth-bench-security-${config.replace(/\W/g, '-')}-`));
-  tempDirs.add(dataDir);
-  const logFile = path.join(LOG_DIR, `security-${config.replace(/\W/g, '-')}.log`);
-  const sink = createWriteStream(logFile);
-  sink.on('error', () => undefined);
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'serve-child', '--config', config, '--data-dir', dataDir, ...(leaseSize !== undefined ? ['--lease-size', String(leaseSize)] : [])], {
-    cwd: root,
+function startServer(config, adminToken, leaseSize) {
+  const dataDir = tempDir(`berth-bench-security-${config.replace(/\W/g, '-')}-`);
+  return startServeChild({
+    script: fileURLToPath(import.meta.url),
+    args: ['--config', config, '--data-dir', dataDir, ...(leaseSize !== undefined ? ['--lease-size', String(leaseSize)] : [])],
     // the admin secret reaches the child outside its argv (not in `ps`); the child passes it as the adminToken option
     env: { ...process.env, BERTH_BENCH_ADMIN_SECRET: adminToken },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    logFile: path.join(LOG_DIR, `security-${config.replace(/\W/g, '-')}.log`),
+    label: `the ${config} server`,
+    fields: { config, dataDir, token: null },
+    onLine(line, srv) {
+      if (!line.startsWith('BERTH_READY ')) return undefined;
+      srv.token = srv.info.token;
+      return `BERTH_READY ${JSON.stringify({ ...srv.info, token: srv.token ? `${srv.token.slice(0, 12)}…` : null })}`;
+    },
   });
-  started.add(child);
-  const srv = { config, child, logFile, sink, dataDir, url: null, token: null, info: null };
-  srv.exited = new Promise((r) => child.once('exit', (code, sig) => r({ code, sig })));
-  srv.closed = new Promise((r) => child.once('close', r));
-  let buf = '';
-  child.stdout.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line.startsWith('BERTH_READY ')) {
-        srv.info = JSON.parse(line.slice('BERTH_READY '.length));
-        srv.url = srv.info.url;
-        srv.token = srv.info.token;
-        sink.write(`BERTH_READY ${JSON.stringify({ ...srv.info, token: srv.token ? `${srv.token.slice(0, 12)}…` : null })}\n`);
-      } else sink.write(`${line}\n`);
-    }
-  });
-  child.stderr.on('data', (d) => sink.write(d));
-  let dead = null;
-  void srv.exited.then((x) => (dead = x));
-  const t0 = Date.now();
-  while (!srv.url) {
-    if (dead) throw new Error(`the ${config} server exited (code ${dead.code}, signal ${dead.sig}) before listening; see ${logFile}:\n${tail(logFile)}`);
-    if (Date.now() - t0 > 60_000) throw new Error(`the ${config} server did not listen within 60 s; see ${logFile}`);
-    await sleep(100);
-  }
-  return srv;
-}
-
-async function stopServer(srv) {
-  killGroup(srv.child, 'SIGTERM');
-  const t = await Promise.race([srv.exited.then(() => 'exited'), sleep(15_000).then(() => 'timeout')]);
-  if (t === 'timeout') killGroup(srv.child, 'SIGKILL');
-  started.delete(srv.child);
-  await Promise.race([srv.closed, sleep(5000)]);
-  await new Promise((r) => srv.sink.end(r));
-}
-
-function tail(file, n = 15) {
-  try {
-    return readFileSync(file, 'utf8').trim().split('\n').slice(-n).join('\n');
-  } catch {
-    return '';
-  }
 }
 
 /** Whether Redis at `url` answers PING (a bare TCP exchange: the bench itself needs no Redis client). */
@@ -204,23 +127,6 @@ function redisAnswers(url, timeoutMs = 1500) {
 // ---------------------------------------------------------------------------------------------
 // HTTP and wrk
 
-async function http(method, url, body, headers = {}) {
-  const res = await fetch(url, {
-    method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, ok: res.ok, headers: res.headers, text, json };
-}
-
 const authHeader = (token) => (token ? { authorization: `Bearer ${token}` } : {});
 
 /** the friendly 1-row body: the fixture's first golden row under the card's feature names */
@@ -241,47 +147,11 @@ function writePredictBody() {
   return file;
 }
 
-/** wrk as bench/monitor.js runs it (bench/wrk-post.lua, 1 thread, pinned), plus request headers. */
-function runWrk(url, bodyFile, conns, secs, headers = {}) {
-  return new Promise((resolve) => {
-    const h = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
-    let args = ['-t1', `-c${conns}`, `-d${secs}s`, '--timeout', WRK_TIMEOUT, '--latency', ...h, '-s', path.join(here, 'wrk-post.lua'), url];
-    let cmd = 'wrk';
-    if (LOAD_CPU !== 'none' && have('taskset') && os.availableParallelism() > Number(LOAD_CPU)) {
-      args = ['-c', LOAD_CPU, cmd, ...args];
-      cmd = 'taskset';
-    }
-    const child = spawn('timeout', [String(secs + 30), cmd, ...args], { env: { ...process.env, WRK_BODY: bodyFile }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (d) => (text += d));
-    child.stderr.on('data', (d) => (text += d));
-    child.on('exit', () => {
-      const line = text.split('\n').find((l) => l.startsWith('WRKRESULT '));
-      if (!line) return resolve({ failed: true, output: text.trim().split('\n').slice(-5).join('\n') });
-      const r = {};
-      for (const kv of line.slice('WRKRESULT '.length).trim().split(/\s+/)) {
-        const [k, v] = kv.split('=');
-        r[k] = Number(v);
-      }
-      // wrk's own "Non-2xx or 3xx responses" line, as a cross-check of the script's errors.status
-      const m = /Non-2xx or 3xx responses:\s*(\d+)/.exec(text);
-      r.non2xxLine = m ? Number(m[1]) : 0;
-      r.ok_rps = (r.requests - r.non2xx) / r.secs;
-      resolve(r);
-    });
-  });
-}
-
 async function measure(srv, route, bodyFile, conns, secs) {
   const cpu0 = groupCpuMs(srv.child.pid);
-  const r = await runWrk(`${srv.url}${ROUTES[route].path}`, bodyFile, conns, secs, authHeader(srv.token));
+  const r = await runWrk(`${srv.url}${ROUTES[route].path}`, bodyFile, conns, secs, { headers: authHeader(srv.token) });
   const cpu1 = groupCpuMs(srv.child.pid);
-  const row = { config: srv.config, route, conc: conns, ...r };
-  if (!r.failed && r.requests > 0) {
-    row.cpu_us_per_req = ((cpu1 - cpu0) * 1000) / r.requests;
-    row.cpu_cores = (cpu1 - cpu0) / (r.secs * 1000);
-  }
-  return row;
+  return { config: srv.config, route, conc: conns, ...r, ...cpuPerRequest(cpu1 - cpu0, r) };
 }
 
 /** Fail loudly: a refused or failed request means the configuration is not what the bench claims to measure. */
@@ -290,7 +160,7 @@ async function assertClean(srv, route, bodyFile, r) {
   if (!bad) return;
   let sample = '';
   try {
-    const s = await http('POST', `${srv.url}${ROUTES[route].path}`, readFileSync(bodyFile), authHeader(srv.token));
+    const s = await http('POST', `${srv.url}${ROUTES[route].path}`, readFileSync(bodyFile), { headers: authHeader(srv.token) });
     sample = `; a request now answers HTTP ${s.status}: ${s.text.slice(0, 300)}`;
   } catch (err) {
     sample = `; a request now fails: ${err.message}`;
@@ -308,7 +178,7 @@ async function assertClean(srv, route, bodyFile, r) {
 async function setup(srv, adminToken, bodies) {
   const admin = authOn(srv.config) ? authHeader(adminToken) : { 'x-berth-actor': 'bench' };
   const must = async (method, p, body) => {
-    const r = await http(method, `${srv.url}${p}`, body, admin);
+    const r = await http(method, `${srv.url}${p}`, body, { headers: admin });
     if (!r.ok) throw new Error(`${srv.config}: ${method} ${p} → HTTP ${r.status}: ${r.text.slice(0, 400)}`);
     return r.json;
   };
@@ -329,7 +199,7 @@ async function setup(srv, adminToken, bodies) {
     const t0 = Date.now();
     let r;
     for (;;) {
-      r = await http('POST', `${srv.url}${ROUTES[route].path}`, body, authHeader(srv.token));
+      r = await http('POST', `${srv.url}${ROUTES[route].path}`, body, { headers: authHeader(srv.token) });
       if (r.ok || Date.now() - t0 > 30_000) break;
       await sleep(250);
     }
@@ -338,7 +208,7 @@ async function setup(srv, adminToken, bodies) {
     if (route === 'predict') c.answer = r.text.slice(0, 200);
     if (authOn(srv.config)) {
       c.noToken = (await http('POST', `${srv.url}${ROUTES[route].path}`, body)).status;
-      c.wrongToken = (await http('POST', `${srv.url}${ROUTES[route].path}`, body, authHeader(`berth_${randomBytes(12).toString('hex')}_${randomBytes(24).toString('base64url')}`))).status;
+      c.wrongToken = (await http('POST', `${srv.url}${ROUTES[route].path}`, body, { headers: authHeader(`berth_${randomBytes(12).toString('hex')}_${randomBytes(24).toString('base64url')}`) })).status;
       if (c.noToken !== 401 || c.wrongToken !== 401) throw new Error(`${srv.config}: ${route} without a token answered ${c.noToken}, with a made-up one ${c.wrongToken}; expected 401 for both (is auth really on?)`);
     }
     if (!c.securityHeaders) throw new Error(`${srv.config}: ${route}'s answer lacks the security headers`);
@@ -356,21 +226,7 @@ function summarize(runs, levels, configs) {
     for (const c of levels) {
       for (const config of configs) {
         const ok = runs.filter((r) => r.route === route && r.conc === c && r.config === config && !r.failed);
-        rows.push({
-          route,
-          conc: c,
-          config,
-          runs: ok.length,
-          ok_rps: median(ok.map((r) => r.ok_rps)),
-          ok_rps_range: range(ok.map((r) => r.ok_rps)),
-          p50: median(ok.map((r) => r.p50)),
-          p99: median(ok.map((r) => r.p99)),
-          p99_range: range(ok.map((r) => r.p99)),
-          non2xx: sum(ok.map((r) => r.non2xx)),
-          requests: sum(ok.map((r) => r.requests)),
-          cpu_us_per_req: median(ok.map((r) => r.cpu_us_per_req)),
-          cpu_cores: median(ok.map((r) => r.cpu_cores)),
-        });
+        rows.push({ route, conc: c, config, ...runStats(ok), requests: sum(ok.map((r) => r.requests)) });
       }
     }
   }
@@ -382,22 +238,10 @@ function ratios(runs, levels, repeat, configs) {
   const out = [];
   for (const route of Object.keys(ROUTES)) {
     for (const c of levels) {
-      const offRps = runs.filter((r) => r.route === route && r.conc === c && r.config === 'off' && !r.failed).map((r) => r.ok_rps);
+      const at = runs.filter((r) => r.route === route && r.conc === c);
+      const offRps = at.filter((r) => r.config === 'off' && !r.failed).map((r) => r.ok_rps);
       const [lo, hi] = range(offRps);
-      for (const config of configs.filter((x) => x !== 'off')) {
-        const per = [];
-        for (let k = 1; k <= repeat; k++) {
-          const find = (cfg) => runs.find((r) => r.route === route && r.conc === c && r.round === k && r.config === cfg && !r.failed);
-          const o = find('off');
-          const t = find(config);
-          per.push(
-            o && t
-              ? { round: k, ratio: t.ok_rps / o.ok_rps, cpuDiff: t.cpu_us_per_req - o.cpu_us_per_req, p99Diff: t.p99 - o.p99, first: o.order < t.order ? 'off' : config }
-              : { round: k, ratio: NaN, cpuDiff: NaN, p99Diff: NaN },
-          );
-        }
-        out.push({ route, conc: c, config, per, ratio: median(per.map((p) => p.ratio)), cpuDiff: median(per.map((p) => p.cpuDiff)), p99Diff: median(per.map((p) => p.p99Diff)), offSpread: (hi - lo) / median(offRps) });
-      }
+      for (const config of configs.filter((x) => x !== 'off')) out.push({ route, conc: c, config, ...roundRatios(at, 'config', 'off', config, repeat), offSpread: (hi - lo) / median(offRps) });
     }
   }
   return out;
@@ -526,15 +370,7 @@ export async function security(argv) {
     process.stdout.write(`${usage()}\n`);
     return 0;
   }
-  const levels = values.levels.split(',').map(Number);
-  const repeat = Number(values.repeat);
-  const duration = Number(values.duration);
-  const warmup = Number(values.warmup);
-  if (levels.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--levels: expected positive integers, got ${values.levels}`);
-  if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat: expected a positive integer, got ${values.repeat}`);
-  if (!(duration >= 1)) throw new Error(`--duration: expected seconds >= 1, got ${values.duration}`);
-  if (!(warmup >= 0)) throw new Error(`--warmup: expected seconds >= 0, got ${values.warmup}`);
-  if (!FIXTURES) throw new Error('fixtures not found: set BERTH_FIXTURES or put them at ../shared/fixtures');
+  const { levels, repeat, duration, warmup } = loadOptions(values);
   if (!existsSync(path.join(FIXTURES, FIXTURE, 'model.onnx'))) throw new Error(`no fixture model ${FIXTURE} under ${FIXTURES}`);
 
   const leaseSize = values['lease-size'] === undefined ? undefined : Number(values['lease-size']);
@@ -547,14 +383,8 @@ export async function security(argv) {
     if (r.ok) configs.push('on+redis');
     else redisSkipped = `Redis at ${REDIS_URL.replace(/\/\/[^@/]*@/, '//[redacted]@')} did not answer PING (${r.why})`;
   }
-  const pinned = LOAD_CPU !== 'none' && have('taskset') && os.availableParallelism() > Number(LOAD_CPU);
   const meta = {
-    t0: Date.now(),
-    date: new Date().toISOString(),
-    command: `npm run bench -- security ${argv.join(' ')}`.trim(),
-    git: run('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).stdout.trim() + (run('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root }).stdout.trim() ? ' (+ local changes)' : ''),
-    node: process.version,
-    cpus: `${os.availableParallelism()} × ${os.cpus()[0]?.model ?? '?'}`,
+    ...runMeta('security', argv),
     levels,
     repeat,
     duration,
@@ -562,16 +392,14 @@ export async function security(argv) {
     configs,
     redisSkipped,
     ...(leaseSize !== undefined ? { leaseSize } : {}),
-    ...(process.env.BERTH_DIST ? { berthDist: process.env.BERTH_DIST } : {}),
-    berthEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BERTH_'))),
+    ...envMeta(),
   };
   process.once('exit', cleanup);
 
   // 1. setup
   ensureBuild(values['no-build']);
   ensureWrk();
-  const wrkVersion = (run('wrk', ['-v']).stdout + run('wrk', ['-v']).stderr).split('\n')[0].trim();
-  meta.wrk = `${wrkVersion}; 1 thread, ${pinned ? `pinned to cpu ${LOAD_CPU} (taskset)` : 'not pinned'}, --timeout ${WRK_TIMEOUT}`;
+  meta.wrk = wrkDescription();
   const bodies = { predict: writePredictBody(), infer: writeBody(FIXTURE) };
   const routes = Object.keys(ROUTES);
   const est = routes.length * levels.length * repeat * configs.length * (duration + 1) + routes.length * configs.length * warmup + 20;
@@ -579,16 +407,7 @@ export async function security(argv) {
   if (redisSkipped) log(`on+redis skipped: ${redisSkipped}`);
 
   // 2. raw onnxruntime-node, alone
-  const res = { runs: [], servers: {}, checks: {}, serverLogs: {} };
-  log(`raw onnxruntime-node: ${FIXTURE}`);
-  const rawRun = run(process.execPath, [path.join(here, 'raw-ort.js'), path.join(FIXTURES, FIXTURE), '--batches', '1,64', '--latency-runs', '2000', '--seconds', '1.5'], { cwd: root });
-  if (rawRun.ok) {
-    res.raw = JSON.parse(rawRun.stdout.trim().split('\n').pop());
-    log(`  batch-1 p50 ${res.raw.latency.p50_ms.toFixed(4)} ms; rows/s ${res.raw.throughput.map((t) => `b${t.batch} ${fmtInt(t.rows_per_s)}`).join(', ')}`);
-  } else {
-    res.rawError = `raw-ort.js failed (exit ${rawRun.status}): ${rawRun.stderr.trim().split('\n').slice(-3).join(' | ')}`;
-    log(res.rawError);
-  }
+  const res = { runs: [], servers: {}, checks: {}, serverLogs: {}, ...rawOrt(FIXTURE, log) };
 
   // 3. the servers
   const adminToken = `bench-admin-${randomBytes(24).toString('base64url')}`;
@@ -607,7 +426,7 @@ export async function security(argv) {
       for (const c of configs) {
         for (const route of routes) {
           log(`warm-up ${c} ${route} (${warmup}s at 8 connections)`);
-          const w = await runWrk(`${servers[c].url}${ROUTES[route].path}`, bodies[route], 8, warmup, authHeader(servers[c].token));
+          const w = await runWrk(`${servers[c].url}${ROUTES[route].path}`, bodies[route], 8, warmup, { headers: authHeader(servers[c].token) });
           await assertClean(servers[c], route, bodies[route], { ...w, conc: 8 });
         }
       }
@@ -628,12 +447,8 @@ export async function security(argv) {
       }
     }
   } finally {
-    for (const srv of Object.values(servers)) await stopServer(srv);
-    for (const [c, srv] of Object.entries(servers)) {
-      res.serverLogs[c] = readFileSync(srv.logFile, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim() && !l.startsWith('BERTH_'));
-    }
+    for (const srv of Object.values(servers)) await stopServeChild(srv);
+    for (const [c, srv] of Object.entries(servers)) res.serverLogs[c] = serverLogLines(srv);
   }
   cleanup();
 
@@ -700,14 +515,4 @@ async function serveChild(argv) {
   process.on('SIGINT', stop);
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const [sub, ...rest] = process.argv.slice(2);
-  try {
-    if (sub === 'serve-child') await serveChild(rest);
-    else process.exitCode = await security(sub === undefined ? [] : [sub, ...rest]);
-  } catch (err) {
-    process.stderr.write(`bench security: ${err?.stack ?? err}\n`);
-    cleanup();
-    process.exitCode = 1;
-  }
-}
+await runAsScript(import.meta.url, 'security', security, serveChild);
