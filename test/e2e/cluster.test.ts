@@ -31,6 +31,9 @@ describe('several serving processes', () => {
   it('serve the same port, share repository actions and metrics, replace a dead process and stop together', async () => {
     child = spawn(process.execPath, [path.join(root, 'bin', 'berth.js'), 'serve', '--dev', '--data-dir', dataDir, '--port', '0', '--processes', '2', '--example', '--log-level', 'error'], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      // every row logged (no rate ceiling): 24 concurrent requests on a slow machine can look like
+      // a burst above 1000 rows/s and be sampled, and this test counts rows, not sampling
+      env: { ...process.env, BERTH_INFERENCE_LOG_MAX_ROWS_PER_SECOND: '0' },
     });
     const exited = new Promise((r) => child!.once('exit', r));
     let out = '';
