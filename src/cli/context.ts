@@ -134,7 +134,13 @@ export class CliContext {
 
   private async local(actor: string | undefined): Promise<BerthClient> {
     const { LocalClient } = await import('./local-client.js');
-    return LocalClient.open(this.globals.dataDir, { ...(actor !== undefined ? { actor } : {}), version: CLI_VERSION });
+    return LocalClient.open(this.globals.dataDir, {
+      ...(actor !== undefined ? { actor } : {}),
+      version: CLI_VERSION,
+      // the same registry the servers use: PostgreSQL and S3 when configured
+      databaseUrl: this.io.env['BERTH_DATABASE_URL'] || null,
+      artifactsUrl: this.io.env['BERTH_ARTIFACTS_URL'] || null,
+    });
   }
 }
 

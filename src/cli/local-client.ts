@@ -22,7 +22,7 @@ import {
   type VersionList,
 } from '../protocol/index.js';
 import {
-  openEmbeddedRegistry,
+  openRegistry,
   type AliasMoveResult,
   type AuditVerification,
   type DeployResult,
@@ -62,10 +62,15 @@ export class LocalClient implements BerthClient {
     private readonly closeMonitor: () => void = () => {},
   ) {}
 
-  /** Open (creating if needed) the data dir's registry. */
-  static async open(dataDir: string, opts: { actor?: string; version: string }): Promise<LocalClient> {
+  /**
+   * Open (creating if needed) the data dir's registry; its metadata in PostgreSQL when
+   * `databaseUrl` (default: BERTH_DATABASE_URL) is set, so the CLI sees what the servers see.
+   */
+  static async open(dataDir: string, opts: { actor?: string; version: string; databaseUrl?: string | null; artifactsUrl?: string | null }): Promise<LocalClient> {
     const dir = resolve(dataDir);
-    const registry = await openEmbeddedRegistry(dir);
+    const databaseUrl = opts.databaseUrl !== undefined ? opts.databaseUrl : process.env['BERTH_DATABASE_URL'] || null;
+    const artifactsUrl = opts.artifactsUrl !== undefined ? opts.artifactsUrl : process.env['BERTH_ARTIFACTS_URL'] || null;
+    const registry = await openRegistry({ dataDir: dir, databaseUrl, artifactsUrl });
     let backend: { inspect(bytes: Uint8Array): Promise<Signature> } | undefined;
     // onnxruntime loads only when a file is registered, so reads stay quick
     const inspect = async (bytes: Uint8Array): Promise<Signature> => {

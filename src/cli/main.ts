@@ -2,7 +2,10 @@ import { Command, CommanderError } from 'commander';
 import { isBerthError } from '../core/index.js';
 import { addAliasCommands } from './commands/aliases.js';
 import { addAuditCommands } from './commands/audit.js';
+import { addBuildCommands } from './commands/build.js';
+import { addMigrateCommand } from './commands/migrate.js';
 import { addDeploymentCommands } from './commands/deployments.js';
+import { addK8sCommand } from './commands/k8s.js';
 import { addModelCommands } from './commands/models.js';
 import { addAlertCommands, addMonitorCommands } from './commands/monitor.js';
 import { addRolloutCommands } from './commands/rollout.js';
@@ -63,6 +66,9 @@ Every command has --help with examples; see also docs/cli.md.
   addAlertCommands(program, ctx);
   addAuditCommands(program, ctx);
   addTokenCommands(program, ctx);
+  addBuildCommands(program, ctx);
+  addMigrateCommand(program, ctx);
+  addK8sCommand(program, ctx);
   return { program, ctx };
 }
 

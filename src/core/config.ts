@@ -166,6 +166,8 @@ export interface CorsConfig {
 
 /** Trust in artifacts beyond their sha256. */
 export interface ArtifactTrustConfig {
+  /** where artifacts live: null = the data dir; `s3://bucket/prefix[?endpoint=…&region=…]` = S3 (or compatible), cached locally */
+  url: string | null;
   /** PEM files of public keys (Ed25519, ECDSA or RSA) whose signatures are trusted */
   publicKeys: string[];
   /** serve only versions signed by one of them */
@@ -200,6 +202,8 @@ export interface BerthConfig {
   extraction: ExtractionConfig;
   /** shared state across replicas (rate limits); null = in process */
   redis: { url: string | null };
+  /** registry metadata in PostgreSQL (postgres://…, `?schema=name` optional); null = SQLite in the data dir */
+  database: { url: string | null };
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
 }
 
@@ -217,9 +221,10 @@ export const DEFAULT_CONFIG: BerthConfig = {
   tls: { cert: null, key: null, clientCa: null, requireClientCert: false, clients: [] },
   hardening: { maxTensorElements: 16_000_000, maxJsonDepth: 64, requestTimeoutMs: 60_000, headersTimeoutMs: 20_000 },
   cors: { origins: [] },
-  artifacts: { publicKeys: [], requireSignature: false },
+  artifacts: { url: null, publicKeys: [], requireSignature: false },
   extraction: { enabled: true, windowMs: 3_600_000, minRows: 2000 },
   redis: { url: null },
+  database: { url: null },
   logLevel: 'info',
 };
 
@@ -254,6 +259,8 @@ const ENV_KEYS: Record<string, [keyof BerthConfig, string | null, 'int' | 'str' 
   BERTH_TLS_KEY: ['tls', 'key', 'str'],
   BERTH_TLS_CLIENT_CA: ['tls', 'clientCa', 'str'],
   BERTH_REDIS_URL: ['redis', 'url', 'str'],
+  BERTH_ARTIFACTS_URL: ['artifacts', 'url', 'str'],
+  BERTH_DATABASE_URL: ['database', 'url', 'str'],
   BERTH_INFERENCE_LOG: ['inferenceLog', 'enabled', 'bool'],
   BERTH_INFERENCE_LOG_MAX_ROWS_PER_SECOND: ['inferenceLog', 'maxRowsPerSecond', 'int'],
   BERTH_INFERENCE_LOG_RETENTION_HOURS: ['inferenceLog', 'retentionHours', 'int'],
@@ -402,6 +409,10 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
     problems.push(`artifacts.publicKeys: expected a list of PEM file paths, got ${JSON.stringify(cfg.artifacts.publicKeys)}`);
   }
   bool('artifacts.requireSignature', cfg.artifacts.requireSignature);
+  optStr('artifacts.url', cfg.artifacts.url);
+  if (typeof cfg.artifacts.url === 'string' && !/^(s3:\/\/[^/?#]+|file:)/.test(cfg.artifacts.url)) {
+    problems.push(`artifacts.url: expected s3://bucket/prefix or file:…, got a URL of another shape (not shown: it may carry credentials)`);
+  }
   if (cfg.artifacts.requireSignature && Array.isArray(cfg.artifacts.publicKeys) && cfg.artifacts.publicKeys.length === 0) {
     problems.push('artifacts.requireSignature: expected artifacts.publicKeys to name at least one trusted key, got none');
   }
@@ -410,6 +421,12 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   int('extraction.minRows', cfg.extraction.minRows, 1);
   optStr('redis.url', cfg.redis.url);
   if (typeof cfg.redis.url === 'string' && !/^rediss?:\/\//.test(cfg.redis.url)) problems.push(`redis.url: expected redis://host:port or rediss://… (the value is not shown: it may hold a password), got another scheme`);
+  // the value is never echoed: a database URL usually holds a password
+  const dbUrl: unknown = cfg.database.url;
+  if (dbUrl !== null && (typeof dbUrl !== 'string' || !/^postgres(ql)?:\/\/./i.test(dbUrl))) {
+    problems.push('database.url: expected postgres://user:password@host:5432/database or postgresql://… (the value is not shown: it may hold a password), got ' +
+      (typeof dbUrl === 'string' ? (/^[a-z][a-z0-9+.-]*:\/\//i.test(dbUrl) ? `a ${dbUrl.slice(0, dbUrl.indexOf(':'))}:// URL` : 'something that is not a URL') : typeof dbUrl));
+  }
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(cfg.logLevel)) {
     problems.push(`logLevel: expected one of debug, info, warn, error, silent, got ${JSON.stringify(cfg.logLevel)}`);
   }

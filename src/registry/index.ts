@@ -6,6 +6,8 @@
 export * from './records.js';
 export type { ArtifactStore, StoredArtifact } from './artifact-store.js';
 export { FsArtifactStore } from './fs-artifact-store.js';
+export { S3ArtifactStore, parseS3ArtifactsUrl, type S3ArtifactStoreOptions, type S3ArtifactsLocation } from './s3/s3-artifact-store.js';
+export { openArtifactStore, type OpenArtifactStoreOptions } from './artifact-store-factory.js';
 export {
   METADATA_DIALECTS,
   type MetadataDialect,
@@ -22,6 +24,13 @@ export {
 } from './metadata-store.js';
 export { SCHEMA_MIGRATIONS, migrateToLatest, type SchemaMigration } from './migrations.js';
 export { SqliteMetadataStore, type SqliteMetadataStoreOptions } from './sqlite/sqlite-metadata-store.js';
+export {
+  PostgresMetadataStore,
+  describeConnectionError,
+  parseDatabaseUrl,
+  redactDatabaseUrl,
+  type PostgresMetadataStoreOptions,
+} from './postgres/postgres-metadata-store.js';
 export { CARD_FORMATS, CARD_OUTPUT_ROLES, mergeCardIntoSignature, parseCard } from './card.js';
 export { DEFAULT_BREAKER, DEPLOYMENT_SETTING_KEYS, policyVersions, validateDeploymentSettings, validateDeploymentTarget, validateTrafficPolicy } from './deployment-settings.js';
 export {
@@ -39,5 +48,6 @@ export {
 } from './registry.js';
 export { canonicalAuditRow, canonicalJson, hashAuditRow, type AuditChainRow } from './audit-chain.js';
 export { openEmbeddedRegistry, type EmbeddedRegistryOptions } from './embedded.js';
+export { createMetadataStore, migrateMetadata, openRegistry, type MetadataLocation, type MigrationReport, type OpenRegistryOptions } from './open.js';
 export type { AddSignatureInput, ArtifactSignatureRecord } from './signatures.js';
 export { readGitInfo, type GitInfo } from './lineage.js';

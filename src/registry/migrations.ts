@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { BerthError } from '../core/index.js';
 import { hashAuditRow } from './audit-chain.js';
 import type { MetadataDialect, MetadataStore, RegistryDatabase } from './metadata-store.js';
@@ -13,45 +13,55 @@ export interface SchemaMigration {
   up(db: Kysely<RegistryDatabase>, dialect: MetadataDialect): Promise<void>;
 }
 
+/**
+ * Text columns: PostgreSQL compares them with the "C" collation, byte by byte as SQLite does, so
+ * names and aliases sort the same on both (a database's default collation, often en_US, would sort
+ * case and punctuation differently). No PostgreSQL registry predates this.
+ */
+function textType(dialect: MetadataDialect): 'text' | RawBuilder<unknown> {
+  return dialect === 'postgres' ? sql`text collate "C"` : 'text';
+}
+
 /** The schema, in order. Append; never edit a released migration. */
 export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
   {
     version: 1,
     name: 'registry',
     async up(db, dialect) {
+      const text = textType(dialect);
       const idType = dialect === 'postgres' ? 'bigserial' : 'integer';
       await db.schema
         .createTable('models')
-        .addColumn('name', 'text', (c) => c.primaryKey())
-        .addColumn('description', 'text')
-        .addColumn('tags', 'text', (c) => c.notNull())
+        .addColumn('name', text, (c) => c.primaryKey())
+        .addColumn('description', text)
+        .addColumn('tags', text, (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .execute();
 
       await db.schema
         .createTable('versions')
-        .addColumn('model', 'text', (c) => c.notNull().references('models.name'))
+        .addColumn('model', text, (c) => c.notNull().references('models.name'))
         .addColumn('version', 'integer', (c) => c.notNull())
-        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('sha256', text, (c) => c.notNull())
         .addColumn('size_bytes', 'bigint', (c) => c.notNull())
-        .addColumn('signature', 'text', (c) => c.notNull())
-        .addColumn('card', 'text')
-        .addColumn('lineage', 'text', (c) => c.notNull())
-        .addColumn('tags', 'text', (c) => c.notNull())
-        .addColumn('description', 'text')
+        .addColumn('signature', text, (c) => c.notNull())
+        .addColumn('card', text)
+        .addColumn('lineage', text, (c) => c.notNull())
+        .addColumn('tags', text, (c) => c.notNull())
+        .addColumn('description', text)
         .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('created_by', 'text', (c) => c.notNull())
-        .addColumn('source_path', 'text', (c) => c.notNull())
-        .addColumn('reference', 'text')
+        .addColumn('created_by', text, (c) => c.notNull())
+        .addColumn('source_path', text, (c) => c.notNull())
+        .addColumn('reference', text)
         .addPrimaryKeyConstraint('versions_pk', ['model', 'version'])
         .addUniqueConstraint('versions_model_sha256_unique', ['model', 'sha256'])
         .execute();
 
       await db.schema
         .createTable('aliases')
-        .addColumn('model', 'text', (c) => c.notNull())
-        .addColumn('alias', 'text', (c) => c.notNull())
+        .addColumn('model', text, (c) => c.notNull())
+        .addColumn('alias', text, (c) => c.notNull())
         .addColumn('version', 'integer', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('aliases_pk', ['model', 'alias'])
@@ -61,22 +71,22 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       await db.schema
         .createTable('alias_history')
         .addColumn('id', idType, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
-        .addColumn('model', 'text', (c) => c.notNull())
-        .addColumn('alias', 'text', (c) => c.notNull())
+        .addColumn('model', text, (c) => c.notNull())
+        .addColumn('alias', text, (c) => c.notNull())
         .addColumn('version', 'integer')
         .addColumn('previous_version', 'integer')
-        .addColumn('change', 'text', (c) => c.notNull())
+        .addColumn('change', text, (c) => c.notNull())
         .addColumn('at', 'bigint', (c) => c.notNull())
-        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('actor', text, (c) => c.notNull())
         .execute();
       await db.schema.createIndex('alias_history_model_alias_at').on('alias_history').columns(['model', 'alias', 'at']).execute();
 
       await db.schema
         .createTable('deployments')
-        .addColumn('name', 'text', (c) => c.primaryKey())
-        .addColumn('model', 'text', (c) => c.notNull().references('models.name'))
-        .addColumn('target', 'text', (c) => c.notNull())
-        .addColumn('settings', 'text', (c) => c.notNull())
+        .addColumn('name', text, (c) => c.primaryKey())
+        .addColumn('model', text, (c) => c.notNull().references('models.name'))
+        .addColumn('target', text, (c) => c.notNull())
+        .addColumn('settings', text, (c) => c.notNull())
         .addColumn('revision', 'integer', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
@@ -84,15 +94,15 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
 
       await db.schema
         .createTable('deployment_history')
-        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('name', text, (c) => c.notNull())
         .addColumn('revision', 'integer', (c) => c.notNull())
-        .addColumn('model', 'text', (c) => c.notNull())
-        .addColumn('target', 'text', (c) => c.notNull())
-        .addColumn('settings', 'text', (c) => c.notNull())
-        .addColumn('change', 'text', (c) => c.notNull())
+        .addColumn('model', text, (c) => c.notNull())
+        .addColumn('target', text, (c) => c.notNull())
+        .addColumn('settings', text, (c) => c.notNull())
+        .addColumn('change', text, (c) => c.notNull())
         .addColumn('deleted', 'integer', (c) => c.notNull())
         .addColumn('at', 'bigint', (c) => c.notNull())
-        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('actor', text, (c) => c.notNull())
         .addPrimaryKeyConstraint('deployment_history_pk', ['name', 'revision'])
         .execute();
       await db.schema.createIndex('deployment_history_name_at').on('deployment_history').columns(['name', 'at']).execute();
@@ -101,11 +111,11 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
         .createTable('audit')
         .addColumn('id', idType, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
         .addColumn('at', 'bigint', (c) => c.notNull())
-        .addColumn('actor', 'text', (c) => c.notNull())
-        .addColumn('action', 'text', (c) => c.notNull())
-        .addColumn('target', 'text', (c) => c.notNull())
-        .addColumn('model', 'text')
-        .addColumn('details', 'text', (c) => c.notNull())
+        .addColumn('actor', text, (c) => c.notNull())
+        .addColumn('action', text, (c) => c.notNull())
+        .addColumn('target', text, (c) => c.notNull())
+        .addColumn('model', text)
+        .addColumn('details', text, (c) => c.notNull())
         .execute();
       await db.schema.createIndex('audit_at').on('audit').column('at').execute();
       await db.schema.createIndex('audit_target').on('audit').column('target').execute();
@@ -116,28 +126,29 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
     version: 2,
     name: 'traffic-and-rollouts',
     async up(db, dialect) {
+      const text = textType(dialect);
       const idType = dialect === 'postgres' ? 'bigserial' : 'integer';
-      await db.schema.alterTable('deployments').addColumn('traffic', 'text').execute();
-      await db.schema.alterTable('deployment_history').addColumn('traffic', 'text').execute();
+      await db.schema.alterTable('deployments').addColumn('traffic', text).execute();
+      await db.schema.alterTable('deployment_history').addColumn('traffic', text).execute();
       await db.schema
         .createTable('rollouts')
         .addColumn('id', idType, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
-        .addColumn('deployment', 'text', (c) => c.notNull())
-        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('deployment', text, (c) => c.notNull())
+        .addColumn('model', text, (c) => c.notNull())
         .addColumn('from_version', 'integer', (c) => c.notNull())
         .addColumn('to_version', 'integer', (c) => c.notNull())
-        .addColumn('strategy', 'text', (c) => c.notNull())
-        .addColumn('spec', 'text', (c) => c.notNull())
-        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('strategy', text, (c) => c.notNull())
+        .addColumn('spec', text, (c) => c.notNull())
+        .addColumn('state', text, (c) => c.notNull())
         .addColumn('step', 'integer', (c) => c.notNull())
         .addColumn('step_started_at', 'bigint', (c) => c.notNull())
         .addColumn('next_at', 'bigint')
         .addColumn('failures', 'integer', (c) => c.notNull())
-        .addColumn('reason', 'text')
+        .addColumn('reason', text)
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .addColumn('finished_at', 'bigint')
-        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('actor', text, (c) => c.notNull())
         .execute();
       await db.schema.createIndex('rollouts_deployment').on('rollouts').columns(['deployment', 'id']).execute();
       await db.schema
@@ -146,11 +157,11 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
         .addColumn('rollout_id', 'integer', (c) => c.notNull())
         .addColumn('at', 'bigint', (c) => c.notNull())
         .addColumn('step', 'integer', (c) => c.notNull())
-        .addColumn('kind', 'text', (c) => c.notNull())
-        .addColumn('verdict', 'text')
-        .addColumn('state', 'text', (c) => c.notNull())
-        .addColumn('details', 'text', (c) => c.notNull())
-        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('kind', text, (c) => c.notNull())
+        .addColumn('verdict', text)
+        .addColumn('state', text, (c) => c.notNull())
+        .addColumn('details', text, (c) => c.notNull())
+        .addColumn('actor', text, (c) => c.notNull())
         .execute();
       await db.schema.createIndex('rollout_decisions_rollout').on('rollout_decisions').columns(['rollout_id', 'id']).execute();
     },
@@ -158,19 +169,20 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
   {
     version: 3,
     name: 'tokens',
-    async up(db) {
+    async up(db, dialect) {
+      const text = textType(dialect);
       await db.schema
         .createTable('tokens')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('hash', 'text', (c) => c.notNull())
-        .addColumn('scopes', 'text', (c) => c.notNull())
-        .addColumn('rate_limit', 'text')
+        .addColumn('id', text, (c) => c.primaryKey())
+        .addColumn('name', text, (c) => c.notNull())
+        .addColumn('hash', text, (c) => c.notNull())
+        .addColumn('scopes', text, (c) => c.notNull())
+        .addColumn('rate_limit', text)
         .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_by', text, (c) => c.notNull())
         .addColumn('expires_at', 'bigint')
         .addColumn('revoked_at', 'bigint')
-        .addColumn('revoked_by', 'text')
+        .addColumn('revoked_by', text)
         .addColumn('last_used_at', 'bigint')
         .execute();
     },
@@ -178,27 +190,29 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
   {
     version: 4,
     name: 'audit-source-and-chain',
-    async up(db) {
+    async up(db, dialect) {
+      const text = textType(dialect);
       // where a change came from, and a hash chain over every row so an edited or removed row shows
-      await db.schema.alterTable('audit').addColumn('source', 'text').execute();
-      await db.schema.alterTable('audit').addColumn('prev_hash', 'text').execute();
-      await db.schema.alterTable('audit').addColumn('hash', 'text').execute();
+      await db.schema.alterTable('audit').addColumn('source', text).execute();
+      await db.schema.alterTable('audit').addColumn('prev_hash', text).execute();
+      await db.schema.alterTable('audit').addColumn('hash', text).execute();
       await chainAuditRows(db);
     },
   },
   {
     version: 5,
     name: 'artifact-signatures',
-    async up(db) {
+    async up(db, dialect) {
+      const text = textType(dialect);
       await db.schema
         .createTable('artifact_signatures')
-        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('model', text, (c) => c.notNull())
         .addColumn('version', 'integer', (c) => c.notNull())
-        .addColumn('key_id', 'text', (c) => c.notNull())
-        .addColumn('algorithm', 'text', (c) => c.notNull())
-        .addColumn('signature', 'text', (c) => c.notNull())
+        .addColumn('key_id', text, (c) => c.notNull())
+        .addColumn('algorithm', text, (c) => c.notNull())
+        .addColumn('signature', text, (c) => c.notNull())
         .addColumn('signed_at', 'bigint', (c) => c.notNull())
-        .addColumn('signed_by', 'text', (c) => c.notNull())
+        .addColumn('signed_by', text, (c) => c.notNull())
         .addPrimaryKeyConstraint('artifact_signatures_pk', ['model', 'version', 'key_id'])
         .execute();
     },

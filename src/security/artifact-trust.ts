@@ -101,7 +101,7 @@ export class ArtifactTrust {
   }
 
   /** Read every configured key file (relative paths from the working directory). INVALID_CONFIG names the first bad file. */
-  static load(config: ArtifactTrustConfig): ArtifactTrust {
+  static load(config: Pick<ArtifactTrustConfig, 'publicKeys' | 'requireSignature'>): ArtifactTrust {
     return new ArtifactTrust(
       config.publicKeys.map((p) => {
         const source = resolvePath(p);

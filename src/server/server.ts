@@ -24,7 +24,7 @@ import {
   registerV2Routes,
   sendError,
 } from '../protocol/index.js';
-import { openEmbeddedRegistry, type Registry, type VersionRecord } from '../registry/index.js';
+import { openRegistry, redactDatabaseUrl, type Registry, type VersionRecord } from '../registry/index.js';
 import { OnnxBackend } from '../runtime/index.js';
 import {
   InferenceService,
@@ -137,6 +137,8 @@ async function auditConfigChange(registry: Registry, config: Readonly<BerthConfi
   const after = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
   const redis = after['redis'] as { url: string | null };
   if (redis.url) redis.url = redis.url.replace(/\/\/[^@/]*@/, '//[redacted]@');
+  const database = after['database'] as { url: string | null } | undefined;
+  if (database?.url) database.url = redactDatabaseUrl(database.url);
   const [last] = await registry.audit({ action: 'config.change', limit: 1 });
   const before = (last?.details['after'] as Record<string, unknown> | undefined) ?? null;
   const changed = Object.keys(after).filter((k) => JSON.stringify(before?.[k]) !== JSON.stringify(after[k]));
@@ -191,7 +193,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   const bootstrapSecret = readBootstrapSecret(opts.adminToken, config);
   // read before anything opens: a bad key file (INVALID_CONFIG) leaves nothing to close
   const artifactTrust = ArtifactTrust.load(config.artifacts);
-  const registry = await openEmbeddedRegistry(config.dataDir, { clock });
+  const registry = await openRegistry({ dataDir: config.dataDir, databaseUrl: config.database.url, artifactsUrl: config.artifacts.url, clock });
   const tokens = new TokenService({ registry, logger, now: () => clock.now() });
   // a server that starts with another configuration than the last one is a change like any other
   if (!opts.clusterWorker || leadsRollouts()) await auditConfigChange(registry, config);

@@ -21,17 +21,23 @@ import {
   type MetadataStore,
   type RegistryChange,
 } from '../../src/registry/index.js';
+import { POSTGRES_SKIP_REASON, TEST_POSTGRES_URL, dropPostgresStoreForTest, openPostgresStoreForTest } from '../helpers/postgres.js';
 
 interface StoreFactory {
   name: string;
   /** Open the store for a test's data dir; opening the same dir again must see the same data. */
   open(dir: string): Promise<MetadataStore>;
+  /** Remove what the store kept outside the data dir (run after every store of the test is closed). */
+  cleanup?(dir: string): Promise<void>;
 }
 
 const ALL_STORES: StoreFactory[] = [
   { name: 'sqlite', open: async (dir) => new SqliteMetadataStore({ path: join(dir, 'berth.db') }) },
-  // { name: 'postgres', open: (dir) => openPostgresStoreForTest(process.env.BERTH_TEST_POSTGRES_URL!, dir) },
+  ...(TEST_POSTGRES_URL
+    ? [{ name: 'postgres', open: (dir: string) => openPostgresStoreForTest(TEST_POSTGRES_URL!, dir), cleanup: (dir: string) => dropPostgresStoreForTest(TEST_POSTGRES_URL!, dir) }]
+    : []),
 ];
+if (!TEST_POSTGRES_URL) console.info(POSTGRES_SKIP_REASON);
 const wanted = process.env['BERTH_TEST_STORES']?.split(',').map((s) => s.trim());
 const STORES = ALL_STORES.filter((s) => !wanted || wanted.includes(s.name));
 
@@ -121,6 +127,7 @@ for (const factory of STORES) {
 
     afterEach(async () => {
       for (const r of open) await r.close();
+      await factory.cleanup?.(dir);
       await rm(dir, { recursive: true, force: true });
     });
 

@@ -34,6 +34,8 @@ interface ServeFlags {
   requireClientCert?: boolean;
   corsOrigin?: string[];
   redis?: string;
+  database?: string;
+  artifacts?: string;
 }
 
 const count = (flag: string, min = 0): ((t: string) => number) => optionParser((t) => parseCount(flag, t, min));
@@ -65,6 +67,8 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
     .option('--require-client-cert', 'refuse TLS connections without a valid client certificate')
     .option('--cors-origin <origin...>', 'allow browsers on these origins (https://app.example.com, or *); CORS is closed by default')
     .option('--redis <url>', 'share rate limits between replicas through Redis (also BERTH_REDIS_URL)')
+    .option('--database <url>', 'keep the registry metadata in PostgreSQL, postgres://user:pass@host:5432/db[?schema=name] (also BERTH_DATABASE_URL, database.url)')
+    .option('--artifacts <url>', 'keep artifacts in S3 or a compatible store, s3://bucket/prefix[?endpoint=http://minio:9000] (also BERTH_ARTIFACTS_URL, artifacts.url); each replica caches and verifies them')
     .addHelpText(
       'after',
       examples(
@@ -73,6 +77,7 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
         'berth serve --config berth.yaml',
         'BERTH_ADMIN_TOKEN=$(openssl rand -hex 24) berth serve --tls-cert cert.pem --tls-key key.pem',
         'berth serve --example --dev          # local only: no authentication',
+        'BERTH_DATABASE_URL=postgres://berth:$PGPASSWORD@db:5432/berth berth serve   # registry shared by replicas',
       ),
     )
     .action(async (o: ServeFlags) => {
@@ -96,10 +101,10 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
       if (processes > 1 && !isClusterWorker()) {
         // The primary prepares the data dir once (migrations, the example), then forks the
         // serving processes; each runs this same command and serves the shared port.
-        const { openEmbeddedRegistry } = await import('../../registry/index.js');
+        const { openRegistry } = await import('../../registry/index.js');
         const { createLogger } = await import('../../core/index.js');
         const logger = createLogger(config.logLevel);
-        const registry = await openEmbeddedRegistry(config.dataDir);
+        const registry = await openRegistry({ dataDir: config.dataDir, databaseUrl: config.database.url, artifactsUrl: config.artifacts.url });
         try {
           if (o.example) await ensureExampleDeployment(registry, logger);
         } finally {
@@ -152,11 +157,14 @@ async function resolveServeConfig(ctx: CliContext, o: ServeFlags): Promise<Reado
   section('tls', { cert: o.tlsCert, key: o.tlsKey, clientCa: o.tlsClientCa, requireClientCert: o.requireClientCert });
   section('cors', { origins: o.corsOrigin });
   section('redis', { url: o.redis });
+  section('database', { url: o.database });
+  if (o.artifacts !== undefined) flags['artifacts'] = { url: o.artifacts };
   if (o.logLevel !== undefined) flags['logLevel'] = o.logLevel;
   return resolveConfig(fileLayer, configFromEnv(ctx.io.env), flags as ConfigLayer);
 }
 
-async function readConfigFile(file: string): Promise<ConfigLayer> {
+/** Read a YAML or JSON config file into a config layer (a relative dataDir is relative to the file). */
+export async function readConfigFile(file: string): Promise<ConfigLayer> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');

@@ -1,0 +1,113 @@
+/*
+ * Two replicas of the server share one PostgreSQL (metadata) and one S3-compatible store
+ * (artifacts, an s3rver started here), each with its own data dir: a model registered and
+ * deployed through one is served by the other within 2 s, from its own verified cache, and an
+ * alias moved through the second is served by the first. (Change notification here is the
+ * polling fallback; LISTEN/NOTIFY comes next.)
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareToGolden, fixturePath, readGolden } from '../helpers/fixtures.js';
+import { POSTGRES_SKIP_REASON, TEST_POSTGRES_URL, dropSchema, testSchemaName, urlWithSchema } from '../helpers/postgres.js';
+import { post, startServer, type TestServer } from '../helpers/server.js';
+import { S3RVER_CREDENTIALS, startS3rver, type TestS3 } from '../registry/s3rver-harness.js';
+
+const MODEL = 'breast-cancer-logreg';
+
+async function eventually<T>(fn: () => Promise<T | undefined>, ms: number): Promise<{ value: T; elapsedMs: number }> {
+  const start = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return { value: v, elapsedMs: Date.now() - start };
+    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function inferBody(): Record<string, unknown> {
+  const c = readGolden(MODEL).cases[0]!;
+  const input = c.inputs['input']!;
+  return { inputs: [{ name: 'input', datatype: 'FP32', shape: input.shape, data: input.data }] };
+}
+
+describe.skipIf(!TEST_POSTGRES_URL)(`replicas sharing PostgreSQL and S3${TEST_POSTGRES_URL ? '' : ` (${POSTGRES_SKIP_REASON})`}`, () => {
+  const schema = testSchemaName('replicas');
+  let s3: TestS3;
+  let a: TestServer;
+  let b: TestServer;
+  const saved = { id: process.env['AWS_ACCESS_KEY_ID'], secret: process.env['AWS_SECRET_ACCESS_KEY'] };
+
+  beforeAll(async () => {
+    s3 = await startS3rver();
+    await s3.createBucket('models');
+    // the SDK's default credential chain, as a real deployment would set it
+    process.env['AWS_ACCESS_KEY_ID'] = S3RVER_CREDENTIALS.accessKeyId;
+    process.env['AWS_SECRET_ACCESS_KEY'] = S3RVER_CREDENTIALS.secretAccessKey;
+    const shared = {
+      database: { url: urlWithSchema(TEST_POSTGRES_URL!, schema) },
+      artifacts: { url: `s3://models/berth?endpoint=${encodeURIComponent(s3.endpoint)}` },
+    };
+    a = await startServer(shared, { pollMs: 200 });
+    b = await startServer(shared, { pollMs: 200 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await s3?.stop();
+    await dropSchema(TEST_POSTGRES_URL!, schema);
+    process.env['AWS_ACCESS_KEY_ID'] = saved.id;
+    process.env['AWS_SECRET_ACCESS_KEY'] = saved.secret;
+    if (saved.id === undefined) delete process.env['AWS_ACCESS_KEY_ID'];
+    if (saved.secret === undefined) delete process.env['AWS_SECRET_ACCESS_KEY'];
+  });
+
+  it('a model registered and deployed through one replica is served by the other within 2 s, from its own verified cache', async () => {
+    const upload = await post(`${a.url}/v1/models/bc/versions`, {
+      model_base64: readFileSync(fixturePath(MODEL)).toString('base64'),
+      file_name: 'model.onnx',
+      card_text: readFileSync(fixturePath(MODEL, 'card.json'), 'utf8'),
+      card_file_name: 'card.json',
+    });
+    expect(upload.status, upload.text).toBe(201);
+    const alias = await fetch(`${a.url}/v1/models/bc/aliases/production`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: 1 }) });
+    expect(alias.status).toBe(200);
+    const dep = await fetch(`${a.url}/v1/deployments/bc-api`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'bc', alias: 'production' }) });
+    expect(dep.status).toBeLessThan(300);
+
+    // replica b: the deployment appears and answers with the golden outputs
+    const { value: answer, elapsedMs } = await eventually(async () => {
+      const r = await post<{ outputs: { name: string; data: number[] }[] }>(`${b.url}/v2/models/bc-api/infer`, inferBody());
+      return r.status === 200 ? r : undefined;
+    }, 2000);
+    expect(elapsedMs).toBeLessThan(2000);
+    const golden = readGolden(MODEL);
+    for (const [name, expected] of Object.entries(golden.cases[0]!.expected)) {
+      expect(compareToGolden(answer.body.outputs.find((o) => o.name === name)!.data, expected, golden.tolerance[name]!)).toBeNull();
+    }
+    // b read the artifact from S3 into its own cache; neither replica keeps a berth.db
+    const cache = join(b.dataDir, 'artifact-cache', 'sha256');
+    expect(existsSync(cache)).toBe(true);
+    expect(readdirSync(cache).length).toBeGreaterThan(0);
+    expect(existsSync(join(a.dataDir, 'berth.db'))).toBe(false);
+    expect(existsSync(join(b.dataDir, 'berth.db'))).toBe(false);
+  }, 30_000);
+
+  it('an alias moved through the second replica is served by the first within 2 s', async () => {
+    const upload = await post(`${b.url}/v1/models/bc/versions`, {
+      model_base64: readFileSync(fixturePath('breast-cancer-gbt')).toString('base64'),
+      file_name: 'model.onnx',
+      card_text: readFileSync(fixturePath('breast-cancer-gbt', 'card.json'), 'utf8'),
+      card_file_name: 'card.json',
+    });
+    expect(upload.status, upload.text).toBe(201);
+    const moved = await fetch(`${b.url}/v1/models/bc/aliases/production`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: 2 }) });
+    expect(moved.status).toBe(200);
+    const { elapsedMs } = await eventually(async () => {
+      const r = await post(`${a.url}/v2/models/bc-api/infer`, inferBody());
+      return r.status === 200 && r.headers.get('x-berth-version') === 'bc@2' ? r : undefined;
+    }, 2000);
+    expect(elapsedMs).toBeLessThan(2000);
+  }, 30_000);
+});
