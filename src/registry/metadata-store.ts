@@ -211,5 +211,10 @@ export interface MetadataStore {
   transaction<T>(fn: (trx: Kysely<RegistryDatabase>) => Promise<T>): Promise<T>;
   /** Bring the schema to the latest version (idempotent, safe when several processes start at once). */
   migrate(): Promise<void>;
+  /**
+   * Hear of changes other processes commit, as soon as they commit (PostgreSQL LISTEN/NOTIFY);
+   * absent where the store cannot push (SQLite: callers poll). Resolves to an unsubscribe.
+   */
+  subscribe?(onChange: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

@@ -354,19 +354,23 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   let seq = await registry.changeSeq();
   let pollTimer: NodeJS.Timeout | null = null;
   const pollMs = opts.pollMs ?? 1000;
+  // a change another process committed: its audit row moved the change sequence
+  const checkForChanges = (): void => {
+    void registry.changeSeq().then((s) => {
+      if (s !== seq) {
+        seq = s;
+        // a token revoked through another process must stop working here too
+        tokens.invalidate();
+        void refresh();
+      }
+    }, () => undefined);
+  };
   if (pollMs > 0) {
-    pollTimer = setInterval(() => {
-      void registry.changeSeq().then((s) => {
-        if (s !== seq) {
-          seq = s;
-          // a token revoked through another process must stop working here too
-          tokens.invalidate();
-          void refresh();
-        }
-      }, () => undefined);
-    }, pollMs);
+    pollTimer = setInterval(checkForChanges, pollMs);
     pollTimer.unref();
   }
+  // PostgreSQL announces each commit (LISTEN/NOTIFY): replicas follow within milliseconds, the poll stays as the fallback
+  const stopChangeFeed = registry.metadata.subscribe && pollMs > 0 ? await registry.metadata.subscribe(checkForChanges) : null;
 
   // shared by every replica through Redis when a URL is configured; in this process otherwise
   const limiter: RateLimiter =
@@ -519,6 +523,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       ready = false;
       unsubscribe();
       if (pollTimer) clearInterval(pollTimer);
+      await stopChangeFeed?.();
       await app.close();
       await controller.close();
       await refreshing;

@@ -2,8 +2,8 @@
  * Two replicas of the server share one PostgreSQL (metadata) and one S3-compatible store
  * (artifacts, an s3rver started here), each with its own data dir: a model registered and
  * deployed through one is served by the other within 2 s, from its own verified cache, and an
- * alias moved through the second is served by the first. (Change notification here is the
- * polling fallback; LISTEN/NOTIFY comes next.)
+ * alias moved through the second is served by the first — told by PostgreSQL LISTEN/NOTIFY
+ * (the 1 s poll stays as the fallback; here it is slowed so it cannot be what answered).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -48,8 +48,9 @@ describe.skipIf(!TEST_POSTGRES_URL)(`replicas sharing PostgreSQL and S3${TEST_PO
       database: { url: urlWithSchema(TEST_POSTGRES_URL!, schema) },
       artifacts: { url: `s3://models/berth?endpoint=${encodeURIComponent(s3.endpoint)}` },
     };
-    a = await startServer(shared, { pollMs: 200 });
-    b = await startServer(shared, { pollMs: 200 });
+    // the poll is slowed to 30 s so that only LISTEN/NOTIFY can explain a change seen within 2 s
+    a = await startServer(shared, { pollMs: 30_000 });
+    b = await startServer(shared, { pollMs: 30_000 });
   }, 60_000);
 
   afterAll(async () => {

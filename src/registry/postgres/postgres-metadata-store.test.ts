@@ -129,6 +129,31 @@ describe.skipIf(!TEST_POSTGRES_URL)(`PostgresMetadataStore${TEST_POSTGRES_URL ? 
     expect((await store.db.selectFrom('models').select('name').orderBy('name').execute()).map((r) => r.name)).toEqual(['first', 'second']);
   });
 
+  it('tells subscribers of every commit by another process in its schema, and of nothing rolled back or elsewhere', async () => {
+    const heard: number[] = [];
+    const stop = await store.subscribe(() => heard.push(Date.now()));
+    heard.length = 0; // subscribing calls once (changes may have been missed before)
+    const other = open();
+    const t0 = Date.now();
+    await other.transaction((trx) => trx.insertInto('models').values(insertModel('notified')).execute());
+    for (let i = 0; i < 100 && heard.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(heard).toHaveLength(1);
+    expect(heard[0]! - t0).toBeLessThan(1000);
+    await other.transaction(async () => {
+      throw new Error('rolled back');
+    }).catch(() => undefined);
+    const elsewhere = open({ schema: `${schema}_x` });
+    await elsewhere.migrate();
+    await elsewhere.transaction((trx) => trx.insertInto('models').values(insertModel('elsewhere')).execute());
+    await new Promise((r) => setTimeout(r, 200));
+    expect(heard).toHaveLength(1);
+    await stop();
+    await other.transaction((trx) => trx.insertInto('models').values(insertModel('after-stop')).execute());
+    await new Promise((r) => setTimeout(r, 200));
+    expect(heard).toHaveLength(1);
+    await dropSchema(url, `${schema}_x`);
+  });
+
   it('refuses a nested transaction instead of waiting for its own lock', async () => {
     const err = await codeOf(store.transaction(() => store.transaction(async () => 1)));
     expect(err.message).toContain('nested metadata transaction');

@@ -46,6 +46,9 @@ const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/i;
  * const names = await store.db.selectFrom('models').select('name').execute();
  * await store.close();
  */
+/** The channel committed changes are announced on; the payload is the schema. */
+const CHANGE_CHANNEL = 'berth_changes';
+
 export class PostgresMetadataStore implements MetadataStore {
   readonly dialect = 'postgres' as const;
   readonly db: Kysely<RegistryDatabase>;
@@ -58,10 +61,13 @@ export class PostgresMetadataStore implements MetadataStore {
   private readonly lockKey: number;
   private readonly inTransaction = new AsyncLocalStorage<true>();
   private closed = false;
+  private readonly connectionString: string;
+  private readonly listeners = new Set<() => Promise<void>>();
 
   constructor(options: PostgresMetadataStoreOptions) {
     const { connectionString, schemaParam, where } = parseDatabaseUrl(options.url);
     this.where = where;
+    this.connectionString = connectionString;
     const schema = options.schema ?? schemaParam ?? 'public';
     if (!SCHEMA_RE.test(schema)) {
       throw new BerthError('INVALID_CONFIG', `database.url: the schema must be a plain identifier (letters, digits, _; at most 63), got ${JSON.stringify(schema)}`, {
@@ -128,7 +134,63 @@ export class PostgresMetadataStore implements MetadataStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const stop of [...this.listeners]) await stop();
     await this.db.destroy();
+  }
+
+  /**
+   * Hear of every committed change to this schema, from any process (PostgreSQL LISTEN/NOTIFY on
+   * a connection of its own, reconnected with back-off when it breaks; a reconnect also calls
+   * `onChange`, since changes may have been missed). Callers keep polling as the fallback.
+   */
+  async subscribe(onChange: () => void): Promise<() => Promise<void>> {
+    let client: pg.Client | null = null;
+    let stopped = false;
+    let retry: NodeJS.Timeout | null = null;
+    let backoff = 250;
+    const connect = async (): Promise<void> => {
+      if (stopped) return;
+      const c = new pg.Client({ connectionString: this.connectionString, application_name: 'berth-listen' });
+      c.on('notification', (n) => {
+        if (n.channel === CHANGE_CHANNEL && n.payload === this.schema) onChange();
+      });
+      c.on('error', () => {
+        if (client === c) client = null;
+        void c.end().catch(() => undefined);
+        schedule();
+      });
+      try {
+        await c.connect();
+        await c.query(`listen ${CHANGE_CHANNEL}`);
+        if (stopped) return void (await c.end().catch(() => undefined));
+        client = c;
+        backoff = 250;
+        onChange();
+      } catch {
+        void c.end().catch(() => undefined);
+        schedule();
+      }
+    };
+    const schedule = (): void => {
+      if (stopped || retry) return;
+      retry = setTimeout(() => {
+        retry = null;
+        void connect();
+      }, backoff);
+      retry.unref();
+      backoff = Math.min(backoff * 2, 10_000);
+    };
+    await connect();
+    const stop = async (): Promise<void> => {
+      stopped = true;
+      this.listeners.delete(stop);
+      if (retry) clearTimeout(retry);
+      const c = client;
+      client = null;
+      await c?.end().catch(() => undefined);
+    };
+    this.listeners.add(stop);
+    return stop;
   }
 
   private async locked<T>(lockTimeoutMs: number, fn: (trx: Kysely<RegistryDatabase>) => Promise<T>): Promise<T> {
@@ -153,7 +215,10 @@ export class PostgresMetadataStore implements MetadataStore {
           }
           throw err;
         }
-        return this.inTransaction.run(true, () => fn(trx));
+        const out = await this.inTransaction.run(true, () => fn(trx));
+        // every replica listening hears of the change when (and only if) it commits
+        await sql`select pg_notify(${CHANGE_CHANNEL}, ${this.schema})`.execute(trx);
+        return out;
       });
     } catch (err) {
       throw describeConnectionError(err, this.where) ?? err;
