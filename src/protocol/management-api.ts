@@ -187,6 +187,8 @@ export interface StatusView {
   /** ISO 8601; null without a server */
   startedAt: string | null;
   uptimeSeconds: number | null;
+  /** whether this process times the rollout steps (replicas sharing PostgreSQL elect one); null without a server */
+  rolloutLeader: boolean | null;
   /** absolute data dir, null when unknown */
   dataDir: string | null;
   models: number;
@@ -212,6 +214,8 @@ export interface ManagementApiOptions {
    * (ARTIFACT_UNTRUSTED when a version it would serve lacks a required signature).
    */
   verifyDeploy?: (input: DeployInput) => Promise<void>;
+  /** whether this process leads rollouts (status) */
+  rolloutLeader?: () => boolean;
   /** checked before an alias that deployments follow moves to a version */
   verifyVersion?: (v: { model: string; version: number; sha256: string }) => Promise<void>;
 }
@@ -494,6 +498,7 @@ export class ManagementApi {
       version: this.opts.version,
       startedAt: service ? new Date(this.startedAt).toISOString() : null,
       uptimeSeconds: service ? Math.max(0, Math.round((now - this.startedAt) / 1000)) : null,
+      rolloutLeader: this.opts.rolloutLeader ? this.opts.rolloutLeader() : null,
       dataDir: this.opts.dataDir ?? null,
       models: models.length,
       deployments: deployments.length,

@@ -32,6 +32,7 @@ export interface ManagementRestOptions {
   /** checked before a deployment changes (ManagementApiOptions.verifyDeploy) */
   verifyDeploy?: ManagementApiOptions['verifyDeploy'];
   verifyVersion?: ManagementApiOptions['verifyVersion'];
+  rolloutLeader?: ManagementApiOptions['rolloutLeader'];
 }
 
 /**
@@ -73,6 +74,7 @@ export function registerManagementRoutes(app: FastifyInstance, opts: ManagementR
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.verifyDeploy ? { verifyDeploy: opts.verifyDeploy } : {}),
     ...(opts.verifyVersion ? { verifyVersion: opts.verifyVersion } : {}),
+    ...(opts.rolloutLeader ? { rolloutLeader: opts.rolloutLeader } : {}),
   });
   const openapi = JSON.stringify(buildOpenApiDocument({ version: opts.version }));
 

@@ -450,6 +450,7 @@ const SCHEMAS: Record<string, Json> = {
       version: str(),
       startedAt: nullable(iso()),
       uptimeSeconds: nullable(int()),
+      rolloutLeader: nullable(bool('whether this process times rollout steps (replicas elect one); null without a server')),
       dataDir: nullable(str()),
       models: int('registered models'),
       deployments: int(),

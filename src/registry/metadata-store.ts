@@ -97,6 +97,14 @@ export interface AuditTable {
   hash: string | null;
 }
 
+/** A named lease: one holder at a time until it expires (renewed by its holder). */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  acquired_at: number;
+  expires_at: number;
+}
+
 /** A signature over a version's artifact sha256 by a key (verified against trusted public keys). */
 export interface ArtifactSignaturesTable {
   model: string;
@@ -184,6 +192,7 @@ export interface RegistryDatabase {
   rollout_decisions: RolloutDecisionsTable;
   tokens: TokensTable;
   artifact_signatures: ArtifactSignaturesTable;
+  leases: LeasesTable;
   berth_schema_migrations: SchemaMigrationsTable;
 }
 

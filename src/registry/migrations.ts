@@ -217,6 +217,21 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
         .execute();
     },
   },
+  {
+    version: 6,
+    name: 'leases',
+    async up(db, dialect) {
+      // one holder at a time per name (the rollout leader among replicas), until `expires_at`
+      const text = textType(dialect);
+      await db.schema
+        .createTable('leases')
+        .addColumn('name', text, (c) => c.primaryKey())
+        .addColumn('holder', text, (c) => c.notNull())
+        .addColumn('acquired_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 ];
 
 /**

@@ -657,6 +657,46 @@ export class Registry {
   }
 
   // -------------------------------------------------------------------------------------------
+  // leases (one holder among processes sharing this registry)
+
+  /**
+   * Take or renew the lease `name` for `holder` until now + ttlMs, if it is free, expired or
+   * already `holder`'s. Time is the database's own on PostgreSQL (replicas' clocks may differ).
+   * Returns whether `holder` holds it now, and who does.
+   */
+  async tryLease(name: string, holder: string, ttlMs: number): Promise<{ held: boolean; holder: string; expiresAtMs: number }> {
+    return this.metadata.transaction(async (trx) => {
+      const now = await this.databaseNow(trx);
+      const row = await trx.selectFrom('leases').selectAll().where('name', '=', name).executeTakeFirst();
+      if (row && row.holder !== holder && Number(row.expires_at) > now) return { held: false, holder: row.holder, expiresAtMs: Number(row.expires_at) };
+      const expires = now + ttlMs;
+      if (row) {
+        await trx
+          .updateTable('leases')
+          .set({ holder, expires_at: expires, ...(row.holder !== holder ? { acquired_at: now } : {}) })
+          .where('name', '=', name)
+          .execute();
+      } else {
+        await trx.insertInto('leases').values({ name, holder, acquired_at: now, expires_at: expires }).execute();
+      }
+      return { held: true, holder, expiresAtMs: expires };
+    });
+  }
+
+  /** Give the lease up now if `holder` holds it (a clean shutdown: another takes over at once). */
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.metadata.transaction(async (trx) => {
+      await trx.deleteFrom('leases').where('name', '=', name).where('holder', '=', holder).execute();
+    });
+  }
+
+  private async databaseNow(trx: Db): Promise<number> {
+    if (this.metadata.dialect !== 'postgres') return Date.now();
+    const r = await sql<{ now: number | string }>`select (extract(epoch from clock_timestamp()) * 1000)::bigint as now`.execute(trx);
+    return Number(r.rows[0]!.now);
+  }
+
+  // -------------------------------------------------------------------------------------------
   // API tokens (the security layer hashes and checks them; the registry stores and audits them)
 
   /** Store a new token (its hash only) and audit its creation; ALREADY_EXISTS for a taken id. */

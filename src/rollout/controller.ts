@@ -66,7 +66,7 @@ export class RolloutController {
   private readonly warmTimers = new Map<string, TimerHandle>();
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
-  private readonly leader: boolean;
+  private leader: boolean;
   private poller: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: RolloutControllerOptions) {
@@ -74,11 +74,39 @@ export class RolloutController {
     this.logger = opts.logger ?? silentLogger;
     this.store = new RolloutStore(opts.registry, () => this.clock.now());
     this.leader = opts.leader ?? true;
-    const every = opts.pollMs ?? 0;
-    if (this.leader && every > 0) {
-      this.poller = setInterval(() => void this.adopt().catch(() => undefined), every);
-      this.poller.unref();
+    if (this.leader) this.startPolling();
+  }
+
+  /** Whether this process times the steps now. */
+  get leading(): boolean {
+    return this.leader;
+  }
+
+  /**
+   * Become (or stop being) the process that times the steps — replicas elect one with a lease.
+   * Taking over re-applies each rollout's traffic and starts its step's analysis window afresh
+   * (the numbers of the old leader's window died with it); giving up disarms every timer.
+   */
+  async setLeader(on: boolean): Promise<void> {
+    if (on === this.leader || this.closed) return;
+    this.leader = on;
+    if (on) {
+      this.logger.info('rollouts: this process now times the rollout steps');
+      this.startPolling();
+      await this.recover();
+    } else {
+      this.logger.info('rollouts: another process times the rollout steps now');
+      if (this.poller) clearInterval(this.poller);
+      this.poller = null;
+      for (const id of [...this.timers.keys()]) this.disarm(id);
     }
+  }
+
+  private startPolling(): void {
+    const every = this.opts.pollMs ?? 0;
+    if (every <= 0 || this.poller) return;
+    this.poller = setInterval(() => void this.adopt().catch(() => undefined), every);
+    this.poller.unref();
   }
 
   /** The leader arms a timer for every progressing rollout it has none for (started or resumed elsewhere). */

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -144,6 +146,51 @@ async function auditConfigChange(registry: Registry, config: Readonly<BerthConfi
   const changed = Object.keys(after).filter((k) => JSON.stringify(before?.[k]) !== JSON.stringify(after[k]));
   if (changed.length === 0) return;
   await registry.appendAudit({ action: 'config.change', target: 'config:server', model: null, details: { changed, before, after }, actor: 'berth serve' });
+}
+
+/** How long a rollout leader's lease lasts without renewal, and how often it is renewed. */
+const LEADER_LEASE_MS = 10_000;
+const LEADER_RENEW_MS = 2_500;
+
+/**
+ * Replicas sharing one PostgreSQL elect one rollout leader with a lease row: the holder renews it
+ * every 2.5 s; when it dies, another takes over once the lease lapses (≤ 10 s); when it shuts down
+ * cleanly it releases the lease and another takes over at its next attempt. A holder that cannot
+ * renew stops leading before its lease could have lapsed, so two never lead at once.
+ */
+function startLeaderElection(registry: Registry, controller: RolloutController, logger: Logger): { stop(): Promise<void> } {
+  const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  let lastHeld = 0;
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const attempt = async (): Promise<void> => {
+    try {
+      const r = await registry.tryLease('rollout-leader', holder, LEADER_LEASE_MS);
+      if (stopped) return;
+      if (r.held) lastHeld = Date.now();
+      await controller.setLeader(r.held);
+    } catch (err) {
+      logger.warn('rollouts: renewing the leader lease failed', { error: toBerthError(err).message });
+      if (controller.leading && Date.now() - lastHeld > LEADER_LEASE_MS * 0.6) await controller.setLeader(false);
+    }
+  };
+  const tick = (): void => {
+    running = running.then(attempt);
+  };
+  tick();
+  const timer = setInterval(tick, LEADER_RENEW_MS);
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+      if (controller.leading) {
+        await controller.setLeader(false);
+        await registry.releaseLease('rollout-leader', holder).catch(() => undefined);
+      }
+    },
+  };
 }
 
 /** Adapts the registry to what the data plane needs to know. */
@@ -451,6 +498,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     repositoryAction: bridge ? (a) => bridge.broadcast(a) : localAction,
     limits: config.hardening,
   });
+  const electsLeader = registry.metadata.dialect === 'postgres';
   rollouts = new RolloutController({
     registry,
     service,
@@ -460,11 +508,13 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     predictor: onnxPredictor(registry),
     clock: opts.rolloutClock ?? clock,
     logger,
-    // of several serving processes one times the steps; it also picks up rollouts the others started
-    leader: opts.clusterWorker ? leadsRollouts() : true,
-    pollMs: opts.clusterWorker ? 2000 : 0,
+    // of several serving processes one times the steps; it also picks up rollouts the others started.
+    // Replicas sharing PostgreSQL elect it with a lease (below); cluster processes on one data dir by index.
+    leader: electsLeader ? false : opts.clusterWorker ? leadsRollouts() : true,
+    pollMs: opts.clusterWorker || electsLeader ? 2000 : 0,
   });
   const controller = rollouts;
+  const leadership = electsLeader ? startLeaderElection(registry, controller, logger) : null;
   registerPredictRoutes(app, { service, logger, limits: config.hardening });
   registerTokenRoutes(app, { tokens, logger, now: () => clock.now() });
   app.get<{ Querystring: { limit?: string } }>('/v1/security/findings', async (req, reply) => {
@@ -487,6 +537,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     monitor,
     verifyDeploy: (input) => artifactGuard.verifyDeploy(input),
     verifyVersion: (v) => artifactGuard.verifyLoad(v),
+    rolloutLeader: () => controller.leading,
   });
   app.get('/metrics', async (_req, reply) => {
     const { contentType, body } = bridge ? await bridge.metrics() : await metrics.render();
@@ -525,6 +576,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       if (pollTimer) clearInterval(pollTimer);
       await stopChangeFeed?.();
       await app.close();
+      // give the lease up first, so another replica takes the rollouts over at once
+      await leadership?.stop();
       await controller.close();
       await refreshing;
       clearInterval(gaugeTimer);

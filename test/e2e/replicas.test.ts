@@ -36,6 +36,7 @@ describe.skipIf(!TEST_POSTGRES_URL)(`replicas sharing PostgreSQL and S3${TEST_PO
   let s3: TestS3;
   let a: TestServer;
   let b: TestServer;
+  const closed = new Set<TestServer>();
   const saved = { id: process.env['AWS_ACCESS_KEY_ID'], secret: process.env['AWS_SECRET_ACCESS_KEY'] };
 
   beforeAll(async () => {
@@ -54,8 +55,7 @@ describe.skipIf(!TEST_POSTGRES_URL)(`replicas sharing PostgreSQL and S3${TEST_PO
   }, 60_000);
 
   afterAll(async () => {
-    await a?.close();
-    await b?.close();
+    for (const t of [a, b]) if (t && !closed.has(t)) await t.close();
     await s3?.stop();
     await dropSchema(TEST_POSTGRES_URL!, schema);
     process.env['AWS_ACCESS_KEY_ID'] = saved.id;
@@ -111,4 +111,45 @@ describe.skipIf(!TEST_POSTGRES_URL)(`replicas sharing PostgreSQL and S3${TEST_PO
     }, 2000);
     expect(elapsedMs).toBeLessThan(2000);
   }, 30_000);
+
+  it('elects one rollout leader; when it goes, another replica takes the rollout over and finishes it', async () => {
+    const c = await startServer({ database: { url: urlWithSchema(TEST_POSTGRES_URL!, schema) }, artifacts: { url: `s3://models/berth?endpoint=${encodeURIComponent(s3.endpoint)}` } }, { pollMs: 30_000 });
+    try {
+      const replicas = [a, b, c];
+      const leaders = async (): Promise<TestServer[]> => {
+        const out: TestServer[] = [];
+        for (const t of replicas) {
+          if (closed.has(t)) continue;
+          const st = (await (await fetch(`${t.url}/v1/status`)).json()) as { rolloutLeader: boolean | null };
+          if (st.rolloutLeader) out.push(t);
+        }
+        return out;
+      };
+      const { value: first } = await eventually(async () => {
+        const l = await leaders();
+        return l.length === 1 ? l[0]! : undefined;
+      }, 5000);
+      // start a rollout through a replica that does not lead: the leader adopts it and times its steps
+      const other = replicas.find((t) => t !== first)!;
+      const start = await post(`${other.url}/v1/deployments/bc-api/rollout`, { toVersion: 1, steps: '50,100', interval: '1500ms', noData: 'pass' });
+      expect(start.status, start.text).toBe(201);
+      // the leader goes away (a clean stop releases its lease)
+      await first.close();
+      closed.add(first);
+      const { value: next, elapsedMs } = await eventually(async () => {
+        const l = await leaders();
+        return l.length === 1 ? l[0]! : undefined;
+      }, 8000);
+      expect(next).not.toBe(first);
+      expect(elapsedMs).toBeLessThan(5000);
+      // …and the rollout still finishes: promoted, by the new leader
+      const { value: done } = await eventually(async () => {
+        const r = (await (await fetch(`${next.url}/v1/deployments/bc-api/rollout`)).json()) as { rollout: { state: string } };
+        return r.rollout.state === 'promoted' ? r : undefined;
+      }, 20_000);
+      expect(done.rollout.state).toBe('promoted');
+    } finally {
+      if (!closed.has(c)) await c.close();
+    }
+  }, 60_000);
 });
