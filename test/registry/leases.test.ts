@@ -22,7 +22,7 @@ const stores: { name: string; open(): Promise<{ a: Registry; b: Registry; done()
           name: 'postgres',
           async open() {
             const schema = testSchemaName('leases');
-            const url = urlWithSchema(TEST_POSTGRES_URL, schema);
+            const url = urlWithSchema(TEST_POSTGRES_URL!, schema);
             const dirs = [mkdtempSync(path.join(tmpdir(), 'berth-leases-')), mkdtempSync(path.join(tmpdir(), 'berth-leases-'))];
             const a = await openRegistry({ dataDir: dirs[0]!, databaseUrl: url });
             const b = await openRegistry({ dataDir: dirs[1]!, databaseUrl: url });
