@@ -18,7 +18,7 @@ export interface ServeProcess {
 export async function startServeProcess(dataDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<ServeProcess> {
   // dev mode (no authentication) unless the caller configures auth itself
   const auth = extraArgs.includes('--admin-token-file') || env['BERTH_ADMIN_TOKEN'] !== undefined;
-  const child = spawn(process.execPath, [BERTH_BIN, 'serve', ...(auth ? [] : ['--dev']), ...extraArgs, '--data-dir', dataDir, '--port', '0', ...(extraArgs.includes('--log-level') ? [] : ['--log-level', 'error'])], {
+  const child = spawn(process.execPath, [BERTH_BIN, 'serve', ...(auth ? [] : ['--dev']), ...extraArgs, '--data-dir', dataDir, ...(extraArgs.includes('--port') ? [] : ['--port', '0']), ...(extraArgs.includes('--log-level') ? [] : ['--log-level', 'error'])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
   });
