@@ -12,6 +12,7 @@ import { addRolloutCommands } from './commands/rollout.js';
 import { addServeCommand } from './commands/serve.js';
 import { addSignatureCommands } from './commands/signatures.js';
 import { addTokenCommands } from './commands/tokens.js';
+import { addTransferCommands } from './commands/transfer.js';
 import { CLI_VERSION, CliContext, DEFAULT_DATA_DIR, DEFAULT_SERVER, type CliIo } from './context.js';
 
 const processIo: CliIo = {
@@ -68,6 +69,7 @@ Every command has --help with examples; see also docs/cli.md.
   addTokenCommands(program, ctx);
   addBuildCommands(program, ctx);
   addMigrateCommand(program, ctx);
+  addTransferCommands(program, ctx);
   addK8sCommand(program, ctx);
   return { program, ctx };
 }

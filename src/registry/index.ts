@@ -51,3 +51,18 @@ export { openEmbeddedRegistry, type EmbeddedRegistryOptions } from './embedded.j
 export { createMetadataStore, migrateMetadata, openRegistry, type MetadataLocation, type MigrationReport, type OpenRegistryOptions } from './open.js';
 export type { AddSignatureInput, ArtifactSignatureRecord } from './signatures.js';
 export { readGitInfo, type GitInfo } from './lineage.js';
+export {
+  EXPORT_FORMAT,
+  EXPORT_TABLES,
+  EXPORT_TABLE_NAMES,
+  exportRegistry,
+  importRegistry,
+  verifyExportDir,
+  type ExportManifest,
+  type ExportOptions,
+  type ExportResult,
+  type ExportTable,
+  type ImportOptions,
+  type ImportResult,
+  type TransferProgress,
+} from './transfer.js';
