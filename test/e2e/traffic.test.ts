@@ -217,16 +217,18 @@ describe('shadow', () => {
 
   it("answers the caller while the shadow is still computing (the shadow's latency is not the caller's)", async () => {
     await deploy('shadow-slow', logreg, { shadows: [{ version: slow, percent: 100 }] });
-    const t0 = performance.now();
     const res = await post(`${ts.url}/v2/models/shadow-slow/infer`, body(64));
-    const callerMs = performance.now() - t0;
     expect(res.status).toBe(200);
     expect(res.headers.get('x-berth-version')).toBe(`${MODEL}@${logreg}`);
     // the copy of this very request has not finished when its answer is already here
     expect(ts.server.rolloutStats.window('shadow-slow')?.shadows.get(slow)?.copies ?? 0).toBe(0);
     await waitFor(() => (ts.server.rolloutStats.window('shadow-slow')?.shadows.get(slow)?.copies ?? 0) === 1, 30_000);
-    const shadowMs = ts.server.rolloutStats.window('shadow-slow')!.shadows.get(slow)!.latency.quantile(0.5)!;
-    expect(shadowMs).toBeGreaterThan(callerMs);
+    const w = ts.server.rolloutStats.window('shadow-slow')!;
+    const shadowMs = w.shadows.get(slow)!.latency.quantile(0.5)!;
+    // against the primary's own time in the server (the caller's wall time adds HTTP and, on a
+    // loaded machine, scheduling, which can exceed the slow model's compute)
+    const primaryMs = w.versions.get(logreg)!.latency.quantile(0.5)!;
+    expect(shadowMs).toBeGreaterThan(primaryMs);
   }, 60_000);
 
   it('compares shadow answers with the primary: agreement, probability difference, confusion', async () => {
