@@ -303,6 +303,10 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     repeatIntervalMs: config.alerts.repeatIntervalMs,
     clock,
     logger,
+    // replicas sharing PostgreSQL elect one evaluator there, so an alert is notified once
+    ...(registry.metadata.dialect === 'postgres'
+      ? { sharedLease: async (holder: string, ttlMs: number) => (await registry.tryLease('alert-evaluator', holder, ttlMs)).held }
+      : {}),
   });
   const gauges = new MonitorGauges(metrics.registry);
   const refreshMonitorGauges = async (): Promise<void> => {

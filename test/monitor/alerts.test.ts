@@ -130,6 +130,42 @@ describe('AlertManager', () => {
     }
   });
 
+  it('with a shared lease (replicas on several machines) only its holder evaluates', async () => {
+    let calls = 0;
+    let owner: string | null = null;
+    const lease = async (holder: string): Promise<boolean> => {
+      owner ??= holder;
+      return owner === holder;
+    };
+    const make = (d: string): AlertManager =>
+      new AlertManager({
+        dataDir: d,
+        rules: [{ name: 'drift', deployment: 'a', when: 'drift_share > 0.3' }],
+        webhooks: [],
+        report: async () => {
+          calls++;
+          return fakeReport(0.5);
+        },
+        deployments: async () => ['a'],
+        clock: new ManualClock(),
+        sharedLease: lease,
+      });
+    // two data dirs (two machines): their monitor.db leases would both be free
+    const other = mkdtempSync(path.join(tmpdir(), 'berth-alerts-'));
+    const first = make(dir);
+    const second = make(other);
+    try {
+      await first.evaluateNow();
+      await second.evaluateNow();
+      await first.evaluateNow();
+      expect(calls).toBe(2);
+    } finally {
+      await first.close();
+      await second.close();
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   it('one evaluator per data dir: a second process skips while the first holds the lease', async () => {
     const clock = new ManualClock();
     let calls = 0;

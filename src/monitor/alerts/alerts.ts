@@ -65,6 +65,12 @@ export interface AlertsOptions {
   webhookBackoffMs?: number;
   clock?: Clock;
   logger?: Logger;
+  /**
+   * A lease shared by replicas on other machines (the registry's, in PostgreSQL): only its holder
+   * evaluates, so a firing alert is notified once, not once per replica. Without it the lease in
+   * this data dir's monitor.db decides (processes on one machine).
+   */
+  sharedLease?: (holder: string, ttlMs: number) => Promise<boolean>;
 }
 
 interface Row {
@@ -132,7 +138,14 @@ export class AlertManager {
 
   private async evaluate(): Promise<void> {
     const now = this.clock.now();
-    if (this.rules.length === 0 || !this.takeLease(now)) return;
+    if (this.rules.length === 0) return;
+    if (this.opts.sharedLease) {
+      const held = await this.opts.sharedLease(this.holder, 3 * (this.opts.intervalMs ?? 60_000)).catch((err: unknown) => {
+        this.logger.warn('alerts: the shared evaluator lease could not be taken', { error: toBerthError(err).message });
+        return false;
+      });
+      if (!held) return;
+    } else if (!this.takeLease(now)) return;
     const all = this.rules.some((r) => r.deployment === '*') ? await this.opts.deployments() : [];
     const reports = new Map<string, Promise<MonitorReport | null>>();
     for (const rule of this.rules) {
