@@ -1,13 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BerthError } from '../core/index.js';
 import type { ArtifactStore, StoredArtifact } from './artifact-store.js';
-
-const SHA256_RE = /^[0-9a-f]{64}$/;
+import { assertSha256, exists, fsyncDir, fsyncPath, hashFile, isNodeError, removeStaleFiles } from './blob-files.js';
 
 /**
  * Blobs as files under `<root>/sha256/ab/abcdef…` (root is usually `<dataDir>/artifacts`).
@@ -124,76 +123,7 @@ export class FsArtifactStore implements ArtifactStore {
    * running in another process right now keeps its file. Returns how many were removed.
    */
   async removeStaleTempFiles(olderThanMs = 60 * 60 * 1000, now = Date.now()): Promise<number> {
-    let names: string[];
-    try {
-      names = await readdir(this.tmpDir);
-    } catch (err) {
-      if (isNodeError(err, 'ENOENT')) return 0;
-      throw err;
-    }
-    let removed = 0;
-    for (const name of names) {
-      const p = join(this.tmpDir, name);
-      try {
-        const st = await stat(p);
-        if (st.isFile() && now - st.mtimeMs >= olderThanMs) {
-          await unlink(p);
-          removed++;
-        }
-      } catch (err) {
-        if (!isNodeError(err, 'ENOENT')) throw err;
-      }
-    }
-    return removed;
+    return removeStaleFiles(this.tmpDir, olderThanMs, now);
   }
 }
 
-function assertSha256(sha256: string): void {
-  if (typeof sha256 !== 'string' || !SHA256_RE.test(sha256)) {
-    throw new BerthError('INVALID_ARGUMENT', `sha256: expected 64 lowercase hex digits, got ${JSON.stringify(sha256)}`, {
-      field: 'sha256',
-      expected: SHA256_RE.source,
-      got: sha256,
-    });
-  }
-}
-
-async function hashFile(p: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(p)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch (err) {
-    if (isNodeError(err, 'ENOENT')) return false;
-    throw err;
-  }
-}
-
-async function fsyncPath(p: string): Promise<void> {
-  const fh = await open(p, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  // Windows cannot open a directory for fsync; its rename is durable enough without it.
-  if (process.platform === 'win32') return;
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-function isNodeError(err: unknown, code: string): boolean {
-  return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
-}
