@@ -1,21 +1,12 @@
 import { createHash } from 'node:crypto';
+import type { Selectable } from 'kysely';
+import type { AuditTable } from './metadata-store.js';
 
 /**
  * The fields of one audit row that its hash covers, as stored (`details` is the stored JSON text;
  * it is hashed in canonical form, so a store that re-serialises JSON keeps the hash valid).
  */
-export interface AuditChainRow {
-  id: number;
-  /** epoch ms */
-  at: number;
-  actor: string;
-  action: string;
-  target: string;
-  model: string | null;
-  /** the details column: a JSON object as text */
-  details: string;
-  source: string | null;
-}
+export type AuditChainRow = Pick<Selectable<AuditTable>, 'id' | 'at' | 'actor' | 'action' | 'target' | 'model' | 'details' | 'source'>;
 
 /**
  * JSON with object keys sorted (by UTF-16 code unit, as `Array.prototype.sort` does) and no
