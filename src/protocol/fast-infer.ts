@@ -57,22 +57,24 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
     const url = req.url ?? '';
     const m = INFER_PATH.exec(url);
     if (!m) return false;
-    // credentials first: a refused caller's body is never read
-    // the caller, known synchronously for a cached token, else once `admitted` settles
+    // Credentials first: a refused caller's body is never read. The caller is known at once for
+    // a cached token, else once `admitted` settles.
+    let name: string;
     let principal: Principal | null = null;
     let admitted: Promise<Principal | null> | null = null;
-    if (guard) {
-      try {
-        const r = guard.check(req, INFER_ACCESS, pathParam('name', m[1]!));
+    try {
+      name = pathParam('name', m[1]!);
+      if (guard) {
+        const r = guard.check(req, INFER_ACCESS, name);
         if (r instanceof Promise) admitted = r;
         else principal = r;
-      } catch (err) {
-        fail(res, err, url, true);
-        req.resume();
-        return true;
       }
-      if (admitted !== null) admitted.catch(() => undefined);
+    } catch (err) {
+      fail(res, err, url, true);
+      req.resume();
+      return true;
     }
+    if (admitted !== null) admitted.catch(() => undefined);
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > bodyLimitBytes) {
       fail(res, tooLarge(bodyLimitBytes), url, true);
@@ -94,11 +96,9 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
     });
     req.on('error', () => res.destroy());
     const answer = (): void => {
-      let name: string;
       let version: number | undefined;
       let decoded: ReturnType<typeof decodeInferRequest>;
       try {
-        name = pathParam('name', m[1]!);
         version = m[2] === undefined ? undefined : parseVersion(pathParam('version', m[2]));
         const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
         if (text.length === 0) throw new BerthError('INVALID_ARGUMENT', 'request body is empty; expected a JSON object with "inputs"', { field: 'body' });
@@ -107,9 +107,7 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
         fail(res, err, url, true);
         return;
       }
-      const run = (): Promise<{ payload: string; requestId: string; answeredBy: string }> =>
-        inferV2(service, name, m[3] !== undefined ? 'preview' : version, decoded, req.headers, principal?.id);
-      run().then(
+      inferV2(service, name, m[3] !== undefined ? 'preview' : version, decoded, req.headers, principal?.id).then(
         ({ payload, requestId, answeredBy }) => {
           try {
             res.writeHead(200, {

@@ -322,7 +322,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   gaugeTimer.unref();
   const rolloutStats = new RolloutStats(() => clock.now());
   // callers whose traffic looks like model stealing become alerts, with the evidence
-  const extraction = config.extraction.enabled
+  // (in dev mode every request is the same anonymous caller: nothing to tell apart)
+  const extraction = config.extraction.enabled && !config.auth.dev
     ? new ExtractionDetector({
         windowMs: config.extraction.windowMs,
         minRows: config.extraction.minRows,
