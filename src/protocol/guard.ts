@@ -1,5 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { BerthError, withRequestContext, type RateLimitSpec } from '../core/index.js';
 import { allows, formatScopes, type Authenticator, type PeerCertificate, type Principal } from '../security/index.js';
@@ -78,11 +77,11 @@ export class RequestGuard {
     const header = req.headers.authorization;
     const cert = this.opts.certificateOf ? this.opts.certificateOf(req) : null;
     const p = this.opts.authenticator.authenticate(header, cert);
-    if (p instanceof Promise) return p.then((principal) => this.admit(req, principal, access, resource));
-    return this.admit(req, p, access, resource);
+    if (p instanceof Promise) return p.then((principal) => this.admit(principal, access, resource));
+    return this.admit(p, access, resource);
   }
 
-  private admit(req: IncomingMessage, p: Principal, access: RouteAccess, resource: string | undefined): Principal | Promise<Principal> {
+  private admit(p: Principal, access: RouteAccess, resource: string | undefined): Principal | Promise<Principal> {
     if (!access.authenticated && !allows(p, access.verbs, resource)) throw forbidden(p, access, resource);
     const limiter = this.opts.limiter;
     if (limiter === null) return p;
@@ -185,16 +184,6 @@ export class RequestGuard {
   }
 }
 
-/** Whether a TLS socket presented a certificate the CA vouches for. */
-export function verifiedCertificate(req: IncomingMessage): PeerCertificate | null {
-  const s = req.socket as TLSSocket;
-  if (!s.encrypted || !s.authorized) return null;
-  const c = s.getPeerCertificate();
-  if (!c || !c.subject) return null;
-  const cn = c.subject.CN;
-  return typeof cn === 'string' ? { commonName: cn, fingerprint256: c.fingerprint256 } : null;
-}
-
 function forbidden(p: Principal, access: RouteAccess, resource: string | undefined): BerthError {
   const need = access.verbs.map((v) => (v === 'admin' ? 'admin' : `${v}:${resource ?? '*'}`)).join(' or ');
   const has = formatScopes(p.scopes);
@@ -220,10 +209,4 @@ function limited(who: string, spec: RateLimitSpec, waitSeconds: number): BerthEr
   return new BerthError('RATE_LIMITED', `${who} is over its rate limit (${formatRate(spec.rate)}, burst ${spec.burst}); retry after ${when}`, {
     retryAfterSeconds: waitSeconds,
   });
-}
-
-/** Answer an error on the raw response (the fast path's refusals). */
-export function rawRefusal(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
-  res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
 }

@@ -20,7 +20,6 @@ const PUBLIC: RouteAccess = { verbs: [], public: true };
 const ANY: RouteAccess = { verbs: [], authenticated: true };
 const READ_ALL: RouteAccess = { verbs: ['read'] };
 const READ: RouteAccess = { verbs: ['read'], resource: 'name' };
-const DEPLOY_ALL: RouteAccess = { verbs: ['deploy'] };
 const DEPLOY: RouteAccess = { verbs: ['deploy'], resource: 'name' };
 const PREDICT: RouteAccess = { verbs: ['predict'], resource: 'name', inference: true };
 /** model metadata and readiness: what an inference client reads before it sends */

@@ -15,7 +15,7 @@ import type { MonitorService, PredictorFactory } from '../monitor/index.js';
 import type { DeploymentRecord, Registry, TrafficPolicy, VersionRecord } from '../registry/index.js';
 import { toManagedVersion, versionKey, type BreakerEvent, type InferenceService } from '../serving/index.js';
 import { analyse, type AccuracyNumbers, type AnalysisResult } from './analysis.js';
-import { checkSignatureCompatibility, runGates, type GateReport } from './gates.js';
+import { runGates, type GateReport } from './gates.js';
 import { parseRolloutRequest, type RolloutSpec, type RolloutStep, type StartRolloutRequest } from './spec.js';
 import type { RolloutStats } from './stats.js';
 import { ACTIVE_STATES, RolloutStore, rolloutNotFound, type DecisionInput, type RolloutDecision, type RolloutRecord, type RolloutState, type StoredSpec } from './store.js';

@@ -26,7 +26,7 @@ import {
   registerV2Routes,
   sendError,
 } from '../protocol/index.js';
-import { openRegistry, redactDatabaseUrl, type Registry, type VersionRecord } from '../registry/index.js';
+import { openRegistry, redactDatabaseUrl, type Registry } from '../registry/index.js';
 import { OnnxBackend } from '../runtime/index.js';
 import {
   InferenceService,
