@@ -49,7 +49,16 @@ export interface ServerConfig {
    * own loaded models, so memory grows with it; repository actions and /metrics span them all.
    */
   processes: number;
+  /**
+   * what this process does: `all` (the default) serves inference and runs the control plane;
+   * `data` serves inference only (stateless replicas); `control` runs the management API,
+   * rollouts, monitoring and alerts without taking inference traffic (docs/replicas.md).
+   */
+  role: ServerRole;
 }
+
+export const SERVER_ROLES = ['all', 'control', 'data'] as const;
+export type ServerRole = (typeof SERVER_ROLES)[number];
 
 /** The inference log: what every deployment records of its traffic (docs/monitoring.md). */
 export interface InferenceLogConfig {
@@ -210,7 +219,7 @@ export interface BerthConfig {
 export const DEFAULT_CONFIG: BerthConfig = {
   version: 1,
   dataDir: '.berth',
-  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 32 * 1024 * 1024, processes: 1 },
+  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 32 * 1024 * 1024, processes: 1, role: 'all' },
   batching: { maxBatchSize: 64, maxQueueDelayMs: 0, maxQueueSize: 4096, timeoutMs: 30_000 },
   lifecycle: { idleUnloadMs: 0, minLoaded: 0, memoryBudgetBytes: 0, warmupRuns: 2 },
   runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'main', workerThresholdMs: 0.1 },
@@ -238,6 +247,7 @@ const ENV_KEYS: Record<string, [keyof BerthConfig, string | null, 'int' | 'str' 
   BERTH_PORT: ['server', 'port', 'int'],
   BERTH_BODY_LIMIT_BYTES: ['server', 'bodyLimitBytes', 'int'],
   BERTH_PROCESSES: ['server', 'processes', 'int'],
+  BERTH_ROLE: ['server', 'role', 'str'],
   BERTH_MAX_BATCH_SIZE: ['batching', 'maxBatchSize', 'int'],
   BERTH_MAX_QUEUE_DELAY_MS: ['batching', 'maxQueueDelayMs', 'int'],
   BERTH_MAX_QUEUE_SIZE: ['batching', 'maxQueueSize', 'int'],
@@ -311,6 +321,9 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   int('server.port', cfg.server.port, 0, 65535);
   int('server.bodyLimitBytes', cfg.server.bodyLimitBytes, 1024);
   int('server.processes', cfg.server.processes, 0, 256);
+  if (!(SERVER_ROLES as readonly unknown[]).includes(cfg.server.role)) {
+    problems.push(`server.role: expected one of ${SERVER_ROLES.join(', ')}, got ${JSON.stringify(cfg.server.role)}`);
+  }
   int('batching.maxBatchSize', cfg.batching.maxBatchSize, 1, 1 << 20);
   int('batching.maxQueueDelayMs', cfg.batching.maxQueueDelayMs, 0, 60_000);
   int('batching.maxQueueSize', cfg.batching.maxQueueSize, 1);

@@ -20,6 +20,7 @@ export const ERROR_CATALOG = {
   FORBIDDEN: { status: 403, summary: 'The credentials are valid but lack the scope this route needs.' },
   RATE_LIMITED: { status: 429, summary: 'A rate limit or quota (per token or per deployment) is used up; retry after the advertised delay.' },
   ARTIFACT_UNTRUSTED: { status: 422, summary: 'An artifact has no valid signature from a trusted key while signatures are required; it is never served.' },
+  WRONG_ROLE: { status: 421, summary: 'This replica does not serve that route in its role (--role data serves inference, --role control the management API); send it to one that does.' },
   AUDIT_CHAIN_BROKEN: { status: 409, summary: 'The audit trail’s hash chain does not verify: a row was edited, removed or inserted.' },
   PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body, or the elements of its tensors, exceed the configured limits.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body has a content type Berth cannot read.' },

@@ -47,6 +47,8 @@ export const CONFIG_FILE = 'berth.yaml';
 export const DEFAULT_SECRET = 'berth-secrets';
 export const DEFAULT_PROMETHEUS = 'http://prometheus-operated.monitoring.svc:9090';
 export const ANNOTATION_PREFIX = 'berth.dev';
+/** The control plane's objects (`--control-plane`): one per registry, whatever deployment they were printed for. */
+export const CONTROL_PLANE_NAME = 'berth-control';
 
 /** Secret keys the pods read (never inline values); which appear depends on the options. */
 export const SECRET_KEYS = {
@@ -84,6 +86,12 @@ export interface PackagingOptions {
   secrets?: readonly SecretUse[];
   /** Prometheus that KEDA queries */
   prometheusUrl?: string;
+  /**
+   * Split the roles: the pods serve inference only (`--role data`) and a separate control-plane
+   * Deployment (`--role control`, one pod) runs the management API, rollouts, monitoring and
+   * alerts. Needs the shared database and artifacts.
+   */
+  controlPlane?: boolean;
 }
 
 /** Options with defaults applied and checked: what both output formats build from. */
@@ -100,6 +108,9 @@ export interface ResolvedPackaging {
   secretName: string;
   secrets: SecretUse[];
   prometheusUrl: string;
+  controlPlane: boolean;
+  /** what the objects are: the inference pods, or the control plane's */
+  component: 'data-plane' | 'control-plane';
   source: PackagingSource;
 }
 
@@ -158,6 +169,10 @@ export function resolvePackaging(source: PackagingSource, options: PackagingOpti
       throw invalid('--autoscale', AUTOSCALE_EXPECTED, `${a.min}:${a.max}:${a.metric}`);
     }
   }
+  const secrets = [...new Set(options.secrets ?? [])];
+  if (options.controlPlane && !(secrets.includes('database') && secrets.includes('artifacts'))) {
+    throw invalid('--control-plane', '--database and --artifacts as well', secrets.length > 0 ? secrets.map((s) => `--${s}`).join(' ') : 'neither', 'the control plane and the inference pods share the registry and the artifacts');
+  }
   const sizes = [...new Map(source.versions.map((v) => [v.sha256, v.sizeBytes])).values()];
   return {
     name: kubernetesName(source.deployment.name),
@@ -170,8 +185,10 @@ export function resolvePackaging(source: PackagingSource, options: PackagingOpti
     cpu: options.cpu ?? DEFAULT_CPU,
     memory: options.memory ?? defaultMemory(sizes),
     secretName: options.secretName ?? DEFAULT_SECRET,
-    secrets: [...new Set(options.secrets ?? [])],
+    secrets,
     prometheusUrl: options.prometheusUrl ?? DEFAULT_PROMETHEUS,
+    controlPlane: options.controlPlane === true,
+    component: 'data-plane',
     source,
   };
 }
@@ -184,7 +201,7 @@ export function selectorLabels(r: ResolvedPackaging): Record<string, string> {
 function labels(r: ResolvedPackaging): Record<string, string> {
   return {
     ...selectorLabels(r),
-    'app.kubernetes.io/component': 'data-plane',
+    'app.kubernetes.io/component': r.component,
     'app.kubernetes.io/part-of': 'berth',
     'app.kubernetes.io/version': r.source.serverVersion.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63),
     'app.kubernetes.io/managed-by': 'berth',
@@ -236,9 +253,15 @@ export function berthConfigYaml(r: ResolvedPackaging): string {
  * bundle: `node start.mjs`) seeds the bundled model and runs `berth serve` with them, so the
  * command is left to the image.
  */
-export function serveArgs(): string[] {
-  // every replica runs the whole server for now; `--role data` (stateless data-plane replicas) comes with the PostgreSQL lease
-  return ['--port', String(BERTH_PORT), '--host', '0.0.0.0', '--config', `${CONFIG_DIR}/${CONFIG_FILE}`];
+export function serveArgs(role?: 'data' | 'control'): string[] {
+  // without a role every pod runs the whole server (the replicas elect a rollout leader)
+  return ['--port', String(BERTH_PORT), '--host', '0.0.0.0', '--config', `${CONFIG_DIR}/${CONFIG_FILE}`, ...(role ? ['--role', role] : [])];
+}
+
+/** The `--role` of the pods of `r`: none (whole servers) unless the roles are split. */
+export function podRole(r: ResolvedPackaging): 'data' | 'control' | undefined {
+  if (!r.controlPlane) return undefined;
+  return r.component === 'control-plane' ? 'control' : 'data';
 }
 
 /** Environment from the Secret (by reference) and the writable directories. */
@@ -315,7 +338,7 @@ export function berthContainer(r: ResolvedPackaging, name = 'berth'): JsonObject
     name,
     image: r.image,
     imagePullPolicy: 'IfNotPresent',
-    args: serveArgs(),
+    args: serveArgs(podRole(r)),
     ports: [{ name: 'http', containerPort: BERTH_PORT, protocol: 'TCP' }],
     env: containerEnv(r),
     resources: {
@@ -463,6 +486,18 @@ function planPdb(r: ResolvedPackaging): KubeObject {
 }
 
 /**
+ * The control plane (`--role control`): its own ConfigMap, Service and Deployment of one pod, named
+ * `berth-control` whatever deployment they were printed for (one per registry: printing them for
+ * another deployment applies the same objects). No autoscaler and no disruption budget: a drain
+ * pauses rollouts and the management API for a moment, never inference.
+ */
+export function planControlPlane(r: ResolvedPackaging): KubeObject[] {
+  const c: ResolvedPackaging = { ...r, name: CONTROL_PLANE_NAME, component: 'control-plane', replicas: 1, autoscale: null, scaleToZero: false };
+  const config = planConfigMap(c);
+  return [config, planService(c), planDeployment(c, config)];
+}
+
+/**
  * Kubernetes manifests for one Berth deployment, as data: ConfigMap, Service, Deployment, then an
  * HPA (`autoscale`) or a KEDA ScaledObject (`scaleToZero`), then a PodDisruptionBudget.
  * Secrets are referenced, never written.
@@ -478,6 +513,7 @@ export function planKubernetesManifests(source: PackagingSource, options: Packag
   if (r.scaleToZero) objects.push(planScaledObject(r));
   else if (r.autoscale) objects.push(planHpa(r, r.autoscale));
   objects.push(planPdb(r));
+  if (r.controlPlane) objects.push(...planControlPlane(r));
   return objects;
 }
 

@@ -4,6 +4,7 @@ import {
   BERTH_PORT,
   TERMINATION_GRACE_SECONDS,
   berthContainer,
+  planControlPlane,
   objectMeta,
   planConfigMap,
   podSecurityContext,
@@ -41,7 +42,8 @@ export function planKServeManifests(source: PackagingSource, options: PackagingO
     );
   }
   const r = resolvePackaging(source, options);
-  return [planConfigMap(r), planServingRuntime(r), planInferenceService(r)];
+  // with the roles split the runtime's pods serve inference only; the control plane runs beside KServe
+  return [planConfigMap(r), planServingRuntime(r), planInferenceService(r), ...(r.controlPlane ? planControlPlane(r) : [])];
 }
 
 export function servingRuntimeName(r: ResolvedPackaging): string {

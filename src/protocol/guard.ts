@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { BerthError, withRequestContext, type RateLimitSpec } from '../core/index.js';
+import { BerthError, withRequestContext, type RateLimitSpec, type ServerRole } from '../core/index.js';
 import { allows, formatScopes, type Authenticator, type PeerCertificate, type Principal } from '../security/index.js';
-import { routeAccess, type RouteAccess } from './route-access.js';
+import { roleServes, routeAccess, routePlane, type RouteAccess } from './route-access.js';
 
 /** The part of a rate limiter the guard uses: 0 = go, else seconds until a token is there. */
 export interface RequestLimiter {
@@ -22,6 +22,17 @@ export interface GuardOptions {
   tls: boolean;
   /** a verified client certificate of a request, when mTLS is on */
   certificateOf?: (req: IncomingMessage) => PeerCertificate | null;
+  /** what this replica serves (`--role`); routes of another plane answer 421 WRONG_ROLE (default all) */
+  role?: ServerRole;
+}
+
+/** The answer of a route this replica's role does not serve, saying where to send it. */
+export function wrongRole(role: ServerRole, method: string, url: string): BerthError {
+  const where =
+    role === 'data'
+      ? 'this replica runs with --role data and serves inference only; send it to the control plane (a berth serve with --role control or all)'
+      : 'this replica runs with --role control and takes no inference traffic; send it to a data replica (a berth serve with --role data or all)';
+  return new BerthError('WRONG_ROLE', `${method} ${url}: ${where}`, { role, route: `${method} ${url}` });
 }
 
 const PRINCIPAL = Symbol('berth.principal');
@@ -124,6 +135,14 @@ export class RequestGuard {
         const access = routeAccess(m, route.url);
         if (!access) throw new BerthError('INTERNAL', `route ${m} ${route.url} has no access rule; add it to ROUTE_ACCESS (src/protocol/route-access.ts)`);
         route.config = { ...(route.config as object | undefined), access };
+        const role = this.opts.role ?? 'all';
+        if (!roleServes(role, routePlane(m, route.url))) {
+          const refusal = wrongRole(role, m, route.url.replace(/:([A-Za-z_]+)/g, '{$1}'));
+          route.handler = async () => {
+            throw refusal;
+          };
+          continue;
+        }
         if (m !== 'GET' && m !== 'HEAD' && !access.public) {
           const handler = route.handler;
           route.handler = function (this: FastifyInstance, req, reply) {

@@ -21,6 +21,6 @@ export * from './codec/index.js';
 export { registerMonitorRoutes, type MonitorRestOptions } from './monitor-rest.js';
 export { registerRolloutRoutes, type RolloutRestOptions } from './rollout-rest.js';
 export { RequestGuard, principalOf, type GuardOptions, type RequestLimiter } from './guard.js';
-export { ROUTE_ACCESS, routeAccess, describeAccess, renderRouteTable, type RouteAccess } from './route-access.js';
+export { ROUTE_ACCESS, routeAccess, routePlane, roleServes, describeAccess, renderRouteTable, type RouteAccess, type RoutePlane } from './route-access.js';
 export { registerTokenRoutes, DEFAULT_TOKEN_LIFETIME_MS, type CreateTokenRequest } from './token-rest.js';
 export { registerSignatureRoutes, type SignatureRestOptions } from './signature-rest.js';

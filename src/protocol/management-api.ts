@@ -8,6 +8,7 @@ import {
   type Lineage,
   type ModelCard,
   type Signature,
+  type ServerRole,
 } from '../core/index.js';
 import {
   AUDIT_PAGE_ROWS,
@@ -189,6 +190,8 @@ export interface StatusView {
   uptimeSeconds: number | null;
   /** whether this process times the rollout steps (replicas sharing PostgreSQL elect one); null without a server */
   rolloutLeader: boolean | null;
+  /** what this process serves (`berth serve --role`); null without a server */
+  role: ServerRole | null;
   /** absolute data dir, null when unknown */
   dataDir: string | null;
   models: number;
@@ -216,6 +219,8 @@ export interface ManagementApiOptions {
   verifyDeploy?: (input: DeployInput) => Promise<void>;
   /** whether this process leads rollouts (status) */
   rolloutLeader?: () => boolean;
+  /** this server's role (`berth serve --role`) */
+  role?: ServerRole;
   /** checked before an alias that deployments follow moves to a version */
   verifyVersion?: (v: { model: string; version: number; sha256: string }) => Promise<void>;
 }
@@ -499,6 +504,7 @@ export class ManagementApi {
       startedAt: service ? new Date(this.startedAt).toISOString() : null,
       uptimeSeconds: service ? Math.max(0, Math.round((now - this.startedAt) / 1000)) : null,
       rolloutLeader: this.opts.rolloutLeader ? this.opts.rolloutLeader() : null,
+      role: service ? (this.opts.role ?? 'all') : null,
       dataDir: this.opts.dataDir ?? null,
       models: models.length,
       deployments: deployments.length,

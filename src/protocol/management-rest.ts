@@ -33,6 +33,7 @@ export interface ManagementRestOptions {
   verifyDeploy?: ManagementApiOptions['verifyDeploy'];
   verifyVersion?: ManagementApiOptions['verifyVersion'];
   rolloutLeader?: ManagementApiOptions['rolloutLeader'];
+  role?: ManagementApiOptions['role'];
 }
 
 /**
@@ -75,6 +76,7 @@ export function registerManagementRoutes(app: FastifyInstance, opts: ManagementR
     ...(opts.verifyDeploy ? { verifyDeploy: opts.verifyDeploy } : {}),
     ...(opts.verifyVersion ? { verifyVersion: opts.verifyVersion } : {}),
     ...(opts.rolloutLeader ? { rolloutLeader: opts.rolloutLeader } : {}),
+    ...(opts.role ? { role: opts.role } : {}),
   });
   const openapi = JSON.stringify(buildOpenApiDocument({ version: opts.version }));
 

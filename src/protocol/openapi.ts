@@ -451,6 +451,7 @@ const SCHEMAS: Record<string, Json> = {
       startedAt: nullable(iso()),
       uptimeSeconds: nullable(int()),
       rolloutLeader: nullable(bool('whether this process times rollout steps (replicas elect one); null without a server')),
+      role: nullable({ type: 'string', enum: ['all', 'control', 'data'], description: 'what this process serves (berth serve --role); null without a server' }),
       dataDir: nullable(str()),
       models: int('registered models'),
       deployments: int(),

@@ -1,3 +1,4 @@
+import type { ServerRole } from '../core/index.js';
 import type { Verb } from '../security/index.js';
 
 /**
@@ -106,6 +107,45 @@ export function routeAccess(method: string, url: string): RouteAccess | undefine
   return ROUTE_ACCESS[`${method === 'HEAD' ? 'GET' : method} ${url}`];
 }
 
+/**
+ * Which replicas serve a route (`berth serve --role`): `data` routes (inference) are served by
+ * `data` and `all` replicas, `control` routes (the management API, rollouts, monitoring, feedback,
+ * tokens) by `control` and `all` ones, `both` (health, model metadata, metrics, status) by every
+ * replica. Elsewhere the route answers 421 WRONG_ROLE naming where to send it.
+ */
+export type RoutePlane = 'data' | 'control' | 'both';
+
+const SERVED_BY_EVERY_ROLE: ReadonlySet<string> = new Set([
+  'GET /v2/health/live',
+  'GET /v2/health/ready',
+  'GET /v2',
+  'GET /openapi.json',
+  'GET /v1/auth/whoami',
+  'OPTIONS *',
+  'GET /v2/models/:name',
+  'GET /v2/models/:name/versions/:version',
+  'GET /v2/models/:name/ready',
+  'GET /v2/models/:name/versions/:version/ready',
+  'GET /metrics',
+  'GET /v1/status',
+  // the model repository extension acts on the loaded models of the replica it reaches
+  'POST /v2/repository/index',
+  'POST /v2/repository/models/:name/load',
+  'POST /v2/repository/models/:name/unload',
+]);
+
+/** The plane of `METHOD url-pattern` (see RoutePlane); routes missing from ROUTE_ACCESS are control routes. */
+export function routePlane(method: string, url: string): RoutePlane {
+  const key = `${method === 'HEAD' ? 'GET' : method} ${url}`;
+  if (SERVED_BY_EVERY_ROLE.has(key)) return 'both';
+  return ROUTE_ACCESS[key]?.inference ? 'data' : 'control';
+}
+
+/** Whether a replica of `role` serves routes of `plane`. */
+export function roleServes(role: ServerRole, plane: RoutePlane): boolean {
+  return role === 'all' || plane === 'both' || plane === role;
+}
+
 /** How the docs say what a route needs. */
 export function describeAccess(a: RouteAccess): string {
   if (a.public) return 'public';
@@ -122,10 +162,11 @@ export function renderRouteTable(): string {
   const rows = Object.entries(ROUTE_ACCESS)
     .map(([key, a]) => {
       const [method, url] = key.split(' ') as [string, string];
-      return { method, url: url.replace(/:([A-Za-z_]+)/g, '{$1}'), a };
+      return { method, key: url, url: url.replace(/:([A-Za-z_]+)/g, '{$1}'), a };
     })
     .sort((x, y) => (x.url === y.url ? x.method.localeCompare(y.method) : x.url.localeCompare(y.url)));
-  const lines = ['| method | route | needs |', '|---|---|---|'];
-  for (const r of rows) lines.push(`| ${r.method} | \`${r.url}\` | ${describeAccess(r.a)} |`);
+  const servedBy = { both: 'every role', data: '`all`, `data`', control: '`all`, `control`' } as const;
+  const lines = ['| method | route | needs | served by (`--role`) |', '|---|---|---|---|'];
+  for (const r of rows) lines.push(`| ${r.method} | \`${r.url}\` | ${describeAccess(r.a)} | ${servedBy[routePlane(r.method, r.key)]} |`);
   return lines.join('\n');
 }

@@ -105,6 +105,18 @@ export interface LeasesTable {
   expires_at: number;
 }
 
+/**
+ * One replica's numbers for one rollout step of a deployment (`epoch` names the step: rollout id
+ * and step start), serialised by the rollout layer; the leader merges every replica's.
+ */
+export interface RolloutWindowsTable {
+  deployment: string;
+  epoch: string;
+  replica: string;
+  updated_at: number;
+  body: string;
+}
+
 /** A signature over a version's artifact sha256 by a key (verified against trusted public keys). */
 export interface ArtifactSignaturesTable {
   model: string;
@@ -193,6 +205,7 @@ export interface RegistryDatabase {
   tokens: TokensTable;
   artifact_signatures: ArtifactSignaturesTable;
   leases: LeasesTable;
+  rollout_windows: RolloutWindowsTable;
   berth_schema_migrations: SchemaMigrationsTable;
 }
 

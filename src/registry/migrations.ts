@@ -232,6 +232,23 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
         .execute();
     },
   },
+  {
+    version: 7,
+    name: 'rollout-windows',
+    async up(db, dialect) {
+      // each replica's numbers for a rollout step (its window), so the leader judges all traffic
+      const text = textType(dialect);
+      await db.schema
+        .createTable('rollout_windows')
+        .addColumn('deployment', text, (c) => c.notNull())
+        .addColumn('epoch', text, (c) => c.notNull())
+        .addColumn('replica', text, (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('body', text, (c) => c.notNull())
+        .addPrimaryKeyConstraint('rollout_windows_pk', ['deployment', 'epoch', 'replica'])
+        .execute();
+    },
+  },
 ];
 
 /**

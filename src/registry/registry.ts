@@ -690,6 +690,48 @@ export class Registry {
     });
   }
 
+  // -------------------------------------------------------------------------------------------
+  // rollout windows: each replica's numbers for the step a rollout is in (the leader merges them)
+
+  /**
+   * Store `replica`'s serialised numbers for a deployment's rollout step `epoch` (replacing its
+   * previous ones). Not a registry change: no audit row, no change notification, no write lock —
+   * replicas write these every second or so and nobody else needs to hear of it.
+   */
+  async putRolloutWindow(deployment: string, epoch: string, replica: string, body: string): Promise<void> {
+    const updated_at = this.clock.now();
+    await this.metadata.db
+      .insertInto('rollout_windows')
+      .values({ deployment, epoch, replica, updated_at, body })
+      .onConflict((oc) => oc.columns(['deployment', 'epoch', 'replica']).doUpdateSet({ updated_at, body }))
+      .execute();
+  }
+
+  /** Every replica's numbers for a deployment's rollout step, in replica order. */
+  async rolloutWindows(deployment: string, epoch: string): Promise<{ replica: string; updatedAtMs: number; body: string }[]> {
+    const rows = await this.metadata.db
+      .selectFrom('rollout_windows')
+      .select(['replica', 'updated_at', 'body'])
+      .where('deployment', '=', deployment)
+      .where('epoch', '=', epoch)
+      .orderBy('replica')
+      .execute();
+    return rows.map((r) => ({ replica: r.replica, updatedAtMs: Number(r.updated_at), body: r.body }));
+  }
+
+  /** Forget every stored window but those of the steps in `keep` (rollouts still in progress). */
+  async pruneRolloutWindows(keep: readonly { deployment: string; epoch: string }[]): Promise<number> {
+    const wanted = new Set(keep.map((k) => `${k.deployment}\u0000${k.epoch}`));
+    const stored = await this.metadata.db.selectFrom('rollout_windows').select(['deployment', 'epoch']).distinct().execute();
+    let removed = 0;
+    for (const s of stored) {
+      if (wanted.has(`${s.deployment}\u0000${s.epoch}`)) continue;
+      const r = await this.metadata.db.deleteFrom('rollout_windows').where('deployment', '=', s.deployment).where('epoch', '=', s.epoch).executeTakeFirst();
+      removed += Number(r.numDeletedRows);
+    }
+    return removed;
+  }
+
   private async databaseNow(trx: Db): Promise<number> {
     if (this.metadata.dialect !== 'postgres') return Date.now();
     const r = await sql<{ now: number | string }>`select (extract(epoch from clock_timestamp()) * 1000)::bigint as now`.execute(trx);

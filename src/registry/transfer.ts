@@ -20,8 +20,8 @@ export const EXPORT_FORMAT = 'berth-export/1';
 
 /**
  * Every exported table with its columns (in file order) and primary key (the row order), in the
- * order rows are inserted (parents before the rows that refer to them). `leases` is left out: a
- * lease belongs to a running process, not to the registry.
+ * order rows are inserted (parents before the rows that refer to them). `leases` and
+ * `rollout_windows` are left out: they belong to running processes, not to the registry.
  */
 export const EXPORT_TABLES = {
   models: { key: ['name'], columns: ['name', 'description', 'tags', 'created_at', 'updated_at'] },

@@ -17,13 +17,19 @@ import { toManagedVersion, versionKey, type BreakerEvent, type InferenceService 
 import { analyse, type AccuracyNumbers, type AnalysisResult } from './analysis.js';
 import { runGates, type GateReport } from './gates.js';
 import { parseRolloutRequest, type RolloutSpec, type RolloutStep, type StartRolloutRequest } from './spec.js';
-import type { RolloutStats } from './stats.js';
+import { epochOf, type SharedRolloutWindows } from './shared-windows.js';
+import type { DeploymentWindow, RolloutStats } from './stats.js';
 import { ACTIVE_STATES, RolloutStore, rolloutNotFound, type DecisionInput, type RolloutDecision, type RolloutRecord, type RolloutState, type StoredSpec } from './store.js';
 
 export interface RolloutControllerOptions {
   registry: Registry;
   service: InferenceService;
   stats: RolloutStats;
+  /**
+   * With several serving processes: every replica's numbers of a step, pooled through the
+   * registry; the analysis and `status` read the merged window instead of this process's own.
+   */
+  shared?: SharedRolloutWindows;
   /** re-resolve deployments now (the server's refresh): a new policy takes traffic before a step's window starts */
   apply: () => Promise<void>;
   /** accuracy on labelled feedback, when monitoring is on */
@@ -190,7 +196,7 @@ export class RolloutController {
         { kind: 'start', verdict: 'pass', details: { gates: gates.results, steps: spec.steps, intervalMs: spec.intervalMs, analysis: spec.analysis }, actor, audit: 'rollout.start' },
       );
       await this.applyTraffic(r, actor);
-      this.opts.stats.reset(deployment);
+      this.opts.stats.reset(deployment, epochOf(r));
       this.arm(r);
       this.logger.info('rollout started', { deployment, rollout: r.id, from: r.fromVersion, to: r.toVersion, steps: spec.steps.length });
       return r;
@@ -231,7 +237,7 @@ export class RolloutController {
         { state: 'progressing', step_started_at: now, next_at: now + r.spec.intervalMs, reason: null },
         { kind: 'resume', details: { note: 'the step starts a fresh analysis window' }, actor, audit: 'rollout.resume' },
       );
-      this.opts.stats.reset(deployment);
+      this.opts.stats.reset(deployment, epochOf(next));
       this.arm(next);
       return next;
     });
@@ -283,7 +289,7 @@ export class RolloutController {
   async status(deployment: string): Promise<RolloutStatus> {
     const r = await this.store.latest(deployment);
     if (!r) throw rolloutNotFound(`for deployment "${deployment}" (start one: berth rollout start ${deployment} --to-version N)`);
-    return { rollout: r, decisions: await this.store.decisions(r.id), live: ACTIVE_STATES.includes(r.state) ? this.live(r) : null };
+    return { rollout: r, decisions: await this.store.decisions(r.id), live: ACTIVE_STATES.includes(r.state) ? await this.live(r) : null };
   }
 
   list(deployment?: string): Promise<RolloutRecord[]> {
@@ -337,6 +343,7 @@ export class RolloutController {
             actor: SYSTEM_ACTOR,
             audit: 'rollout.step',
           });
+          this.opts.stats.reset(r.deployment, epochOf(next));
           this.arm(next);
         } catch (err) {
           this.logger.error('resuming a rollout failed', { deployment: r.deployment, rollout: r.id, error: toBerthError(err).message });
@@ -430,7 +437,7 @@ export class RolloutController {
       const next = await this.store.transition(r.id, ['progressing'], { failures, step_started_at: now, next_at: now + r.spec.intervalMs, reason: result.reason }, {
         kind: 'analysis', verdict, details: { ...details, failures, failureLimit: r.spec.analysis.failureLimit }, actor: SYSTEM_ACTOR, audit: 'rollout.analysis',
       }, r.step);
-      this.opts.stats.reset(r.deployment);
+      this.opts.stats.reset(r.deployment, epochOf(next));
       this.arm(next);
       return;
     }
@@ -445,14 +452,19 @@ export class RolloutController {
       kind: 'advance', verdict: 'pass', details: { ...details, from: describeStep(r.currentStep), to: describeStep(nextStep) }, actor: SYSTEM_ACTOR, audit: 'rollout.step',
     }, r.step);
     await this.applyTraffic(next, SYSTEM_ACTOR);
-    this.opts.stats.reset(r.deployment);
+    this.opts.stats.reset(r.deployment, epochOf(next));
     this.arm(next);
   }
 
+  /** The step's numbers: every replica's when they are pooled, else this process's. */
+  private async stepWindow(r: RolloutRecord): Promise<DeploymentWindow | undefined> {
+    return this.opts.shared ? this.opts.shared.merged(r) : this.opts.stats.window(r.deployment);
+  }
+
   private async analyse(r: RolloutRecord): Promise<AnalysisResult> {
-    let w = this.opts.stats.window(r.deployment);
+    let w = await this.stepWindow(r);
     if (!w) {
-      this.opts.stats.reset(r.deployment);
+      this.opts.stats.reset(r.deployment, epochOf(r));
       w = this.opts.stats.window(r.deployment)!;
     }
     const mode = r.currentStep.kind === 'shadow' ? 'shadow' : r.currentStep.kind === 'preview' ? 'preview' : 'split';
@@ -578,8 +590,8 @@ export class RolloutController {
     throw rolloutNotFound(`for deployment "${deployment}" (start one: berth rollout start ${deployment} --to-version N)`);
   }
 
-  private live(r: RolloutRecord): LiveNumbers | null {
-    const w = this.opts.stats.window(r.deployment);
+  private async live(r: RolloutRecord): Promise<LiveNumbers | null> {
+    const w = await this.stepWindow(r);
     if (!w) return null;
     const role = (v: number): 'stable' | 'candidate' | 'other' => (v === r.fromVersion ? 'stable' : v === r.toVersion ? 'candidate' : 'other');
     return {

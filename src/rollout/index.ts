@@ -6,6 +6,8 @@
  */
 export { RolloutController, describeStep, type RolloutControllerOptions, type RolloutStatus, type LiveNumbers } from './controller.js';
 export { RolloutStats, Reservoir, type DeploymentWindow, type VersionWindow, type ShadowWindow } from './stats.js';
+export { SharedRolloutWindows, epochOf, type SharedWindowsOptions } from './shared-windows.js';
+export { encodeWindow, decodeWindow, mergeWindows } from './window-codec.js';
 export { analyse, jensenShannonDistance, predictionDistance, VERDICTS, type AnalysisResult, type CheckResult, type Verdict, type AccuracyNumbers } from './analysis.js';
 export {
   parseRolloutRequest,

@@ -18,6 +18,7 @@ export class Reservoir {
   }
 
   add(x: number): void {
+    if (this.filled >= 0) throw new Error('a merged reservoir is read-only');
     if (this.seen < this.size) {
       this.values[this.seen++] = x;
       return;
@@ -35,7 +36,44 @@ export class Reservoir {
 
   /** Sorted copy of the sample. */
   sorted(): Float64Array {
-    return this.values.slice(0, Math.min(this.seen, this.size)).sort();
+    return this.values.slice(0, this.count).sort();
+  }
+
+  /**
+   * A reservoir standing for several: each part (its own sample of `seen` numbers) contributes
+   * in proportion to how many numbers it saw, so quantiles of the result are those of all the
+   * numbers together (up to sampling). Parts that were not sampled down are taken whole.
+   */
+  static merged(parts: readonly { seen: number; values: ArrayLike<number> }[], size = 4096): Reservoir {
+    const out = new Reservoir(size);
+    const total = parts.reduce((n, p) => n + p.seen, 0);
+    if (total <= size) {
+      let n = 0;
+      for (const p of parts) for (let i = 0; i < p.values.length && n < size; i++) out.values[n++] = p.values[i]!;
+      out.seen = total;
+      out.filled = n;
+      return out;
+    }
+    // one rate for every part (values kept per value seen), as high as the fullest part allows
+    let rate = size / total;
+    for (const p of parts) if (p.seen > 0) rate = Math.min(rate, p.values.length / p.seen);
+    let n = 0;
+    for (const p of parts) {
+      // a systematic sample of this part's sample, in proportion to what it saw
+      const k = Math.min(p.values.length, Math.round(rate * p.seen), size - n);
+      if (k <= 0) continue;
+      for (let j = 0; j < k; j++) out.values[n++] = p.values[Math.floor(((j + 0.5) * p.values.length) / k)]!;
+    }
+    out.seen = total;
+    out.filled = n;
+    return out;
+  }
+
+  /** slots in use when built by `merged` (shares rounded); otherwise min(seen, size) */
+  private filled = -1;
+
+  private get count(): number {
+    return this.filled >= 0 ? this.filled : Math.min(this.seen, this.size);
   }
 
   quantile(q: number): number | null {
@@ -82,6 +120,13 @@ export interface ShadowWindow {
 /** A deployment's window: since when, each version and each shadow. */
 export interface DeploymentWindow {
   since: number;
+  /**
+   * Which rollout step the window belongs to (`<rollout id>:<step>:<step start>`), so replicas'
+   * windows of the same step can be merged; null when no step was named.
+   */
+  epoch: string | null;
+  /** grows with every record folded in: a publisher sends the window only when it moved */
+  changes: number;
   versions: Map<number, VersionWindow>;
   shadows: Map<number, ShadowWindow>;
   preview: Map<number, VersionWindow>;
@@ -121,9 +166,26 @@ export class RolloutStats {
     return true;
   }
 
-  /** Start collecting for a deployment, or start its window over (a new step). */
-  reset(deployment: string): void {
-    this.windows.set(deployment, { since: this.now(), versions: new Map(), shadows: new Map(), preview: new Map() });
+  /** Start collecting for a deployment, or start its window over (a new step, named by `epoch`). */
+  reset(deployment: string, epoch: string | null = null): void {
+    this.drain();
+    this.windows.set(deployment, { since: this.now(), epoch, changes: 0, versions: new Map(), shadows: new Map(), preview: new Map() });
+  }
+
+  /**
+   * Make sure the deployment's window is the one of step `epoch`: a replica that learns a step
+   * began starts its window then (its routing changes at the same moment). True if it started over.
+   */
+  align(deployment: string, epoch: string): boolean {
+    const w = this.window(deployment);
+    if (w && w.epoch === epoch) return false;
+    if (w && w.epoch === null) {
+      // a window opened when this replica's routing changed (or it started): all of it is the step's
+      w.epoch = epoch;
+      return false;
+    }
+    this.reset(deployment, epoch);
+    return true;
   }
 
   /** Keep collecting only for these deployments (those with a traffic policy or a rollout). */
@@ -167,6 +229,7 @@ export class RolloutStats {
     for (const p of batch) {
       const w = this.windows.get(p.r.deployment);
       if (!w) continue;
+      w.changes++;
       if (p.kind === 'ok') this.addAnswer(w, p.r);
       else if (p.kind === 'fail') this.addFailure(w, p.r);
       else this.addShadow(w, p.r);

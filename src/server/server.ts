@@ -37,7 +37,7 @@ import {
   type ResolvedDeployment,
   type ResolvedTraffic,
 } from '../serving/index.js';
-import { RolloutController, RolloutStats } from '../rollout/index.js';
+import { RolloutController, RolloutStats, SharedRolloutWindows } from '../rollout/index.js';
 import {
   Authenticator,
   ExtractionDetector,
@@ -82,6 +82,8 @@ export interface BerthServer {
   readonly alerts: AlertManager;
   readonly rollouts: RolloutController;
   readonly rolloutStats: RolloutStats;
+  /** this process's share of the pooled rollout numbers (null when it serves alone) */
+  readonly rolloutWindows: SharedRolloutWindows | null;
   readonly tokens: TokenService;
   /** recompute the monitoring gauges of /metrics now (they refresh every alerts.intervalMs) */
   refreshMonitorGauges(): Promise<void>;
@@ -158,8 +160,7 @@ const LEADER_RENEW_MS = 2_500;
  * cleanly it releases the lease and another takes over at its next attempt. A holder that cannot
  * renew stops leading before its lease could have lapsed, so two never lead at once.
  */
-function startLeaderElection(registry: Registry, controller: RolloutController, logger: Logger): { stop(): Promise<void> } {
-  const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+function startLeaderElection(registry: Registry, controller: RolloutController, holder: string, logger: Logger): { stop(): Promise<void> } {
   let lastHeld = 0;
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
@@ -237,13 +238,17 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   const config = opts.config;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const clock = opts.clock ?? systemClock;
+  const role = config.server.role;
+  // this process among the replicas: lease holder, author of its rollout numbers
+  const replica = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const bootstrapSecret = readBootstrapSecret(opts.adminToken, config);
   // read before anything opens: a bad key file (INVALID_CONFIG) leaves nothing to close
   const artifactTrust = ArtifactTrust.load(config.artifacts);
   const registry = await openRegistry({ dataDir: config.dataDir, databaseUrl: config.database.url, artifactsUrl: config.artifacts.url, clock });
   const tokens = new TokenService({ registry, logger, now: () => clock.now() });
   // a server that starts with another configuration than the last one is a change like any other
-  if (!opts.clusterWorker || leadsRollouts()) await auditConfigChange(registry, config);
+  // (inference replicas write nothing to the registry at start)
+  if (role !== 'data' && (!opts.clusterWorker || leadsRollouts())) await auditConfigChange(registry, config);
   const authenticator = new Authenticator({
     dev: config.auth.dev,
     tokens,
@@ -305,7 +310,10 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     logger,
     // replicas sharing PostgreSQL elect one evaluator there, so an alert is notified once
     ...(registry.metadata.dialect === 'postgres'
-      ? { sharedLease: async (holder: string, ttlMs: number) => (await registry.tryLease('alert-evaluator', holder, ttlMs)).held }
+      ? {
+          sharedLease: async (holder: string, ttlMs: number) => (await registry.tryLease('alert-evaluator', holder, ttlMs)).held,
+          releaseSharedLease: (holder: string) => registry.releaseLease('alert-evaluator', holder),
+        }
       : {}),
   });
   const gauges = new MonitorGauges(metrics.registry);
@@ -318,12 +326,14 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       }
     }
   };
-  const gaugeTimer = setInterval(() => void refreshMonitorGauges(), config.alerts.intervalMs);
-  gaugeTimer.unref();
+  // the monitoring gauges come from reports: the control plane's work, not an inference replica's
+  const gaugeTimer = role === 'data' ? null : setInterval(() => void refreshMonitorGauges(), config.alerts.intervalMs);
+  gaugeTimer?.unref();
   const rolloutStats = new RolloutStats(() => clock.now());
   // callers whose traffic looks like model stealing become alerts, with the evidence
-  // (in dev mode every request is the same anonymous caller: nothing to tell apart)
-  const extraction = config.extraction.enabled && !config.auth.dev
+  // (in dev mode every request is the same anonymous caller: nothing to tell apart; a control
+  // plane takes no inference traffic)
+  const extraction = config.extraction.enabled && !config.auth.dev && role !== 'control'
     ? new ExtractionDetector({
         windowMs: config.extraction.windowMs,
         minRows: config.extraction.minRows,
@@ -357,6 +367,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     lifecycle: config.lifecycle,
     clock,
     logger,
+    // a control plane loads a version only to run its gates
+    preload: role !== 'control',
     observer: {
       onRequest: (d, m, v, code, timing, totalMs) => metrics.onRequest(d, m, v, code, timing, totalMs),
       onInference: (record) => {
@@ -379,8 +391,10 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     },
   });
 
-  if (opts.example) await ensureExampleDeployment(registry, logger);
+  if (opts.example && role !== 'data') await ensureExampleDeployment(registry, logger);
 
+  // with several serving processes each stores its numbers of a rollout step; the leader merges them
+  let sharedWindows: SharedRolloutWindows | null = null;
   let ready = false;
   let refreshing: Promise<void> | null = null;
   let again = false;
@@ -391,7 +405,11 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     }
     refreshing = service
       .refresh()
-      .then(() => rolloutStats.track(service.deploymentsWithTraffic()))
+      .then(() => {
+        rolloutStats.track(service.deploymentsWithTraffic());
+        // a step that began elsewhere starts this replica's window now, when its routing changed
+        void sharedWindows?.publish();
+      })
       .catch((err: unknown) => logger.error('refreshing deployments failed', { error: toBerthError(err).message }))
       .finally(() => {
         refreshing = null;
@@ -436,6 +454,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     corsOrigins: config.cors.origins,
     tls: config.tls.cert !== null,
     certificateOf: clientCertificateOf,
+    role,
   });
   const fastInfer = createFastInferHandler({
     guard,
@@ -452,7 +471,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     serverFactory: (handler) => {
       // HTTPS (and client certificates) when tls.cert is set, plain HTTP otherwise
       const server = createTransport((req, res) => {
-        if (!fastInfer(req, res)) handler(req, res);
+        // a control plane takes no inference: its infer routes answer WRONG_ROLE through Fastify
+        if (role === 'control' || !fastInfer(req, res)) handler(req, res);
       }, config.tls);
       server.keepAliveTimeout = 65_000;
       applyClientTimeouts(server, config.hardening);
@@ -503,11 +523,16 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     repositoryAction: bridge ? (a) => bridge.broadcast(a) : localAction,
     limits: config.hardening,
   });
-  const electsLeader = registry.metadata.dialect === 'postgres';
+  // inference replicas never lead rollouts; the others sharing PostgreSQL elect one
+  const electsLeader = registry.metadata.dialect === 'postgres' && role !== 'data';
+  const pooled = registry.metadata.dialect === 'postgres' || opts.clusterWorker === true || role !== 'all';
+  let leading = (): boolean => false;
+  sharedWindows = pooled ? new SharedRolloutWindows({ registry, stats: rolloutStats, replica, leading: () => leading(), logger }) : null;
   rollouts = new RolloutController({
     registry,
     service,
     stats: rolloutStats,
+    ...(sharedWindows ? { shared: sharedWindows } : {}),
     apply: refresh,
     monitor,
     predictor: onnxPredictor(registry),
@@ -515,11 +540,12 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     logger,
     // of several serving processes one times the steps; it also picks up rollouts the others started.
     // Replicas sharing PostgreSQL elect it with a lease (below); cluster processes on one data dir by index.
-    leader: electsLeader ? false : opts.clusterWorker ? leadsRollouts() : true,
-    pollMs: opts.clusterWorker || electsLeader ? 2000 : 0,
+    leader: role === 'data' || electsLeader ? false : opts.clusterWorker ? leadsRollouts() : true,
+    pollMs: role === 'data' ? 0 : opts.clusterWorker || electsLeader ? 2000 : 0,
   });
   const controller = rollouts;
-  const leadership = electsLeader ? startLeaderElection(registry, controller, logger) : null;
+  leading = () => controller.leading;
+  const leadership = electsLeader ? startLeaderElection(registry, controller, replica, logger) : null;
   registerPredictRoutes(app, { service, logger, limits: config.hardening });
   registerTokenRoutes(app, { tokens, logger, now: () => clock.now() });
   app.get<{ Querystring: { limit?: string } }>('/v1/security/findings', async (req, reply) => {
@@ -543,6 +569,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     verifyDeploy: (input) => artifactGuard.verifyDeploy(input),
     verifyVersion: (v) => artifactGuard.verifyLoad(v),
     rolloutLeader: () => controller.leading,
+    role,
   });
   app.get('/metrics', async (_req, reply) => {
     const { contentType, body } = bridge ? await bridge.metrics() : await metrics.render();
@@ -552,7 +579,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   await refresh();
   await controller.recover();
   ready = true;
-  alerts.start();
+  if (role !== 'data') alerts.start();
+  sharedWindows?.start();
 
   const server: BerthServer = {
     app,
@@ -564,6 +592,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     alerts,
     rollouts: controller,
     rolloutStats,
+    rolloutWindows: sharedWindows,
     tokens,
     refreshMonitorGauges,
     inferenceLog,
@@ -585,7 +614,9 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       await leadership?.stop();
       await controller.close();
       await refreshing;
-      clearInterval(gaugeTimer);
+      // this replica's last numbers of a rollout step, for the leader
+      await sharedWindows?.close();
+      if (gaugeTimer) clearInterval(gaugeTimer);
       clearInterval(extractionTimer);
       await alerts.close();
       // every answered request is in the log's buffers by now: write them before going

@@ -186,6 +186,11 @@ export interface InferenceServiceOptions {
   clock?: Clock;
   logger?: Logger;
   observer?: InferenceObserver;
+  /**
+   * Load deployed versions ahead of traffic and keep them warm (default true). A process that
+   * takes no inference traffic (`--role control`) loads a version only when asked to (gates).
+   */
+  preload?: boolean;
 }
 
 /** How one deployment spreads requests right now: built from its traffic policy on refresh. */
@@ -368,6 +373,7 @@ export class InferenceService {
       next.set(d.name, p);
       const target = p.arms[0]!;
       this.opts.manager.reconfigure(target.key, target.id, target.batching);
+      if (this.opts.preload === false) continue;
       if ((d.overrides.minLoaded ?? this.opts.lifecycle.minLoaded) > 0) {
         keep.add(target.key);
         warm.set(target.key, target);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/index.js';
 import type { AnalysisResult, RolloutRecord, RolloutStatus } from '../../src/rollout/index.js';
-import { fixturePath, goldenTensor, readGolden } from '../helpers/fixtures.js';
+import { fixturePath, heldoutRowBody } from '../helpers/fixtures.js';
 import { brokenModel, patchFloatInitializer } from '../helpers/onnx-proto.js';
 import { post, registerVersion, startServer, type TestServer } from '../helpers/server.js';
 
@@ -25,18 +25,8 @@ let gbt: number;
 let bad: number;
 let broken: number;
 
-const heldout = readGolden('breast-cancer-logreg').cases.find((c) => c.name === 'heldout_all')!;
-const ROWS = heldout.inputs['input']!.shape[0]!;
 
-/**
- * Request i carries held-out row (224·i mod 285), a permutation: consecutive requests (which a
- * split hands to one arm in runs of 10) carry rows from all over the file, as live traffic would.
- */
-function rowBody(i: number): Record<string, unknown> {
-  const r = (i * 224) % ROWS;
-  const t = goldenTensor('input', heldout.inputs['input']!, [r, r + 1]);
-  return { inputs: [{ name: 'input', datatype: 'FP32', shape: t.shape, data: Array.from(t.data as Float32Array) }] };
-}
+const rowBody = heldoutRowBody;
 
 async function traffic(deployment: string, n: number, route = 'infer'): Promise<Map<string, number>> {
   const byVersion = new Map<string, number>();

@@ -124,3 +124,16 @@ export function compareToGolden(actual: ArrayLike<unknown>, expected: GoldenTens
   }
   return null;
 }
+
+/**
+ * An Open Inference Protocol body of one held-out breast-cancer row: request i carries row
+ * (224·i mod 285), a permutation, so consecutive requests (which a split hands to one arm in runs
+ * of 10) carry rows from all over the file, as live traffic would.
+ */
+export function heldoutRowBody(i: number): Record<string, unknown> {
+  const heldout = readGolden('breast-cancer-logreg').cases.find((c) => c.name === 'heldout_all')!;
+  const input = heldout.inputs['input']!;
+  const r = (i * 224) % input.shape[0]!;
+  const t = goldenTensor('input', input, [r, r + 1]);
+  return { inputs: [{ name: 'input', datatype: 'FP32', shape: t.shape, data: Array.from(t.data as Float32Array) }] };
+}

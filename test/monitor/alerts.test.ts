@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/index.js';
 import { AlertManager, parseAlertRule, type MonitorReport } from '../../src/monitor/index.js';
+import { openEmbeddedRegistry } from '../../src/registry/index.js';
 
 /** A real webhook receiver on port 0 that fails the first `failures` deliveries. */
 async function receiver(failures: number): Promise<{ url: string; got: { headers: Record<string, string>; body: string }[]; close: () => Promise<void> }> {
@@ -130,39 +131,43 @@ describe('AlertManager', () => {
     }
   });
 
-  it('with a shared lease (replicas on several machines) only its holder evaluates', async () => {
-    let calls = 0;
-    let owner: string | null = null;
-    const lease = async (holder: string): Promise<boolean> => {
-      owner ??= holder;
-      return owner === holder;
-    };
-    const make = (d: string): AlertManager =>
+  it('with a shared lease (replicas on several machines) only its holder evaluates, and a clean stop hands it over', async () => {
+    // the registry's lease table, as replicas sharing PostgreSQL use it (here the embedded store)
+    const registryDir = mkdtempSync(path.join(tmpdir(), 'berth-alerts-registry-'));
+    const registry = await openEmbeddedRegistry(registryDir);
+    const calls = new Map<string, number>();
+    const make = (d: string, name: string): AlertManager =>
       new AlertManager({
         dataDir: d,
         rules: [{ name: 'drift', deployment: 'a', when: 'drift_share > 0.3' }],
         webhooks: [],
         report: async () => {
-          calls++;
+          calls.set(name, (calls.get(name) ?? 0) + 1);
           return fakeReport(0.5);
         },
         deployments: async () => ['a'],
         clock: new ManualClock(),
-        sharedLease: lease,
+        sharedLease: async (holder, ttlMs) => (await registry.tryLease('alert-evaluator', holder, ttlMs)).held,
+        releaseSharedLease: (holder) => registry.releaseLease('alert-evaluator', holder),
       });
     // two data dirs (two machines): their monitor.db leases would both be free
     const other = mkdtempSync(path.join(tmpdir(), 'berth-alerts-'));
-    const first = make(dir);
-    const second = make(other);
+    const first = make(dir, 'first');
+    const second = make(other, 'second');
     try {
       await first.evaluateNow();
       await second.evaluateNow();
       await first.evaluateNow();
-      expect(calls).toBe(2);
-    } finally {
+      expect(Object.fromEntries(calls)).toEqual({ first: 2 });
+      // the first stops cleanly: its lease is given up, the second evaluates at its next interval
       await first.close();
+      await second.evaluateNow();
+      expect(Object.fromEntries(calls)).toEqual({ first: 2, second: 1 });
+    } finally {
       await second.close();
+      await registry.close();
       rmSync(other, { recursive: true, force: true });
+      rmSync(registryDir, { recursive: true, force: true });
     }
   });
 

@@ -128,6 +128,46 @@ describe('berth k8s manifests (kubernetes-models)', () => {
     });
   }
 
+  it('--control-plane: inference pods with --role data, one berth-control pod with --role control, both schema-valid', () => {
+    const objects = planKubernetesManifests(source, { controlPlane: true, autoscale: parseAutoscale('2:20:rps'), secrets: ['database', 'artifacts', 'redis'] });
+    expect(objects.map((o) => `${o.kind}/${(o['metadata'] as { name: string }).name}`)).toEqual([
+      'ConfigMap/fraud-api-config',
+      'Service/fraud-api',
+      'Deployment/fraud-api',
+      'HorizontalPodAutoscaler/fraud-api',
+      'PodDisruptionBudget/fraud-api',
+      'ConfigMap/berth-control-config',
+      'Service/berth-control',
+      'Deployment/berth-control',
+    ]);
+    for (const o of objects) expect(() => validateOfficial(o), `${o.kind}`).not.toThrow();
+    const deployments = objects.filter((o) => o.kind === 'Deployment');
+    const argsOf = (d: KubeObject): string[] => at(d, 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
+    expect(argsOf(deployments[0]!).slice(-2)).toEqual(['--role', 'data']);
+    expect(argsOf(deployments[1]!).slice(-2)).toEqual(['--role', 'control']);
+    // the control plane: one pod, its own selector (the inference Service never sends it traffic), no autoscaler
+    expect(at(deployments[1]!, 'spec', 'replicas')).toBe(1);
+    expect(at(deployments[1]!, 'spec', 'selector', 'matchLabels')).toEqual({ 'app.kubernetes.io/name': 'berth', 'app.kubernetes.io/instance': 'berth-control' });
+    expect(at(deployments[1]!, 'metadata', 'labels', 'app.kubernetes.io/component')).toBe('control-plane');
+    expect(at(deployments[0]!, 'metadata', 'labels', 'app.kubernetes.io/component')).toBe('data-plane');
+    expect(at(objects[1]!, 'spec', 'selector')).toEqual({ 'app.kubernetes.io/name': 'berth', 'app.kubernetes.io/instance': 'fraud-api' });
+    // both read the shared database and artifacts from the Secret
+    for (const d of deployments) {
+      const env = (at(d, 'spec', 'template', 'spec', 'containers', 0, 'env') as { name: string }[]).map((e) => e.name);
+      expect(env).toEqual(expect.arrayContaining(['BERTH_DATABASE_URL', 'BERTH_ARTIFACTS_URL', 'BERTH_REDIS_URL']));
+    }
+    // the same control plane with KServe serving the inference
+    const kserve = planKServeManifests(source, { controlPlane: true, secrets: ['database', 'artifacts'] });
+    expect(kserve.map((o) => o.kind)).toEqual(['ConfigMap', 'ServingRuntime', 'InferenceService', 'ConfigMap', 'Service', 'Deployment']);
+    expect((at(kserve[1]!, 'spec', 'containers', 0, 'args') as string[]).slice(-2)).toEqual(['--role', 'data']);
+  });
+
+  it('--control-plane without the shared database and artifacts is refused, naming what is missing', () => {
+    expect(() => planKubernetesManifests(source, { controlPlane: true, secrets: ['database'] })).toThrow(
+      /--control-plane: the control plane and the inference pods share the registry and the artifacts; expected --database and --artifacts as well, got "--database"/,
+    );
+  });
+
   it('catches a schema violation (the validator is really on)', () => {
     const bad = structuredClone(byKind(planKubernetesManifests(source), 'Deployment'));
     (bad['spec'] as JsonObject)['replicas'] = 'two';

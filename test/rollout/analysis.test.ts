@@ -13,7 +13,7 @@ function vw(version: number, requests: number, failures: number, latency: number
 }
 
 function windowOf(...versions: VersionWindow[]): DeploymentWindow {
-  return { since: 0, versions: new Map(versions.map((v) => [v.version, v])), shadows: new Map(), preview: new Map() };
+  return { since: 0, epoch: null, changes: 0, versions: new Map(versions.map((v) => [v.version, v])), shadows: new Map(), preview: new Map() };
 }
 
 const spec = (metrics: AnalysisSpec['metrics'], minSamples = 50): AnalysisSpec => ({ minSamples, failureLimit: 2, noData: 'pause', minLabels: 30, metrics });

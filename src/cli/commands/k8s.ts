@@ -33,6 +33,7 @@ interface K8sFlags {
   redis?: string | true;
   secret?: string;
   prometheus?: string;
+  controlPlane?: boolean;
 }
 
 const SECRET_FLAGS: SecretUse[] = ['database', 'artifacts', 'redis'];
@@ -55,6 +56,7 @@ export function addK8sCommand(program: Command, ctx: CliContext): void {
     .option('--artifacts [url]', `pods read BERTH_ARTIFACTS_URL from the Secret (key ${SECRET_KEYS.artifacts.key}) and optional AWS keys`)
     .option('--redis [url]', `pods read BERTH_REDIS_URL from the Secret (key ${SECRET_KEYS.redis.key})`)
     .option('--secret <name>', `the Secret holding those values (default ${DEFAULT_SECRET})`)
+    .option('--control-plane', 'split the roles: these pods serve inference only (--role data) and a berth-control Deployment and Service (--role control, one pod) run the management API, rollouts, monitoring and alerts; needs --database and --artifacts')
     .option('--prometheus <url>', `Prometheus that KEDA queries with --scale-to-zero (default ${DEFAULT_PROMETHEUS})`)
     .addHelpText(
       'after',
@@ -63,6 +65,7 @@ export function addK8sCommand(program: Command, ctx: CliContext): void {
         'berth k8s fraud-api --autoscale 2:10:cpu --database --artifacts --redis --namespace ml',
         'berth k8s fraud-api --autoscale 1:20:rps:100 --scale-to-zero --database --artifacts',
         'berth k8s fraud-api --format kserve --database --artifacts',
+        'berth k8s fraud-api --control-plane --autoscale 2:20:rps --database --artifacts   # inference pods + one control plane',
         'berth --json k8s fraud-api          # a v1 List instead of YAML documents',
         '# secrets are referenced from a Secret (default berth-secrets), never written; see docs/kubernetes.md',
       ),
@@ -100,6 +103,7 @@ export function addK8sCommand(program: Command, ctx: CliContext): void {
         ...(o.memory !== undefined ? { memory: o.memory } : {}),
         ...(o.secret !== undefined ? { secretName: o.secret } : {}),
         ...(o.prometheus !== undefined ? { prometheusUrl: o.prometheus } : {}),
+        ...(o.controlPlane ? { controlPlane: true } : {}),
         secrets,
       };
       const source = { deployment: d, versions, serverVersion: status.version };

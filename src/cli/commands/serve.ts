@@ -24,6 +24,7 @@ interface ServeFlags {
   memoryBudget?: number;
   runtimeThread?: string;
   processes?: number;
+  role?: 'all' | 'control' | 'data';
   intraOpThreads?: number;
   logLevel?: BerthConfig['logLevel'];
   dev?: boolean;
@@ -58,6 +59,13 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
     .option('--runtime-thread <where>', 'where models run: main (default), worker (own thread each) or auto (heavy models to a worker)')
     .option('--intra-op-threads <n>', 'onnxruntime threads per model (default 1)', count('--intra-op-threads', 0))
     .option('--processes <n>', 'serving processes sharing the port (default 1; 0 = one per CPU); each loads its own models', count('--processes', 0))
+    .addOption(
+      new Option('--role <role>', 'all: inference and control plane in one process (default); data: inference only (stateless replicas); control: management API, rollouts, monitoring and alerts, no inference (also BERTH_ROLE; see docs/replicas.md)').choices([
+        'all',
+        'control',
+        'data',
+      ]),
+    )
     .addOption(new Option('--log-level <level>', 'log level (JSON lines on stderr)').choices(['debug', 'info', 'warn', 'error', 'silent']))
     .option('--dev', 'NO authentication, for local development only (also BERTH_DEV=1); without it, serve needs an admin token, API tokens or OIDC')
     .option('--admin-token-file <file>', 'file whose first line is the bootstrap admin token (or set BERTH_ADMIN_TOKEN)')
@@ -78,6 +86,8 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
         'BERTH_ADMIN_TOKEN=$(openssl rand -hex 24) berth serve --tls-cert cert.pem --tls-key key.pem',
         'berth serve --example --dev          # local only: no authentication',
         'BERTH_DATABASE_URL=postgres://berth:$PGPASSWORD@db:5432/berth berth serve   # registry shared by replicas',
+        'berth serve --role control --database postgres://db/berth --artifacts s3://models/berth   # one control plane…',
+        'berth serve --role data --database postgres://db/berth --artifacts s3://models/berth      # …and N inference replicas',
       ),
     )
     .action(async (o: ServeFlags) => {
@@ -149,7 +159,7 @@ async function resolveServeConfig(ctx: CliContext, o: ServeFlags): Promise<Reado
     if (Object.keys(defined).length > 0) flags[name] = defined;
   };
   if (ctx.dataDirExplicit) flags['dataDir'] = ctx.globals.dataDir;
-  section('server', { host: o.host, port: o.port, processes: o.processes });
+  section('server', { host: o.host, port: o.port, processes: o.processes, role: o.role });
   section('batching', { maxBatchSize: o.maxBatchSize, maxQueueDelayMs: o.maxQueueDelayMs, maxQueueSize: o.maxQueueSize, timeoutMs: o.timeoutMs });
   section('lifecycle', { idleUnloadMs: o.idleUnloadMs, memoryBudgetBytes: o.memoryBudget });
   section('runtime', { thread: o.runtimeThread, intraOpThreads: o.intraOpThreads });

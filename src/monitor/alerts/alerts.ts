@@ -71,6 +71,8 @@ export interface AlertsOptions {
    * this data dir's monitor.db decides (processes on one machine).
    */
   sharedLease?: (holder: string, ttlMs: number) => Promise<boolean>;
+  /** give the shared lease up (a clean stop): another process evaluates at its next interval */
+  releaseSharedLease?: (holder: string) => Promise<void>;
 }
 
 interface Row {
@@ -90,6 +92,8 @@ export class AlertManager {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly holder = randomUUID();
+  /** whether this process held the shared evaluator lease at its last evaluation */
+  private holdsShared = false;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private deliveries = new Set<Promise<void>>();
@@ -144,6 +148,7 @@ export class AlertManager {
         this.logger.warn('alerts: the shared evaluator lease could not be taken', { error: toBerthError(err).message });
         return false;
       });
+      this.holdsShared = held;
       if (!held) return;
     } else if (!this.takeLease(now)) return;
     const all = this.rules.some((r) => r.deployment === '*') ? await this.opts.deployments() : [];
@@ -300,6 +305,12 @@ export class AlertManager {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.running;
+    if (this.holdsShared && this.opts.releaseSharedLease) {
+      await this.opts.releaseSharedLease(this.holder).catch((err: unknown) => {
+        this.logger.warn('alerts: the shared evaluator lease could not be given up; another process takes over when it lapses', { error: toBerthError(err).message });
+      });
+      this.holdsShared = false;
+    }
     await Promise.allSettled([...this.deliveries]);
     this.db.close();
   }
