@@ -168,8 +168,8 @@ async function measure(srv, route, bodyFile, conns, secs) {
  * Spawn `berth serve` on `dataDir`; time its banner, first ready 200, first infer 200 and a second
  * infer; then SIGTERM it and wait for it to exit.
  */
-async function timeStart({ dataDir, dbUrl, artifactsUrl, body, label, logFile }) {
-  const args = [path.join(root, 'bin', 'berth.js'), '--data-dir', dataDir, 'serve', '--dev', '--database', dbUrl, ...(artifactsUrl ? ['--artifacts', artifactsUrl] : []), '--port', '0', '--host', '127.0.0.1', '--log-level', 'warn'];
+async function timeStart({ dataDir, dbUrl, artifactsUrl, body, label, logFile, role }) {
+  const args = [path.join(root, 'bin', 'berth.js'), '--data-dir', dataDir, 'serve', '--dev', '--database', dbUrl, ...(artifactsUrl ? ['--artifacts', artifactsUrl] : []), ...(role ? ['--role', role] : []), '--port', '0', '--host', '127.0.0.1', '--log-level', 'warn'];
   const sink = createWriteStream(logFile, { flags: 'a' });
   sink.write(`--- ${label} ${new Date().toISOString()}\n`);
   const t0 = performance.now();
@@ -312,6 +312,12 @@ function targets(res) {
     const inf = startStats(w, 'inferMs');
     add(`warm replica ready < ${TARGET_READY_S} s`, rd.n > 0 ? rd.max < TARGET_READY_S * 1000 : null, `spawn → first 200 on /v2/health/ready: median ${fmtS(rd.median)} (min ${fmtS(rd.min)}, max ${fmtS(rd.max)}, ${rd.n} starts); spawn → first 200 infer: median ${fmtS(inf.median)} (max ${fmtS(inf.max)}); Node's own start (node -e 0) ${fmtS(res.starts.nodeMs)} included`);
   }
+  const wd = res.starts?.warmData;
+  if (wd?.length) {
+    const rd = startStats(wd, 'readyMs');
+    const inf = startStats(wd, 'inferMs');
+    add(`warm --role data replica ready < ${TARGET_READY_S} s`, rd.n > 0 ? rd.max < TARGET_READY_S * 1000 : null, `spawn → first 200 on /v2/health/ready: median ${fmtS(rd.median)} (min ${fmtS(rd.min)}, max ${fmtS(rd.max)}, ${rd.n} starts); spawn → first 200 infer: median ${fmtS(inf.median)} (max ${fmtS(inf.max)})`);
+  }
   return t;
 }
 
@@ -345,7 +351,7 @@ function render(res, meta) {
       const st = startStats(xs, k);
       return st.n ? `${f(st.median)} (${f(st.min)}–${f(st.max)})` : 'n/a';
     };
-    for (const [name, xs] of Object.entries({ warm: s.warm, cold: s.cold })) {
+    for (const [name, xs] of Object.entries({ warm: s.warm, 'warm, --role data': s.warmData, cold: s.cold })) {
       if (!xs?.length) continue;
       L.push(`| ${name} | ${cell(xs, 'bannerMs')} | ${cell(xs, 'readyMs')} | ${cell(xs, 'inferMs')} | ${cell(xs, 'firstInferLatencyMs', (v) => `${fmtMs(v)} ms`)} | ${cell(xs, 'secondInferLatencyMs', (v) => `${fmtMs(v)} ms`)} |`);
     }
@@ -423,7 +429,7 @@ export async function distributed(argv) {
       configs.push({ name: 'postgres+s3', desc: `its own schema bench_${tag}_s3, artifacts.url = s3://${BUCKET}/${tag}?endpoint=…`, layer: { database: { url: withSchema(pgBase, `bench_${tag}_s3`) }, artifacts: { url: `s3://${BUCKET}/${tag}?endpoint=${encodeURIComponent(s3.endpoint)}` } } });
     }
     const names = configs.map((c) => c.name);
-    const est = levels.length * 2 * repeat * configs.length * (duration + 1) + configs.length * warmup + nStarts * 2 * 2 + 20;
+    const est = levels.length * 2 * repeat * configs.length * (duration + 1) + configs.length * warmup + nStarts * 3 * 2 + 20;
     log(`${names.join(', ')} × infer, predict × ${levels.join(', ')} connections × ${repeat} round(s) of ${duration}s; ${nStarts} warm + ${s3 ? nStarts : 0} cold replica starts — about ${Math.ceil(est / 60)} min`);
 
     Object.assign(res, rawOrt(FIXTURE, log));
@@ -472,7 +478,7 @@ export async function distributed(argv) {
       const logFile = path.join(LOG_DIR, 'distributed-replica.log');
       mkdirSync(LOG_DIR, { recursive: true });
       writeFileSync(logFile, '');
-      const s = (res.starts = { n: nStarts, artifacts: Boolean(artifactsUrl), warm: [], cold: [], nodeMs: nodeStartMs(5), importMs: importMs(5) });
+      const s = (res.starts = { n: nStarts, artifacts: Boolean(artifactsUrl), warm: [], warmData: [], cold: [], nodeMs: nodeStartMs(5), importMs: importMs(5) });
       s.command = `node bin/berth.js --data-dir D serve --dev --database postgres://…?schema=${new URL(dbUrl).searchParams.get('schema')}${artifactsUrl ? ' --artifacts s3://…?endpoint=…' : ''} --port 0 --host 127.0.0.1 --log-level warn`;
       const warmDir = tempDir('berth-bench-dist-replica-');
       // without S3 the artifacts are files in the registering server's data dir: a replica needs a copy
@@ -484,6 +490,10 @@ export async function distributed(argv) {
         const w = await timeStart({ dataDir: warmDir, dbUrl, artifactsUrl, body: inferJson, label: `warm ${i + 1}`, logFile });
         s.warm.push(w);
         log(`replica warm ${i + 1}/${nStarts}: banner ${fmtS(w.bannerMs)}, ready ${fmtS(w.readyMs)}, infer ${fmtS(w.inferMs)} (first ${fmtMs(w.firstInferLatencyMs)} ms, second ${fmtMs(w.secondInferLatencyMs)} ms)`);
+        // the stateless inference replica an autoscaler adds (--role data)
+        const wd = await timeStart({ dataDir: warmDir, dbUrl, artifactsUrl, body: inferJson, label: `warm data ${i + 1}`, logFile, role: 'data' });
+        s.warmData.push(wd);
+        log(`replica warm --role data ${i + 1}/${nStarts}: banner ${fmtS(wd.bannerMs)}, ready ${fmtS(wd.readyMs)}, infer ${fmtS(wd.inferMs)}`);
         if (artifactsUrl) {
           const c = await timeStart({ dataDir: tempDir('berth-bench-dist-cold-'), dbUrl, artifactsUrl, body: inferJson, label: `cold ${i + 1}`, logFile });
           s.cold.push(c);

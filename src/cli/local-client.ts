@@ -59,7 +59,6 @@ export class LocalClient implements BerthClient {
     private readonly registry: Registry,
     private readonly api: ManagementApi,
     private readonly actor: string | undefined,
-    private readonly closeMonitor: () => void = () => {},
   ) {}
 
   /**
@@ -80,11 +79,10 @@ export class LocalClient implements BerthClient {
       }
       return backend.inspect(bytes);
     };
-    const { MonitorService, SqliteFeedbackStore, onnxPredictor } = await import('../monitor/index.js');
-    const feedback = SqliteFeedbackStore.open(dir);
-    const monitor = new MonitorService({ dataDir: dir, registry, feedback, predictor: onnxPredictor(registry) });
+    const { MonitorService, onnxPredictor } = await import('../monitor/index.js');
+    const monitor = new MonitorService({ dataDir: dir, registry, predictor: onnxPredictor(registry) });
     const api = new ManagementApi({ registry, inspect, version: opts.version, dataDir: dir, monitor });
-    return new LocalClient(dir, registry, api, opts.actor, () => feedback.close());
+    return new LocalClient(dir, registry, api, opts.actor);
   }
 
   listModels(): Promise<ModelList> {
@@ -263,7 +261,6 @@ export class LocalClient implements BerthClient {
   }
 
   async close(): Promise<void> {
-    this.closeMonitor();
     await this.registry.close();
   }
 }

@@ -76,6 +76,11 @@ export interface InferenceLogConfig {
   flushIntervalMs: number;
   /** delete hour partitions older than this (hours; 0 = keep forever) */
   retentionHours: number;
+  /**
+   * with replicas sharing an artifact store: how often each ships its finished log files there
+   * (ms), for the control plane's reports (docs/replicas.md)
+   */
+  shipIntervalMs: number;
 }
 
 /** One alert rule as configured (checked in full by monitoring at startup; docs/monitoring.md). */
@@ -223,7 +228,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   batching: { maxBatchSize: 64, maxQueueDelayMs: 0, maxQueueSize: 4096, timeoutMs: 30_000 },
   lifecycle: { idleUnloadMs: 0, minLoaded: 0, memoryBudgetBytes: 0, warmupRuns: 2 },
   runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'main', workerThresholdMs: 0.1 },
-  inferenceLog: { enabled: true, sampleRate: 1, maxRowsPerSecond: 1000, flushRows: 50_000, flushIntervalMs: 10_000, retentionHours: 24 * 7 },
+  inferenceLog: { enabled: true, sampleRate: 1, maxRowsPerSecond: 1000, flushRows: 50_000, flushIntervalMs: 10_000, retentionHours: 24 * 7, shipIntervalMs: 10_000 },
   alerts: { intervalMs: 60_000, repeatIntervalMs: 4 * 3_600_000, rules: [], webhooks: [] },
   auth: { dev: false, adminTokenFile: null, oidcIssuer: null, oidcAudience: null, oidcJwksUri: null, oidcRolesClaim: 'berth_roles', oidcScopesClaim: 'scope' },
   rateLimits: { perToken: null, perDeployment: null, deployments: {}, leaseSize: 50 },
@@ -349,6 +354,7 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   int('inferenceLog.flushRows', il.flushRows, 1, 10_000_000);
   int('inferenceLog.flushIntervalMs', il.flushIntervalMs, 10);
   int('inferenceLog.retentionHours', il.retentionHours, 0);
+  int('inferenceLog.shipIntervalMs', il.shipIntervalMs, 100);
   const al = cfg.alerts;
   int('alerts.intervalMs', al.intervalMs, 100);
   int('alerts.repeatIntervalMs', al.repeatIntervalMs, 1000);

@@ -1,13 +1,11 @@
 /**
  * Ground truth that arrives after the prediction (minutes or days later), keyed by the request id
- * the prediction was answered with and the row within that request. Stored in SQLite
- * (`<dataDir>/monitor.db`); a label sent again for the same row replaces the earlier one (a
- * correction). Joined to the inference log at analysis time.
+ * the prediction was answered with and the row within that request. Stored in the registry's
+ * database (SQLite or PostgreSQL), so every replica sees every label; a label sent again for the
+ * same row replaces the earlier one (a correction). Joined to the inference log at analysis time.
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
 import { BerthError } from '../core/index.js';
+import type { Registry } from '../registry/index.js';
 import type { MonitoringSchema } from './schema.js';
 
 /** One label as sent by a client, before checking. */
@@ -99,69 +97,29 @@ function bad(field: string, expected: string, got: unknown): BerthError {
 
 /** Where labels live. */
 export interface FeedbackStore {
-  /** Store labels for a deployment in one transaction; returns how many replaced an earlier label. */
-  put(deployment: string, items: readonly FeedbackItem[], receivedAt: number): { stored: number; replaced: number };
+  /** Store labels for a deployment, all or none; returns how many replaced an earlier label. */
+  put(deployment: string, items: readonly FeedbackItem[], receivedAt: number): Promise<{ stored: number; replaced: number }>;
   /** Every label of a deployment received at or after `since` (ms). */
-  labelsSince(deployment: string, since: number): StoredFeedback[];
-  count(deployment: string): number;
-  close(): void;
+  labelsSince(deployment: string, since: number): Promise<StoredFeedback[]>;
+  count(deployment: string): Promise<number>;
 }
 
-/** The embedded store: a table in `<dataDir>/monitor.db`. */
-export class SqliteFeedbackStore implements FeedbackStore {
-  private readonly db: Database.Database;
-  private readonly insert: Database.Statement;
-  private readonly exists: Database.Statement;
+/**
+ * Labels in the registry's database (the `feedback` table): every replica sharing the registry
+ * reads the same ground truth, whichever of them received it.
+ */
+export class RegistryFeedbackStore implements FeedbackStore {
+  constructor(private readonly registry: Registry) {}
 
-  constructor(file: string) {
-    mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file, { timeout: 5000 });
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.exec(`create table if not exists feedback (
-      deployment text not null,
-      request_id text not null,
-      row integer not null,
-      label text not null,
-      received_at real not null,
-      primary key (deployment, request_id, row)
-    ) without rowid;
-    create index if not exists feedback_received on feedback (deployment, received_at);`);
-    this.insert = this.db.prepare(
-      'insert into feedback (deployment, request_id, row, label, received_at) values (?, ?, ?, ?, ?) ' +
-        'on conflict (deployment, request_id, row) do update set label = excluded.label, received_at = excluded.received_at',
-    );
-    this.exists = this.db.prepare('select 1 from feedback where deployment = ? and request_id = ? and row = ?');
+  put(deployment: string, items: readonly FeedbackItem[], receivedAt: number): Promise<{ stored: number; replaced: number }> {
+    return this.registry.putFeedback(deployment, items, receivedAt);
   }
 
-  static open(dataDir: string): SqliteFeedbackStore {
-    return new SqliteFeedbackStore(path.join(dataDir, 'monitor.db'));
+  labelsSince(deployment: string, since: number): Promise<StoredFeedback[]> {
+    return this.registry.feedbackSince(deployment, since);
   }
 
-  put(deployment: string, items: readonly FeedbackItem[], receivedAt: number): { stored: number; replaced: number } {
-    let replaced = 0;
-    this.db.transaction(() => {
-      for (const it of items) {
-        if (this.exists.get(deployment, it.requestId, it.row) !== undefined) replaced++;
-        this.insert.run(deployment, it.requestId, it.row, it.label, receivedAt);
-      }
-    })();
-    return { stored: items.length, replaced };
-  }
-
-  labelsSince(deployment: string, since: number): StoredFeedback[] {
-    const rows = this.db
-      .prepare('select request_id, row, label, received_at from feedback where deployment = ? and received_at >= ?')
-      .raw()
-      .all(deployment, since) as [string, number, string, number][];
-    return rows.map(([requestId, row, label, receivedAt]) => ({ requestId, row, label, receivedAt }));
-  }
-
-  count(deployment: string): number {
-    return (this.db.prepare('select count(*) as n from feedback where deployment = ?').get(deployment) as { n: number }).n;
-  }
-
-  close(): void {
-    this.db.close();
+  count(deployment: string): Promise<number> {
+    return this.registry.feedbackCount(deployment);
   }
 }

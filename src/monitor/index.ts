@@ -4,9 +4,19 @@
  */
 export { ServingMetrics } from './metrics.js';
 export * from './schema.js';
-export { parseFeedback, normaliseLabel, SqliteFeedbackStore, type FeedbackStore, type FeedbackItem, type StoredFeedback } from './feedback.js';
-export { InferenceLog, inferenceLogDir, deploymentDir, hourPartition, type InferenceLogOptions, type InferenceLogStats } from './inference-log/inference-log.js';
-export { readInferenceLog, listLogFiles, takeRows, type LogWindow, type LogFile, type LogReadInfo } from './inference-log/reader.js';
+export { parseFeedback, normaliseLabel, RegistryFeedbackStore, type FeedbackStore, type FeedbackItem, type StoredFeedback } from './feedback.js';
+export {
+  InferenceLog,
+  inferenceLogDir,
+  deploymentDir,
+  hourPartition,
+  removeHoursBefore,
+  retentionCutoff,
+  type InferenceLogOptions,
+  type InferenceLogStats,
+} from './inference-log/inference-log.js';
+export { readInferenceLog, listLogFiles, hourInRange, takeRows, type LogWindow, type LogFile, type LogReadInfo } from './inference-log/reader.js';
+export { LogMirror, LogShipper, type LogMirrorOptions, type LogShipperOptions, type ShipResult } from './inference-log/shipping.js';
 export * from './inference-log/segment.js';
 export { RateSampler } from './inference-log/sampler.js';
 export {

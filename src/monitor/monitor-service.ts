@@ -10,7 +10,7 @@ import { BerthError, systemClock, type Clock, type Signature } from '../core/ind
 import { readCsvFile, readParquetFile, type Table } from '../data/index.js';
 import type { ReferenceDataRecord, ReferenceProfileRecord, Registry, VersionRecord } from '../registry/index.js';
 import type { DriftOptions } from './drift.js';
-import { parseFeedback, type FeedbackStore } from './feedback.js';
+import { parseFeedback, RegistryFeedbackStore, type FeedbackStore } from './feedback.js';
 import { readInferenceLog, type LogReadInfo, type LogWindow } from './inference-log/reader.js';
 import { LOG_ERROR_FIELD, LOG_LATENCY, LOG_REQUEST_ID, LOG_ROW, LOG_STATUS, LOG_TS, LOG_VERSION, LOG_WEIGHT } from './inference-log/segment.js';
 import type { Calibration } from './performance.js';
@@ -36,8 +36,19 @@ export type PredictorFactory = (version: VersionRecord) => Promise<{ predict: Pr
 
 export interface MonitorServiceOptions {
   dataDir: string;
+  /**
+   * the directory whose `inference-log/` reports read (default `dataDir`): with several replicas,
+   * a LogMirror's `mirrorDir`
+   */
+  logDir?: string;
+  /**
+   * brings the log files of a window into `logDir` before a report reads it (with several
+   * replicas: `(d, from, to) => mirror.sync(d, from, to)`); runs after `flush`
+   */
+  syncLog?: (deployment: string, from: number | undefined, to: number | undefined) => Promise<unknown>;
   registry: Registry;
-  feedback: FeedbackStore;
+  /** where ground-truth labels live (default: the registry's database) */
+  feedback?: FeedbackStore;
   /** how to write every buffered row before a report reads the files (this process's log, or every process's) */
   flush?: () => Promise<void>;
   /** runs the model over the reference so its predictions are profiled too */
@@ -79,9 +90,11 @@ export interface ReportRequest {
 export class MonitorService {
   private readonly clock: Clock;
   private readonly references = new Map<string, StoredReference>();
+  private readonly feedback: FeedbackStore;
 
   constructor(private readonly opts: MonitorServiceOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.feedback = opts.feedback ?? new RegistryFeedbackStore(opts.registry);
   }
 
   get dataDir(): string {
@@ -98,7 +111,7 @@ export class MonitorService {
   async recordFeedback(deployment: string, body: unknown): Promise<FeedbackResult> {
     const schema = await this.schemaOf(deployment);
     const items = parseFeedback(body, schema);
-    const { stored, replaced } = this.opts.feedback.put(deployment, items, this.clock.now());
+    const { stored, replaced } = await this.feedback.put(deployment, items, this.clock.now());
     return { deployment, accepted: stored, replaced };
   }
 
@@ -179,18 +192,22 @@ export class MonitorService {
     const window = logWindow(win, req.version);
     const info: LogReadInfo = { truncated: false, files: 0, filesInWindow: 0, weightFactor: 1 };
     // labels can only have arrived after the window began; without any, request ids are not needed
-    const feedback = this.opts.feedback.labelsSince(deployment, win.from ?? 0);
+    const feedback = await this.feedback.labelsSince(deployment, win.from ?? 0);
     const columns = reportColumns(schema).filter((c) => c !== LOG_REQUEST_ID || feedback.length > 0);
     const maxRows = this.opts.maxReportRows ?? DEFAULT_MAX_REPORT_ROWS;
-    const current = await readInferenceLog(this.opts.dataDir, deployment, window, { columns, maxRows, info });
+    const logDir = this.opts.logDir ?? this.opts.dataDir;
+    await this.opts.syncLog?.(deployment, window.from, window.to);
+    const current = await readInferenceLog(logDir, deployment, window, { columns, maxRows, info });
     let reference: Parameters<typeof buildReport>[0]['reference'] = null;
     let referenceMetrics: Record<string, number> = { ...(v.card?.metrics ?? {}) };
     if (req.against !== undefined) {
       const w2 = parseWindow(req.against, now, 'against');
+      const against = logWindow(w2, req.version);
+      await this.opts.syncLog?.(deployment, against.from, against.to);
       const table = await readInferenceLog(
-        this.opts.dataDir,
+        logDir,
         deployment,
-        logWindow(w2, req.version),
+        against,
         { columns: reportColumns(schema).filter((c) => c !== LOG_REQUEST_ID), maxRows },
       );
       if (table === null) {

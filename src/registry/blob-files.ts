@@ -1,12 +1,14 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readdir, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { BerthError } from '../core/index.js';
 
 /**
- * File helpers the artifact stores share (the data dir's store and the S3 store's local cache):
- * content addresses, hashing, durable renames, temp-file cleanup.
+ * File helpers the artifact stores and shared file stores share (the data dir's store, the S3
+ * store's local cache, downloads): content addresses, hashing, durable renames, temp-file cleanup.
  */
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -89,4 +91,45 @@ export async function removeStaleFiles(tmpDir: string, olderThanMs: number, now:
     }
   }
   return removed;
+}
+
+/** The temp-file name a durable write uses beside `dest`: hidden, and ending in `.tmp`. */
+function tempNameBeside(dest: string): string {
+  return join(dirname(dest), `.${basename(dest)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Write a stream to `dest` so that readers see the whole file or nothing: a hidden temp file beside
+ * it (`.<name>.<pid>.<hex>.tmp`), fsync, rename over `dest`, fsync the folder. Missing folders are
+ * created (again, if a cleanup removed an empty one meanwhile). On failure the temp file is removed
+ * and `dest` is untouched; the body is destroyed.
+ */
+export async function writeFileAtomic(dest: string, body: Readable): Promise<void> {
+  const dir = dirname(dest);
+  let fh: FileHandle | undefined;
+  let tmp = '';
+  try {
+    for (let attempt = 1; fh === undefined; attempt++) {
+      await mkdir(dir, { recursive: true });
+      tmp = tempNameBeside(dest);
+      try {
+        fh = await open(tmp, 'wx', 0o644);
+      } catch (err) {
+        if (!isNodeError(err, 'ENOENT') || attempt >= 3) throw err;
+      }
+    }
+  } catch (err) {
+    body.destroy();
+    throw err;
+  }
+  try {
+    // the stream closes the handle when it finishes or fails
+    await pipeline(body, fh.createWriteStream());
+    await fsyncPath(tmp);
+    await rename(tmp, dest);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fsyncDir(dir);
 }

@@ -7,7 +7,11 @@ export * from './records.js';
 export type { ArtifactStore, StoredArtifact } from './artifact-store.js';
 export { FsArtifactStore } from './fs-artifact-store.js';
 export { S3ArtifactStore, parseS3ArtifactsUrl, type S3ArtifactStoreOptions, type S3ArtifactsLocation } from './s3/s3-artifact-store.js';
-export { openArtifactStore, type OpenArtifactStoreOptions } from './artifact-store-factory.js';
+export { openArtifactStore, openSharedFiles, type OpenArtifactStoreOptions, type OpenSharedFilesOptions } from './artifact-store-factory.js';
+export { assertSharedKey, isSharedKey, type SharedFiles } from './shared-files.js';
+export { FsSharedFiles } from './fs-shared-files.js';
+export { S3SharedFiles, type S3SharedFilesOptions } from './s3/s3-shared-files.js';
+export type { S3ConnectionOptions } from './s3/s3-client.js';
 export {
   METADATA_DIALECTS,
   type MetadataDialect,

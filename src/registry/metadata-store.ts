@@ -117,6 +117,15 @@ export interface RolloutWindowsTable {
   body: string;
 }
 
+/** A label for one row of an answered request (a correction replaces it). */
+export interface FeedbackTable {
+  deployment: string;
+  request_id: string;
+  row: number;
+  label: string;
+  received_at: number;
+}
+
 /** A signature over a version's artifact sha256 by a key (verified against trusted public keys). */
 export interface ArtifactSignaturesTable {
   model: string;
@@ -206,6 +215,7 @@ export interface RegistryDatabase {
   artifact_signatures: ArtifactSignaturesTable;
   leases: LeasesTable;
   rollout_windows: RolloutWindowsTable;
+  feedback: FeedbackTable;
   berth_schema_migrations: SchemaMigrationsTable;
 }
 

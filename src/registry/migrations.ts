@@ -249,6 +249,24 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
         .execute();
     },
   },
+  {
+    version: 8,
+    name: 'feedback',
+    async up(db, dialect) {
+      // ground truth for answered requests, where every replica can read it (it lived in each data dir's monitor.db)
+      const text = textType(dialect);
+      await db.schema
+        .createTable('feedback')
+        .addColumn('deployment', text, (c) => c.notNull())
+        .addColumn('request_id', text, (c) => c.notNull())
+        .addColumn('row', 'integer', (c) => c.notNull())
+        .addColumn('label', text, (c) => c.notNull())
+        .addColumn('received_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('feedback_pk', ['deployment', 'request_id', 'row'])
+        .execute();
+      await db.schema.createIndex('feedback_received').on('feedback').columns(['deployment', 'received_at']).execute();
+    },
+  },
 ];
 
 /**

@@ -280,6 +280,15 @@ export interface RegistryChange {
 }
 
 /** An API token as stored: never its secret, only a slow hash of it. */
+/** A label for one row of an answered request (ground truth, sent as feedback). */
+export interface FeedbackRecord {
+  requestId: string;
+  /** the row within the request, from 0 */
+  row: number;
+  /** the class label, or the number, as text */
+  label: string;
+}
+
 export interface TokenRecord {
   id: string;
   name: string;

@@ -43,6 +43,7 @@ import {
   type DeploymentSettings,
   type DeploymentTarget,
   type TrafficPolicy,
+  type FeedbackRecord,
   type ModelRecord,
   type ReferenceDataRecord,
   type RegistryChange,
@@ -730,6 +731,57 @@ export class Registry {
       removed += Number(r.numDeletedRows);
     }
     return removed;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // feedback: ground truth for answered requests (monitoring joins it to the inference log)
+
+  /**
+   * Store labels for a deployment's answered rows, all or none; a label for a row that has one
+   * replaces it (a correction). Not a registry change: no audit row, no change notification.
+   */
+  async putFeedback(deployment: string, items: readonly FeedbackRecord[], receivedAt: number): Promise<{ stored: number; replaced: number }> {
+    const CHUNK = 500;
+    return this.metadata.db.transaction().execute(async (trx) => {
+      const existing = new Set<string>();
+      const ids = [...new Set(items.map((i) => i.requestId))];
+      for (let i = 0; i < ids.length; i += CHUNK) {
+        const rows = await trx.selectFrom('feedback').select(['request_id', 'row']).where('deployment', '=', deployment).where('request_id', 'in', ids.slice(i, i + CHUNK)).execute();
+        for (const r of rows) existing.add(`${r.request_id}\u0000${r.row}`);
+      }
+      // the last label for a row wins, within one body as across bodies
+      const latest = new Map<string, FeedbackRecord>();
+      for (const it of items) latest.set(`${it.requestId}\u0000${it.row}`, it);
+      let replaced = 0;
+      for (const key of latest.keys()) if (existing.has(key)) replaced++;
+      const values = [...latest.values()].map((it) => ({ deployment, request_id: it.requestId, row: it.row, label: it.label, received_at: receivedAt }));
+      for (let i = 0; i < values.length; i += CHUNK) {
+        await trx
+          .insertInto('feedback')
+          .values(values.slice(i, i + CHUNK))
+          .onConflict((oc) => oc.columns(['deployment', 'request_id', 'row']).doUpdateSet((eb) => ({ label: eb.ref('excluded.label'), received_at: eb.ref('excluded.received_at') })))
+          .execute();
+      }
+      // a row labelled twice in one body: the second label replaced the first
+      return { stored: items.length, replaced: replaced + (items.length - latest.size) };
+    });
+  }
+
+  /** Every label of a deployment received at or after `since` (ms). */
+  async feedbackSince(deployment: string, since: number): Promise<(FeedbackRecord & { receivedAt: number })[]> {
+    const rows = await this.metadata.db
+      .selectFrom('feedback')
+      .select(['request_id', 'row', 'label', 'received_at'])
+      .where('deployment', '=', deployment)
+      .where('received_at', '>=', since)
+      .execute();
+    return rows.map((r) => ({ requestId: r.request_id, row: Number(r.row), label: r.label, receivedAt: Number(r.received_at) }));
+  }
+
+  /** How many rows of a deployment have a label. */
+  async feedbackCount(deployment: string): Promise<number> {
+    const r = await this.metadata.db.selectFrom('feedback').select((eb) => eb.fn.countAll<number>().as('n')).where('deployment', '=', deployment).executeTakeFirstOrThrow();
+    return Number(r.n);
   }
 
   private async databaseNow(trx: Db): Promise<number> {

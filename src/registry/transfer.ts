@@ -44,6 +44,7 @@ export const EXPORT_TABLES = {
     columns: ['id', 'name', 'hash', 'scopes', 'rate_limit', 'created_at', 'created_by', 'expires_at', 'revoked_at', 'revoked_by', 'last_used_at'],
   },
   artifact_signatures: { key: ['model', 'version', 'key_id'], columns: ['model', 'version', 'key_id', 'algorithm', 'signature', 'signed_at', 'signed_by'] },
+  feedback: { key: ['deployment', 'request_id', 'row'], columns: ['deployment', 'request_id', 'row', 'label', 'received_at'] },
 } as const satisfies { [T in keyof RegistryDatabase]?: { key: readonly (keyof RegistryDatabase[T] & string)[]; columns: readonly (keyof RegistryDatabase[T] & string)[] } };
 
 export type ExportTable = keyof typeof EXPORT_TABLES;

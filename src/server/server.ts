@@ -13,7 +13,7 @@ import {
   type Clock,
   type Logger,
 } from '../core/index.js';
-import { AlertManager, InferenceLog, MonitorGauges, MonitorService, ServingMetrics, SqliteFeedbackStore, onnxPredictor } from '../monitor/index.js';
+import { AlertManager, InferenceLog, LogMirror, LogShipper, MonitorGauges, MonitorService, ServingMetrics, onnxPredictor } from '../monitor/index.js';
 import {
   RequestGuard,
   registerTokenRoutes,
@@ -26,7 +26,7 @@ import {
   registerV2Routes,
   sendError,
 } from '../protocol/index.js';
-import { openRegistry, redactDatabaseUrl, type Registry } from '../registry/index.js';
+import { openRegistry, openSharedFiles, redactDatabaseUrl, type Registry } from '../registry/index.js';
 import { OnnxBackend } from '../runtime/index.js';
 import {
   InferenceService,
@@ -282,18 +282,30 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     observer: metrics,
   });
   const dataDir = path.resolve(config.dataDir);
-  const inferenceLog = config.inferenceLog.enabled ? new InferenceLog({ dataDir, config: config.inferenceLog, clock, logger }) : null;
-  if (inferenceLog) void inferenceLog.applyRetention();
-  const feedback = SqliteFeedbackStore.open(dataDir);
+  // Replicas on several machines (a shared database, or the roles split) share the inference log
+  // through the artifact store: each ships its finished files there, and reports read a mirror
+  // of the window they cover. Processes on one machine sharing a data dir read it directly.
+  const replicated = registry.metadata.dialect === 'postgres' || role !== 'all';
+  const sharedFiles = replicated && config.inferenceLog.enabled ? openSharedFiles(config.artifacts.url, { dataDir }) : null;
+  const fileTag = replica.replace(/[^A-Za-z0-9._-]/g, '.').slice(-64);
+  const inferenceLog = config.inferenceLog.enabled && role !== 'control' ? new InferenceLog({ dataDir, config: config.inferenceLog, clock, logger, ...(sharedFiles ? { fileTag } : {}) }) : null;
+  if (inferenceLog && !sharedFiles) void inferenceLog.applyRetention();
+  const shipper = sharedFiles && inferenceLog ? new LogShipper({ dataDir, files: sharedFiles, logger, intervalMs: config.inferenceLog.shipIntervalMs }) : null;
+  const mirror = sharedFiles && role !== 'data' ? new LogMirror({ mirrorDir: path.join(dataDir, 'log-mirror'), files: sharedFiles, logger }) : null;
+  /** write this process's buffered rows, and ship them when replicas share the log */
+  const flushLocalLog = async (): Promise<void> => {
+    await inferenceLog?.flush();
+    await shipper?.shipNow();
+  };
   // with several serving processes a report first has every process write its buffered rows
   let bridge: ClusterBridge | null = null;
   const monitor = new MonitorService({
     dataDir,
     registry,
-    feedback,
     clock,
     predictor: onnxPredictor(registry),
-    flush: async () => (bridge ? bridge.broadcast({ kind: 'flush-log', deployment: '' }) : inferenceLog?.flush()),
+    flush: async () => (bridge ? bridge.broadcast({ kind: 'flush-log', deployment: '' }) : flushLocalLog()),
+    ...(mirror ? { logDir: mirror.mirrorDir, syncLog: (d: string, from: number | undefined, to: number | undefined) => mirror.sync(d, from, to) } : {}),
   });
   const alerts = new AlertManager({
     dataDir,
@@ -507,7 +519,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   // With several serving processes, each holds its own loaded models: repository actions go to
   // all of them and /metrics sums them, through the cluster primary.
   const localAction = async (a: RepositoryAction): Promise<void> => {
-    if (a.kind === 'flush-log') return inferenceLog?.flush();
+    if (a.kind === 'flush-log') return flushLocalLog();
     const r = await service.route(a.deployment);
     if (a.kind === 'load') await manager!.load(r.version);
     else await manager!.unload(r.key, 'requested');
@@ -581,6 +593,21 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   ready = true;
   if (role !== 'data') alerts.start();
   sharedWindows?.start();
+  shipper?.start();
+  // the shared log's retention: the rollout leader deletes old hours from the store, every
+  // reporting process its mirror's
+  const applyLogRetention = async (): Promise<void> => {
+    const hours = config.inferenceLog.retentionHours;
+    if (!mirror || hours <= 0) return;
+    try {
+      await mirror.applyRetention(hours, clock.now());
+      if (controller.leading) await mirror.applyRemoteRetention(hours, clock.now());
+    } catch (err) {
+      logger.warn('inference log: applying retention to the shared log failed; retrying in an hour', { error: toBerthError(err).message });
+    }
+  };
+  const retentionTimer = mirror ? setInterval(() => void applyLogRetention(), 3_600_000) : null;
+  retentionTimer?.unref();
 
   const server: BerthServer = {
     app,
@@ -621,7 +648,10 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       await alerts.close();
       // every answered request is in the log's buffers by now: write them before going
       await inferenceLog?.close();
-      feedback.close();
+      // …and ship them, so a replica that goes leaves nothing behind
+      await shipper?.close();
+      if (retentionTimer) clearInterval(retentionTimer);
+      await sharedFiles?.close();
       await tokens.close();
       await limiter.close();
       await manager!.close();

@@ -12,7 +12,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, resolveConfig, silentLogger } from '../../src/core/index.js';
 import { readCsvFile, writeParquetFile } from '../../src/data/index.js';
-import { InferenceLog, MonitorService, SqliteFeedbackStore, listLogFiles, readInferenceLog, type MonitorReport } from '../../src/monitor/index.js';
+import { InferenceLog, MonitorService, listLogFiles, readInferenceLog, type MonitorReport } from '../../src/monitor/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { BERTH_BIN, startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 import { deployFixture, get, post, startServer, type TestServer } from '../helpers/server.js';
@@ -217,7 +217,7 @@ describe('a report over more rows than it may read', () => {
       const body = { inputs: [{ name: 'input', datatype: 'FP32', shape: [50, 30], data: rows(50) }] };
       for (let i = 0; i < 10; i++) expect((await post(`${ts.url}/v2/models/bc/infer`, body)).status).toBe(200);
       await ts.server.monitor.flushLog();
-      const capped = new MonitorService({ dataDir: ts.dataDir, registry: ts.server.registry, feedback: SqliteFeedbackStore.open(ts.dataDir), maxReportRows: 120 });
+      const capped = new MonitorService({ dataDir: ts.dataDir, registry: ts.server.registry, maxReportRows: 120 });
       const r = await capped.report('bc', { window: 'all' });
       // five files of 100 rows: two are read (200 rows ≥ 120), each row weighs 2.5
       expect(r.window.description).toBe('all retained traffic, sampled: 2 of 5 log files (each row weighs 2.50×)');

@@ -5,25 +5,15 @@
  * alias moved through the second is served by the first — told by PostgreSQL LISTEN/NOTIFY
  * (the 1 s poll stays as the fallback; here it is slowed so it cannot be what answered).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareToGolden, fixturePath, readGolden } from '../helpers/fixtures.js';
-import { POSTGRES_SKIP_REASON, TEST_POSTGRES_URL, dropSchema, testSchemaName, urlWithSchema } from '../helpers/postgres.js';
+import { compareToGolden, readGolden } from '../helpers/fixtures.js';
+import { POSTGRES_SKIP_REASON, TEST_POSTGRES_URL } from '../helpers/postgres.js';
+import { eventually, registerOverHttp, startSharedStores, type SharedStores } from '../helpers/replicas.js';
 import { post, startServer, type TestServer } from '../helpers/server.js';
-import { S3RVER_CREDENTIALS, startS3rver, type TestS3 } from '../registry/s3rver-harness.js';
 
 const MODEL = 'breast-cancer-logreg';
-
-async function eventually<T>(fn: () => Promise<T | undefined>, ms: number): Promise<{ value: T; elapsedMs: number }> {
-  const start = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return { value: v, elapsedMs: Date.now() - start };
-    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function inferBody(): Record<string, unknown> {
   const c = readGolden(MODEL).cases[0]!;
@@ -32,46 +22,25 @@ function inferBody(): Record<string, unknown> {
 }
 
 describe.skipIf(!TEST_POSTGRES_URL)(`replicas sharing PostgreSQL and S3${TEST_POSTGRES_URL ? '' : ` (${POSTGRES_SKIP_REASON})`}`, () => {
-  const schema = testSchemaName('replicas');
-  let s3: TestS3;
+  let stores: SharedStores;
   let a: TestServer;
   let b: TestServer;
   const closed = new Set<TestServer>();
-  const saved = { id: process.env['AWS_ACCESS_KEY_ID'], secret: process.env['AWS_SECRET_ACCESS_KEY'] };
 
   beforeAll(async () => {
-    s3 = await startS3rver();
-    await s3.createBucket('models');
-    // the SDK's default credential chain, as a real deployment would set it
-    process.env['AWS_ACCESS_KEY_ID'] = S3RVER_CREDENTIALS.accessKeyId;
-    process.env['AWS_SECRET_ACCESS_KEY'] = S3RVER_CREDENTIALS.secretAccessKey;
-    const shared = {
-      database: { url: urlWithSchema(TEST_POSTGRES_URL!, schema) },
-      artifacts: { url: `s3://models/berth?endpoint=${encodeURIComponent(s3.endpoint)}` },
-    };
+    stores = await startSharedStores(TEST_POSTGRES_URL!, 'replicas');
     // the poll is slowed to 30 s so that only LISTEN/NOTIFY can explain a change seen within 2 s
-    a = await startServer(shared, { pollMs: 30_000 });
-    b = await startServer(shared, { pollMs: 30_000 });
+    a = await startServer(stores.layer, { pollMs: 30_000 });
+    b = await startServer(stores.layer, { pollMs: 30_000 });
   }, 60_000);
 
   afterAll(async () => {
     for (const t of [a, b]) if (t && !closed.has(t)) await t.close();
-    await s3?.stop();
-    await dropSchema(TEST_POSTGRES_URL!, schema);
-    process.env['AWS_ACCESS_KEY_ID'] = saved.id;
-    process.env['AWS_SECRET_ACCESS_KEY'] = saved.secret;
-    if (saved.id === undefined) delete process.env['AWS_ACCESS_KEY_ID'];
-    if (saved.secret === undefined) delete process.env['AWS_SECRET_ACCESS_KEY'];
+    await stores?.stop();
   });
 
   it('a model registered and deployed through one replica is served by the other within 2 s, from its own verified cache', async () => {
-    const upload = await post(`${a.url}/v1/models/bc/versions`, {
-      model_base64: readFileSync(fixturePath(MODEL)).toString('base64'),
-      file_name: 'model.onnx',
-      card_text: readFileSync(fixturePath(MODEL, 'card.json'), 'utf8'),
-      card_file_name: 'card.json',
-    });
-    expect(upload.status, upload.text).toBe(201);
+    await registerOverHttp(a.url, 'bc', MODEL);
     const alias = await fetch(`${a.url}/v1/models/bc/aliases/production`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: 1 }) });
     expect(alias.status).toBe(200);
     const dep = await fetch(`${a.url}/v1/deployments/bc-api`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'bc', alias: 'production' }) });
@@ -96,13 +65,7 @@ describe.skipIf(!TEST_POSTGRES_URL)(`replicas sharing PostgreSQL and S3${TEST_PO
   }, 30_000);
 
   it('an alias moved through the second replica is served by the first within 2 s', async () => {
-    const upload = await post(`${b.url}/v1/models/bc/versions`, {
-      model_base64: readFileSync(fixturePath('breast-cancer-gbt')).toString('base64'),
-      file_name: 'model.onnx',
-      card_text: readFileSync(fixturePath('breast-cancer-gbt', 'card.json'), 'utf8'),
-      card_file_name: 'card.json',
-    });
-    expect(upload.status, upload.text).toBe(201);
+    await registerOverHttp(b.url, 'bc', 'breast-cancer-gbt');
     const moved = await fetch(`${b.url}/v1/models/bc/aliases/production`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: 2 }) });
     expect(moved.status).toBe(200);
     const { elapsedMs } = await eventually(async () => {
@@ -113,7 +76,7 @@ describe.skipIf(!TEST_POSTGRES_URL)(`replicas sharing PostgreSQL and S3${TEST_PO
   }, 30_000);
 
   it('elects one rollout leader; when it goes, another replica takes the rollout over and finishes it', async () => {
-    const c = await startServer({ database: { url: urlWithSchema(TEST_POSTGRES_URL!, schema) }, artifacts: { url: `s3://models/berth?endpoint=${encodeURIComponent(s3.endpoint)}` } }, { pollMs: 30_000 });
+    const c = await startServer(stores.layer, { pollMs: 30_000 });
     try {
       const replicas = [a, b, c];
       const leaders = async (): Promise<TestServer[]> => {

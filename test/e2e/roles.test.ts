@@ -11,21 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/index.js';
 import { epochOf, type AnalysisResult, type RolloutStatus } from '../../src/rollout/index.js';
 import { compareToGolden, goldenTensor, heldoutRowBody, readGolden } from '../helpers/fixtures.js';
+import { eventually } from '../helpers/replicas.js';
+import { startServeProcess } from '../helpers/serve-process.js';
 import { get, post, registerVersion, startServer, type TestServer } from '../helpers/server.js';
 
 const MODEL = 'bc';
 const MIN = 60_000;
 const rowBody = heldoutRowBody;
-
-async function eventually<T>(fn: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 let dataDir: string;
 let control: TestServer;
@@ -73,6 +65,21 @@ describe('--role data', () => {
     expect(status.body.role).toBe('data');
     expect(status.body.rolloutLeader).toBe(false);
   });
+
+  it('`berth serve --role data` (a real process on the same data dir) says its role, serves and refuses, and stops cleanly on SIGTERM', async () => {
+    const p = await startServeProcess(dataDir, ['--role', 'data']);
+    try {
+      expect(p.output()).toMatch(/serving on http:\/\/127\.0\.0\.1:\d+ \(data dir .*, role data\)/);
+      expect(p.output()).toContain('the management API is on the control plane');
+      const res = await post(`${p.url}/v2/models/${MODEL}/infer`, rowBody(3));
+      expect(res.status, res.text).toBe(200);
+      expect((await get<{ code: string }>(`${p.url}/v1/models`)).body.code).toBe('WRONG_ROLE');
+      expect((await get<{ role: string }>(`${p.url}/v1/status`)).body.role).toBe('data');
+    } finally {
+      p.child.kill('SIGTERM');
+    }
+    expect(await p.exited).toBe(0);
+  }, 60_000);
 
   it('answers 421 WRONG_ROLE to the management API, feedback and rollouts, naming the control plane', async () => {
     const d = data[0]!.url;

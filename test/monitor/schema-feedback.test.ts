@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthError, type Signature } from '../../src/core/index.js';
 import { RateSampler } from '../../src/monitor/inference-log/sampler.js';
-import { parseFeedback, SqliteFeedbackStore } from '../../src/monitor/feedback.js';
+import { parseFeedback } from '../../src/monitor/feedback.js';
 import { monitoringSchema, profileColumns, type MonitoringSchema } from '../../src/monitor/schema.js';
 import { mergeCardIntoSignature, parseCard } from '../../src/registry/index.js';
 import { OnnxBackend } from '../../src/runtime/index.js';
@@ -108,27 +108,6 @@ describe('parseFeedback', () => {
     expect(err([1, 2]).context.field).toBe('body');
     expect(err({ request_id: 'r', label: 'x' }, schemas['diabetes-gbt-regressor']!).message).toBe('label: expected a finite number (this model is a regressor), got "x"');
     expect(err({ request_id: 5, label: 1 }).code).toBe('INVALID_ARGUMENT');
-  });
-});
-
-describe('SqliteFeedbackStore', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(path.join(tmpdir(), 'berth-feedback-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  it('stores labels durably, replaces corrections, and reads them back by arrival time', () => {
-    const store = SqliteFeedbackStore.open(dir);
-    expect(store.put('d', [{ requestId: 'a', row: 0, label: '1' }, { requestId: 'b', row: 0, label: '0' }], 1000)).toEqual({ stored: 2, replaced: 0 });
-    expect(store.put('d', [{ requestId: 'a', row: 0, label: '0' }], 2000)).toEqual({ stored: 1, replaced: 1 });
-    store.put('other', [{ requestId: 'a', row: 0, label: '1' }], 2000);
-    store.close();
-    const again = SqliteFeedbackStore.open(dir);
-    expect(again.count('d')).toBe(2);
-    expect(again.labelsSince('d', 1500)).toEqual([{ requestId: 'a', row: 0, label: '0', receivedAt: 2000 }]);
-    expect(again.labelsSince('d', 0).map((f) => f.requestId).sort()).toEqual(['a', 'b']);
-    again.close();
   });
 });
 

@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { BerthError } from '../../src/core/index.js';
 import { FsArtifactStore, S3ArtifactStore, type ArtifactStore } from '../../src/registry/index.js';
 import { S3RVER_CREDENTIALS, startS3rver, type TestS3 } from './s3rver-harness.js';
+import { expectCode } from '../helpers/expect-code.js';
 
 interface OpenedStore {
   store: ArtifactStore;
@@ -86,17 +87,6 @@ const wanted = process.env['BERTH_TEST_ARTIFACT_STORES']?.split(',').map((s) => 
 const STORES = ALL.filter((s) => !wanted || wanted.includes(s.name));
 
 const sha = (b: string | Buffer): string => createHash('sha256').update(b).digest('hex');
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<BerthError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    expect((err as BerthError).code).toBe(code);
-    return err as BerthError;
-  }
-  throw new Error(`expected ${code}`);
-}
 
 async function listOrEmpty(dir: string): Promise<string[]> {
   return readdir(dir).catch(() => []);

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { BerthError } from '../../src/core/index.js';
 import { FsArtifactStore, S3ArtifactStore, openArtifactStore, parseS3ArtifactsUrl, type S3ArtifactStoreOptions } from '../../src/registry/index.js';
 import { S3RVER_CREDENTIALS, countCommands, startS3rver, type TestS3 } from './s3rver-harness.js';
+import { expectCode, pathExists } from '../helpers/expect-code.js';
 
 const BUCKET = 'berth-models';
 const MiB = 1024 * 1024;
@@ -56,24 +57,6 @@ async function source(name: string, content: string | Buffer): Promise<string> {
 
 const sha = (b: string | Buffer): string => createHash('sha256').update(b).digest('hex');
 
-async function expectCode(p: Promise<unknown>, code: string): Promise<BerthError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    expect((err as BerthError).code).toBe(code);
-    return err as BerthError;
-  }
-  throw new Error(`expected ${code}`);
-}
-
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
-}
-
 describe('S3ArtifactStore', () => {
   it('uploads to <prefix>/sha256/<ab>/<sha256> with the hash as metadata, and keeps a read-only cached copy', async () => {
     const content = Buffer.from('model bytes for the bucket');
@@ -112,7 +95,7 @@ describe('S3ArtifactStore', () => {
     const writerCalls = countCommands(writer.client);
     const readerCalls = countCommands(reader.client);
     const { sha256 } = await writer.put(await source('m.onnx', content));
-    expect(await exists(reader.path(sha256))).toBe(false);
+    expect(await pathExists(reader.path(sha256))).toBe(false);
     expect((await reader.read(sha256)).equals(content)).toBe(true);
     expect((await reader.read(sha256)).equals(content)).toBe(true);
     expect(await reader.fetchToCache(sha256)).toBe(join(dir, 'reader', 'artifact-cache', 'sha256', sha256.slice(0, 2), sha256));
@@ -139,7 +122,7 @@ describe('S3ArtifactStore', () => {
     const err = await expectCode(reader.read(sha256), 'ARTIFACT_CORRUPTED');
     expect(err.message).toContain(`s3://${BUCKET}/${prefix}/sha256/`);
     expect(err.message).toContain(`hashes to ${sha('evil weights!!')}, expected ${sha256}`);
-    expect(await exists(reader.path(sha256))).toBe(false);
+    expect(await pathExists(reader.path(sha256))).toBe(false);
     expect(await readdir(join(dir, 'reader', 'artifact-cache', 'tmp'))).toEqual([]);
     // and it stays refused: a later read downloads again rather than trusting anything
     await expectCode(reader.read(sha256), 'ARTIFACT_CORRUPTED');

@@ -2,6 +2,8 @@
  * An s3rver (S3-compatible server) for tests: port 0, a temp directory, credentials S3RVER/S3RVER.
  * s3rver ships no types, so it is loaded through createRequire and given the small shape we use.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -15,7 +17,8 @@ interface S3rverInstance {
 }
 type S3rverCtor = new (opts: { port: number; address: string; silent: boolean; directory: string; vhostBuckets: boolean }) => S3rverInstance;
 
-const S3rver = createRequire(import.meta.url)('s3rver') as S3rverCtor;
+const require = createRequire(import.meta.url);
+const S3rver = require('s3rver') as S3rverCtor;
 
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
@@ -27,11 +30,49 @@ export interface TestS3 {
   stop(): Promise<void>;
 }
 
-export async function startS3rver(): Promise<TestS3> {
+export interface StartS3rverOptions {
+  /**
+   * Run s3rver in a child process started with `--openssl-legacy-provider`. s3rver encrypts
+   * ListObjectsV2 continuation tokens with DES, which Node's OpenSSL 3 refuses otherwise: every
+   * listing with more than one page would answer 500 InternalError.
+   */
+  legacyCiphers?: boolean;
+}
+
+/** The s3rver child: prints `{"port":N}` once listening, stops when its stdin closes. */
+const CHILD_SOURCE = `
+const S3rver = require(process.argv[1]);
+const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: process.argv[2], vhostBuckets: false });
+server.run().then(({ port }) => process.stdout.write(JSON.stringify({ port }) + '\\n'));
+process.stdin.on('end', () => server.close().then(() => process.exit(0)));
+process.stdin.resume();
+`;
+
+async function runS3rver(directory: string, opts: StartS3rverOptions): Promise<{ port: number; close: () => Promise<void> }> {
+  if (!opts.legacyCiphers) {
+    const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory, vhostBuckets: false });
+    const { port } = await server.run();
+    return { port, close: () => server.close() };
+  }
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', CHILD_SOURCE, require.resolve('s3rver'), directory], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (line: Buffer) => resolve((JSON.parse(line.toString()) as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`s3rver child exited (${code}) before listening`)));
+  });
+  return {
+    port,
+    close: async () => {
+      const exited = once(child, 'exit');
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+export async function startS3rver(opts: StartS3rverOptions = {}): Promise<TestS3> {
   const directory = await mkdtemp(join(tmpdir(), 'berth-s3rver-'));
-  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory, vhostBuckets: false });
-  const { port } = await server.run();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const server = await runS3rver(directory, opts);
+  const endpoint = `http://127.0.0.1:${server.port}`;
   const client = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
   return {
     endpoint,

@@ -606,6 +606,48 @@ for (const factory of STORES) {
       });
     });
 
+    describe('feedback and rollout windows (replicas share them, nobody audits them)', () => {
+      it('stores labels, replaces corrections, reads them back by arrival time, visible to another process', async () => {
+        const seq = await registry.changeSeq();
+        expect(await registry.putFeedback('d', [{ requestId: 'a', row: 0, label: '1' }, { requestId: 'b', row: 0, label: '0' }, { requestId: 'b', row: 1, label: '1' }], 1000)).toEqual({ stored: 3, replaced: 0 });
+        // a correction of one row, and one row labelled twice in the same body (the last wins)
+        expect(await registry.putFeedback('d', [{ requestId: 'a', row: 0, label: '0' }, { requestId: 'c', row: 0, label: '1' }, { requestId: 'c', row: 0, label: '0' }], 2000)).toEqual({ stored: 3, replaced: 2 });
+        await registry.putFeedback('other', [{ requestId: 'a', row: 0, label: '1' }], 2000);
+        const other = await openRegistry();
+        expect(await other.feedbackCount('d')).toBe(4);
+        expect((await other.feedbackSince('d', 1500)).sort((x, y) => x.requestId.localeCompare(y.requestId))).toEqual([
+          { requestId: 'a', row: 0, label: '0', receivedAt: 2000 },
+          { requestId: 'c', row: 0, label: '0', receivedAt: 2000 },
+        ]);
+        expect((await other.feedbackSince('d', 0)).length).toBe(4);
+        // labels are not registry changes: no audit rows, replicas are not told to reload
+        expect(await registry.changeSeq()).toBe(seq);
+      });
+
+      it('stores a large body in one transaction', async () => {
+        const items = Array.from({ length: 2500 }, (_, i) => ({ requestId: `r${i % 1200}`, row: Math.floor(i / 1200), label: String(i % 2) }));
+        expect(await registry.putFeedback('big', items, 5)).toEqual({ stored: 2500, replaced: 0 });
+        expect(await registry.feedbackCount('big')).toBe(2500);
+        expect((await registry.putFeedback('big', items.slice(0, 700), 6)).replaced).toBe(700);
+      });
+
+      it('keeps each replica\'s window of a rollout step and prunes the steps that ended', async () => {
+        await registry.putRolloutWindow('api', '1:0:100', 'host-a', '{"a":1}');
+        await registry.putRolloutWindow('api', '1:0:100', 'host-b', '{"b":1}');
+        await registry.putRolloutWindow('api', '1:0:100', 'host-a', '{"a":2}');
+        await registry.putRolloutWindow('api', '1:1:200', 'host-a', '{"next":1}');
+        await registry.putRolloutWindow('web', '2:0:100', 'host-a', '{"web":1}');
+        expect((await registry.rolloutWindows('api', '1:0:100')).map((w) => [w.replica, w.body])).toEqual([
+          ['host-a', '{"a":2}'],
+          ['host-b', '{"b":1}'],
+        ]);
+        expect(await registry.pruneRolloutWindows([{ deployment: 'api', epoch: '1:1:200' }])).toBe(3);
+        expect(await registry.rolloutWindows('api', '1:0:100')).toEqual([]);
+        expect((await registry.rolloutWindows('api', '1:1:200')).map((w) => w.body)).toEqual(['{"next":1}']);
+        expect(await registry.rolloutWindows('web', '2:0:100')).toEqual([]);
+      });
+    });
+
     describe('persistence', () => {
       it('keeps everything after the store is closed and reopened', async () => {
         await register('fraud');

@@ -65,6 +65,9 @@ async function buildSource(dataDir: string): Promise<void> {
       { deployment: 'cancer', model: 'cancer', from_version: 1, to_version: 2, strategy: 'canary', spec: '{"steps":[5,100]}', state: 'aborted', step: 0, step_started_at: 1, next_at: null, failures: 0, reason: 'test', actor: 'alice', finished_at: 2 },
       { kind: 'start', details: { steps: [5, 100] }, actor: 'alice', audit: 'rollout.start' },
     );
+    // ground truth travels with the registry; a replica's rollout numbers do not
+    await registry.putFeedback('cancer', [{ requestId: 'r1', row: 0, label: 'malignant' }, { requestId: 'r1', row: 1, label: 'benign' }], 1234);
+    await registry.putRolloutWindow('cancer', '1:0:1', 'host-a', '{}');
   } finally {
     await registry.close();
   }
@@ -132,13 +135,15 @@ describe('exportRegistry', () => {
       artifacts: { count: number };
     };
     expect(manifest.format).toBe('berth-export/1');
-    expect(manifest.schemaVersion).toBe(7);
+    expect(manifest.schemaVersion).toBe(8);
     expect(manifest.tables.versions.rows).toBe(2);
     expect(manifest.tables.tokens.rows).toBe(1);
     expect(manifest.tables.rollouts.rows).toBe(1);
     expect(manifest.tables.deployment_history.rows).toBe(2);
     expect(manifest.tables.alias_history.rows).toBe(4);
+    expect(manifest.tables.feedback.rows).toBe(2);
     expect(Object.keys(manifest.tables)).not.toContain('leases');
+    expect(Object.keys(manifest.tables)).not.toContain('rollout_windows');
     // two model files, one reference CSV, one profile
     expect(manifest.artifacts.count).toBe(4);
     const files = await filesUnder(exportDir);
@@ -233,14 +238,14 @@ describe('importRegistry refuses before writing anything', () => {
     await cp(exportDir, dir, { recursive: true });
     const manifestPath = join(dir, 'manifest.json');
     const m = JSON.parse(await readFile(manifestPath, 'utf8')) as { schemaVersion: number };
-    m.schemaVersion = 8;
+    m.schemaVersion = 9;
     await writeFile(manifestPath, JSON.stringify(m, null, 2) + '\n');
     // a consistent checksum list: only the schema check stands in the way
     const sums = (await readFile(join(dir, 'checksums.sha256'), 'utf8')).replace(/^[0-9a-f]{64}(?=  manifest\.json$)/m, sha(await readFile(manifestPath)));
     await writeFile(join(dir, 'checksums.sha256'), sums);
     const target = await openEmbeddedRegistry(join(root, 'target-schema'));
     try {
-      await expectBerthError(importRegistry(target, dir), 'INVALID_CONFIG', /schema version 8, the target registry 7; run `berth migrate`/);
+      await expectBerthError(importRegistry(target, dir), 'INVALID_CONFIG', /schema version 9, the target registry 8; run `berth migrate`/);
       expect(await rowCount(target)).toBe(0);
     } finally {
       await target.close();

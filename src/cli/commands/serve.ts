@@ -98,7 +98,12 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
         const flag = url === DEFAULT_SERVER ? '' : ` --server ${url}`;
         const dataDir = path.resolve(config.dataDir);
         ctx.io.out(
-          `berth ${BERTH_VERSION} serving on ${url} (data dir ${dataDir}${processes > 1 ? `, ${processes} processes` : ''})\n` +
+          `berth ${BERTH_VERSION} serving on ${url} (data dir ${dataDir}${processes > 1 ? `, ${processes} processes` : ''}${config.server.role !== 'all' ? `, role ${config.server.role}` : ''})\n` +
+            (config.server.role === 'data'
+              ? `  role data: inference, model metadata, health and metrics only; the management API is on the control plane (--role control)\n`
+              : config.server.role === 'control'
+                ? `  role control: management API, rollouts, monitoring and alerts; inference goes to the data replicas (--role data)\n`
+                : '') +
             (o.example
               ? `  try: berth${flag} deployments show ${EXAMPLE_DEPLOYMENT} · curl ${url}/v2/models/${EXAMPLE_DEPLOYMENT} · berth${flag} alias history ${EXAMPLE_DEPLOYMENT}\n`
               : `  try: berth${flag} models register model.onnx --name NAME · berth${flag} deploy NAME --model NAME --version 1\n`) +

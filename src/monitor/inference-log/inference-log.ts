@@ -3,7 +3,11 @@
  * request id), sampled, buffered in memory column by column and written as Parquet files
  * partitioned by deployment and hour:
  *
- *   <dataDir>/inference-log/deployment=<name>/hour=<YYYY-MM-DDTHH>/part-<pid>-<first ts>-<seq>.parquet
+ *   <dataDir>/inference-log/deployment=<name>/hour=<YYYY-MM-DDTHH>/part-<tag>-<first ts>-<seq>.parquet
+ *
+ * (`<tag>` is the process id unless `fileTag` says otherwise; replicas that ship their files to one
+ * store give each machine its own, see shipping.ts). Each file is written whole under a hidden
+ * temp name and renamed into place, so anything named `*.parquet` is complete.
  *
  * Nothing here runs on the request's path: `onInference` only queues the record; copying it into
  * the buffers happens in a later turn of the event loop, after the answer has been written. A
@@ -12,7 +16,7 @@
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { silentLogger, systemClock, toBerthError, type Clock, type InferenceLogConfig, type Logger } from '../../core/index.js';
+import { BerthError, silentLogger, systemClock, toBerthError, type Clock, type InferenceLogConfig, type Logger } from '../../core/index.js';
 import { createFileWriter, type FileWriter } from './file-writer.js';
 import type { FailureRecord, InferenceRecord, ShadowRecord } from '../../serving/index.js';
 import { monitoringSchema, type MonitoringSchema } from '../schema.js';
@@ -27,7 +31,15 @@ export interface InferenceLogOptions {
   config: InferenceLogConfig;
   clock?: Clock;
   logger?: Logger;
+  /**
+   * What names this process in its file names (`part-<fileTag>-<first ts>-<seq>.parquet`); default
+   * the process id. Replicas shipping to one store need names unique across machines: pass
+   * something like `${hostname}.${pid}` (letters, digits, `.`, `_`, `-`; at most 64).
+   */
+  fileTag?: string;
 }
+
+const FILE_TAG_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 export interface InferenceLogStats {
   /** rows offered by the data plane, kept by sampling, written to files, dropped (queue full or write failed) */
@@ -46,6 +58,30 @@ export function inferenceLogDir(dataDir: string): string {
 /** `2026-11-24T10` for a timestamp: the hour partition's value (UTC). */
 export function hourPartition(ms: number): string {
   return new Date(ms).toISOString().slice(0, 13);
+}
+
+/** The hour partition before which a retention of `hours` hours deletes everything. */
+export function retentionCutoff(hours: number, now: number): string {
+  return hourPartition(now - hours * 3_600_000);
+}
+
+/**
+ * Delete the hour partitions of every deployment under `<dataDir>/inference-log` whose hour is
+ * before `cutoff` (an hour partition value). Returns how many were removed.
+ */
+export async function removeHoursBefore(dataDir: string, cutoff: string): Promise<number> {
+  let removed = 0;
+  const root = inferenceLogDir(dataDir);
+  for (const d of await readdir(root).catch(() => [] as string[])) {
+    if (!d.startsWith('deployment=')) continue;
+    for (const h of await readdir(path.join(root, d)).catch(() => [] as string[])) {
+      if (h.startsWith('hour=') && h.slice(5) < cutoff) {
+        await rm(path.join(root, d, h), { recursive: true, force: true });
+        removed++;
+      }
+    }
+  }
+  return removed;
 }
 
 export function deploymentDir(dataDir: string, deployment: string): string {
@@ -70,11 +106,18 @@ export class InferenceLog {
   private hourStart = 0;
   private hourEnd = 0;
   private closed = false;
+  private readonly fileTag: string;
   readonly stats: InferenceLogStats = { offeredRows: 0, sampledRows: 0, writtenRows: 0, droppedRows: 0, files: 0, bufferedRows: 0 };
 
   constructor(private readonly opts: InferenceLogOptions) {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
+    this.fileTag = opts.fileTag ?? String(process.pid);
+    if (!FILE_TAG_RE.test(this.fileTag)) {
+      throw new BerthError('INVALID_CONFIG', `inference log: fileTag ${JSON.stringify(this.fileTag)} must be 1-64 letters, digits, ".", "_" or "-" (it goes into file names)`, {
+        field: 'fileTag', expected: FILE_TAG_RE.source, got: this.fileTag,
+      });
+    }
     const tick = Math.min(1000, opts.config.flushIntervalMs);
     this.timer = setInterval(() => this.flushAged(), tick);
     this.timer.unref();
@@ -195,7 +238,7 @@ export class InferenceLog {
       'berth.schema': JSON.stringify(seg.schema),
     };
     const dir = path.join(deploymentDir(this.opts.dataDir, seg.deployment), `hour=${seg.hour}`);
-    const file = path.join(dir, `${logFilePrefix(seg.role)}${process.pid}-${firstAt}-${++this.seq}.parquet`);
+    const file = path.join(dir, `${logFilePrefix(seg.role)}${this.fileTag}-${firstAt}-${++this.seq}.parquet`);
     this.writing = this.writing.then(async () => {
       try {
         await mkdir(dir, { recursive: true });
@@ -220,19 +263,7 @@ export class InferenceLog {
   async applyRetention(): Promise<number> {
     const hours = this.opts.config.retentionHours;
     if (hours <= 0) return 0;
-    const cutoff = hourPartition(this.clock.now() - hours * 3_600_000);
-    let removed = 0;
-    const root = inferenceLogDir(this.opts.dataDir);
-    for (const d of await readdir(root).catch(() => [] as string[])) {
-      if (!d.startsWith('deployment=')) continue;
-      for (const h of await readdir(path.join(root, d)).catch(() => [] as string[])) {
-        if (h.startsWith('hour=') && h.slice(5) < cutoff) {
-          await rm(path.join(root, d, h), { recursive: true, force: true });
-          removed++;
-        }
-      }
-    }
-    return removed;
+    return removeHoursBefore(this.opts.dataDir, retentionCutoff(hours, this.clock.now()));
   }
 
   async close(): Promise<void> {

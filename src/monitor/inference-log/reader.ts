@@ -37,16 +37,22 @@ export interface LogFile {
   hour: string;
 }
 
+/** Whether an hour partition value overlaps [from, to) (either end open when undefined). */
+export function hourInRange(from?: number, to?: number): (hour: string) => boolean {
+  const lo = from === undefined ? '' : hourPartition(from);
+  const hi = to === undefined ? '\uffff' : hourPartition(to - 1);
+  return (hour) => hour >= lo && hour <= hi;
+}
+
 /** The log files of a deployment whose hour overlaps [from, to), oldest hour first. */
 export async function listLogFiles(dataDir: string, deployment: string, from?: number, to?: number, role: LogRole = 'primary'): Promise<LogFile[]> {
   const prefix = logFilePrefix(role);
   const root = deploymentDir(dataDir, deployment);
-  const lo = from === undefined ? '' : hourPartition(from);
-  const hi = to === undefined ? '\uffff' : hourPartition(to - 1);
+  const inRange = hourInRange(from, to);
   const hours = (await readdir(root).catch(() => [] as string[]))
     .filter((h) => h.startsWith('hour='))
     .map((h) => h.slice(5))
-    .filter((h) => h >= lo && h <= hi)
+    .filter(inRange)
     .sort();
   const out: LogFile[] = [];
   for (const hour of hours) {

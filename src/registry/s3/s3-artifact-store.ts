@@ -2,24 +2,23 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
-  S3Client,
   UploadPartCommand,
   type CompletedPart,
-  type S3ClientConfig,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { BerthError, silentLogger, type Logger } from '../../core/index.js';
 import type { ArtifactStore, StoredArtifact } from '../artifact-store.js';
 import { assertSha256, exists, fsyncDir, fsyncPath, hashFile, isNodeError, removeStaleFiles } from '../blob-files.js';
+import { createS3Client, getObjectStream, isS3KeyMissing, normaliseS3Prefix, s3Location, translateS3Error, type S3ConnectionOptions } from './s3-client.js';
 
 const MiB = 1024 * 1024;
 /** S3 refuses uploads of more than 10 000 parts. */
@@ -27,26 +26,13 @@ const MAX_PARTS = 10_000;
 /** user metadata key holding the lowercase hex sha256 (`x-amz-meta-sha256`) */
 const SHA_METADATA_KEY = 'sha256';
 
-export interface S3ArtifactStoreOptions {
-  bucket: string;
-  /** key prefix without leading or trailing slash ('' for the bucket root) */
-  prefix?: string;
+export interface S3ArtifactStoreOptions extends S3ConnectionOptions {
   /** local cache root: blobs land in `<cacheDir>/sha256/ab/abcdef…` (usually `<dataDir>/artifact-cache`) */
   cacheDir: string;
-  /** default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1 */
-  region?: string;
-  /** S3-compatible server (MinIO, Ceph, s3rver…); AWS itself needs none */
-  endpoint?: string;
-  /** path-style addressing (`endpoint/bucket/key`); default: true when `endpoint` is set */
-  forcePathStyle?: boolean;
-  /** default: the SDK's default chain (AWS_ACCESS_KEY_ID…, AWS_PROFILE, web identity, instance role) */
-  credentials?: S3ClientConfig['credentials'];
   /** files larger than this go through a multipart upload (default 64 MiB) */
   multipartThresholdBytes?: number;
   /** multipart part size (default 64 MiB; S3 wants at least 5 MiB for every part but the last) */
   partSizeBytes?: number;
-  /** SDK attempts per request (default 3); streamed uploads are never retried by the SDK */
-  maxAttempts?: number;
   logger?: Logger;
 }
 
@@ -87,7 +73,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   constructor(opts: S3ArtifactStoreOptions) {
     this.bucket = opts.bucket;
-    this.prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
+    this.prefix = normaliseS3Prefix(opts.prefix);
     this.cacheDir = opts.cacheDir;
     this.endpoint = opts.endpoint;
     this.multipartThresholdBytes = opts.multipartThresholdBytes ?? 64 * MiB;
@@ -98,23 +84,12 @@ export class S3ArtifactStore implements ArtifactStore {
       });
     }
     this.logger = opts.logger ?? silentLogger;
-    const region = opts.region ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1';
-    this.client = new S3Client({
-      region,
-      ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
-      forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
-      ...(opts.credentials ? { credentials: opts.credentials } : {}),
-      maxAttempts: opts.maxAttempts ?? 3,
-      // We send ChecksumSHA256 ourselves; the SDK's default CRC32 would stream bodies with
-      // aws-chunked trailers, which several S3-compatible servers cannot read.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    this.client = createS3Client(opts);
   }
 
   /** `s3://bucket/prefix`, for messages. */
   get location(): string {
-    return `s3://${this.bucket}${this.prefix ? `/${this.prefix}` : ''}`;
+    return s3Location(this.bucket, this.prefix);
   }
 
   /** Object key of a blob: `<prefix>/sha256/ab/abcdef…`. */
@@ -238,11 +213,9 @@ export class S3ArtifactStore implements ArtifactStore {
     await this.checkBucket();
     let body: Readable;
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      if (!(out.Body instanceof Readable)) throw new Error('GetObject returned no stream body');
-      body = out.Body;
+      body = await getObjectStream(this.client, this.bucket, key);
     } catch (err) {
-      if (s3ErrorName(err) === 'NoSuchKey' || httpStatus(err) === 404) {
+      if (isS3KeyMissing(err)) {
         throw new BerthError(
           'ARTIFACT_CORRUPTED',
           `artifact sha256:${sha256} is missing from s3://${this.bucket}/${key}; it will not be served. ` +
@@ -363,7 +336,7 @@ export class S3ArtifactStore implements ArtifactStore {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return { sizeBytes: out.ContentLength ?? -1, sha256: out.Metadata?.[SHA_METADATA_KEY] };
     } catch (err) {
-      if (s3ErrorName(err) === 'NotFound' || s3ErrorName(err) === 'NoSuchKey' || httpStatus(err) === 404) return null;
+      if (isS3KeyMissing(err)) return null;
       throw this.s3Error(err, 'HeadObject', key);
     }
   }
@@ -394,46 +367,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   /** Translate an SDK or network error; messages name the bucket and prefix, never credentials. */
   private s3Error(err: unknown, op: string, key?: string): BerthError {
-    if (err instanceof BerthError) return err;
-    const name = s3ErrorName(err);
-    const status = httpStatus(err);
-    const where = `${this.location}${this.endpoint ? ` at ${this.endpoint}` : ''}`;
-    const context = { field: 'artifacts.url', bucket: this.bucket, prefix: this.prefix, ...(key ? { key } : {}), operation: op };
-    if (name === 'NoSuchBucket' || (op === 'HeadBucket' && status === 404)) {
-      return new BerthError(
-        'INVALID_CONFIG',
-        `artifact store ${where}: bucket "${this.bucket}" does not exist. Create it (aws s3 mb s3://${this.bucket}) or point --artifacts / BERTH_ARTIFACTS_URL at an existing bucket.`,
-        context,
-        { cause: err },
-      );
-    }
-    if (
-      status === 403 ||
-      name === 'AccessDenied' ||
-      name === 'InvalidAccessKeyId' ||
-      name === 'SignatureDoesNotMatch' ||
-      name === 'ExpiredToken' ||
-      name === 'CredentialsProviderError'
-    ) {
-      return new BerthError(
-        'INVALID_CONFIG',
-        `artifact store ${where}: access denied (${name ?? `HTTP ${status}`} on ${op}). Check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ` +
-          `AWS_PROFILE or the instance role) and that they allow s3:ListBucket on "${this.bucket}" and s3:GetObject/s3:PutObject under "${this.prefix || '/'}".`,
-        context,
-        { cause: err },
-      );
-    }
-    const netCode = networkErrorCode(err);
-    if (netCode) {
-      return new BerthError(
-        'INTERNAL',
-        `artifact store ${where}: cannot reach S3 (${netCode} on ${op}). Check the network${this.endpoint ? ' and the endpoint (?endpoint= / BERTH_S3_ENDPOINT)' : ''} and retry.`,
-        context,
-        { cause: err },
-      );
-    }
-    const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    return new BerthError('INTERNAL', `artifact store ${where}: ${op}${key ? ` of ${key}` : ''} failed (${detail}); retry, and check the S3 service if it persists.`, context, { cause: err });
+    return translateS3Error(err, { what: 'artifact store', bucket: this.bucket, prefix: this.prefix, endpoint: this.endpoint, actions: 's3:GetObject/s3:PutObject' }, op, key);
   }
 }
 
@@ -456,33 +390,6 @@ async function readExactly(fh: import('node:fs/promises').FileHandle, position: 
     filled += bytesRead;
   }
   return buf;
-}
-
-function s3ErrorName(err: unknown): string | undefined {
-  if (!(err instanceof Error)) return undefined;
-  const code = (err as { Code?: unknown }).Code;
-  return typeof code === 'string' ? code : err.name;
-}
-
-function httpStatus(err: unknown): number | undefined {
-  const meta = (err as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata;
-  return typeof meta?.httpStatusCode === 'number' ? meta.httpStatusCode : undefined;
-}
-
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
-
-function networkErrorCode(err: unknown): string | undefined {
-  if (!(err instanceof Error)) return undefined;
-  if (err.name === 'TimeoutError') return 'timeout';
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code && NETWORK_CODES.has(code)) return code;
-  if (err instanceof AggregateError) {
-    for (const e of err.errors) {
-      const inner = networkErrorCode(e);
-      if (inner) return inner;
-    }
-  }
-  return undefined;
 }
 
 async function isFile(p: string): Promise<boolean> {
