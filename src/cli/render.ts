@@ -258,6 +258,7 @@ export function renderStatus(s: StatusView, where: string, now: number): string 
         ['server', `${where} (berth ${s.version})`],
         ['up', `${s.uptimeSeconds === null ? '-' : formatDuration(s.uptimeSeconds)} (since ${s.startedAt ? formatLocalTime(Date.parse(s.startedAt)) : '-'})`],
         ['data dir', s.dataDir ?? '-'],
+        ['role', `${s.role ?? 'all'}${s.rolloutLeader ? ' (leads the rollouts)' : ''}`],
       ]
     : [
         ['server', 'none running (read from the data dir)'],
