@@ -55,6 +55,8 @@ export interface ServerConfig {
    * rollouts, monitoring and alerts without taking inference traffic (docs/replicas.md).
    */
   role: ServerRole;
+  /** serve the v2 protocol over gRPC on this port too (null: off; 0 picks a free one) */
+  grpcPort: number | null;
 }
 
 export const SERVER_ROLES = ['all', 'control', 'data'] as const;
@@ -224,7 +226,7 @@ export interface BerthConfig {
 export const DEFAULT_CONFIG: BerthConfig = {
   version: 1,
   dataDir: '.berth',
-  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 32 * 1024 * 1024, processes: 1, role: 'all' },
+  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 32 * 1024 * 1024, processes: 1, role: 'all', grpcPort: null },
   batching: { maxBatchSize: 64, maxQueueDelayMs: 0, maxQueueSize: 4096, timeoutMs: 30_000 },
   lifecycle: { idleUnloadMs: 0, minLoaded: 0, memoryBudgetBytes: 0, warmupRuns: 2 },
   runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'main', workerThresholdMs: 0.1 },
@@ -253,6 +255,7 @@ const ENV_KEYS: Record<string, [keyof BerthConfig, string | null, 'int' | 'str' 
   BERTH_BODY_LIMIT_BYTES: ['server', 'bodyLimitBytes', 'int'],
   BERTH_PROCESSES: ['server', 'processes', 'int'],
   BERTH_ROLE: ['server', 'role', 'str'],
+  BERTH_GRPC_PORT: ['server', 'grpcPort', 'int'],
   BERTH_MAX_BATCH_SIZE: ['batching', 'maxBatchSize', 'int'],
   BERTH_MAX_QUEUE_DELAY_MS: ['batching', 'maxQueueDelayMs', 'int'],
   BERTH_MAX_QUEUE_SIZE: ['batching', 'maxQueueSize', 'int'],
@@ -326,6 +329,7 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   int('server.port', cfg.server.port, 0, 65535);
   int('server.bodyLimitBytes', cfg.server.bodyLimitBytes, 1024);
   int('server.processes', cfg.server.processes, 0, 256);
+  if (cfg.server.grpcPort !== null) int('server.grpcPort', cfg.server.grpcPort, 0, 65535);
   if (!(SERVER_ROLES as readonly unknown[]).includes(cfg.server.role)) {
     problems.push(`server.role: expected one of ${SERVER_ROLES.join(', ')}, got ${JSON.stringify(cfg.server.role)}`);
   }

@@ -205,6 +205,8 @@ export function planBundle(source: BundleSource, opts: PlanBundleOptions): Bundl
     { kind: 'write', to: 'server/.npmrc', content: bundleNpmrc(opts.npmrc) },
     { kind: 'copy-tree', from: dist, to: 'server/dist', label: 'server: dist/', include: 'javascript' },
     { kind: 'copy-tree', from: path.join(opts.server.packageRoot, 'bin'), to: 'server/bin', label: 'server: bin/', include: 'all' },
+    // the gRPC service reads its definition at start
+    { kind: 'copy-tree', from: path.join(opts.server.packageRoot, 'proto'), to: 'server/proto', label: 'server: proto/', include: 'all' },
     { kind: 'write', to: 'server/start.mjs', content: renderStartScript() },
     { kind: 'write', to: 'server/berth.yaml', content: renderBerthYaml() },
     {

@@ -72,6 +72,11 @@ export class RequestGuard {
     return this.opts.authenticator.dev;
   }
 
+  /** what this replica serves (`--role`) */
+  get role(): ServerRole {
+    return this.opts.role ?? 'all';
+  }
+
   /** CORS headers for a request's Origin, when it is allowed (null: none, so the browser refuses). */
   corsHeaders(origin: string | undefined): Record<string, string> | null {
     if (origin === undefined || (!this.anyOrigin && !this.origins.has(origin))) return null;
@@ -85,9 +90,16 @@ export class RequestGuard {
    */
   check(req: IncomingMessage, access: RouteAccess, resource: string | undefined): Principal | null | Promise<Principal | null> {
     if (access.public) return null;
-    const header = req.headers.authorization;
-    const cert = this.opts.certificateOf ? this.opts.certificateOf(req) : null;
-    const p = this.opts.authenticator.authenticate(header, cert);
+    return this.checkCredentials(req.headers.authorization, this.opts.certificateOf ? this.opts.certificateOf(req) : null, access, resource);
+  }
+
+  /**
+   * `check` for transports other than HTTP/1 (gRPC): the `authorization` value and the verified
+   * client certificate, however the transport carries them.
+   */
+  checkCredentials(authorization: string | undefined, cert: PeerCertificate | null, access: RouteAccess, resource: string | undefined): Principal | null | Promise<Principal | null> {
+    if (access.public) return null;
+    const p = this.opts.authenticator.authenticate(authorization, cert);
     if (p instanceof Promise) return p.then((principal) => this.admit(principal, access, resource));
     return this.admit(p, access, resource);
   }

@@ -46,33 +46,7 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
     return reply.code(ready ? 200 : 503).send({ ready });
   });
 
-  const metadata = async (name: string, version: number | undefined): Promise<Record<string, unknown>> => {
-    const route = await service.route(name, version);
-    const v = route.version;
-    const info = service.manager.get(versionKey(v.model, v.version));
-    return {
-      name,
-      versions: [String(v.version)],
-      platform: 'onnxruntime_onnx',
-      inputs: v.signature.inputs.map(tensorMetadata),
-      outputs: v.signature.outputs.map(tensorMetadata),
-      parameters: {
-        model: v.model,
-        version: v.version,
-        sha256: v.sha256,
-        state: info?.state ?? 'unloaded',
-        memory_bytes: info?.memoryBytes ?? 0,
-        ...(info ? { runtime_thread: info.thread } : {}),
-        batchable: v.signature.batchable,
-        max_batch_size: v.signature.batchable ? route.batching.maxBatchSize : 0,
-        max_queue_delay_ms: route.batching.maxQueueDelayMs,
-        max_queue_size: route.batching.maxQueueSize,
-        timeout_ms: route.batching.timeoutMs,
-        ...(v.card?.task ? { task: v.card.task } : {}),
-        ...(v.card?.classes?.names ? { class_names: v.card.classes.names } : {}),
-      },
-    };
-  };
+  const metadata = (name: string, version: number | undefined): Promise<ModelMetadataView> => modelMetadataView(service, name, version);
 
   const ready = async (name: string, version: number | undefined, reply: FastifyReply): Promise<unknown> => {
     const route = await service.route(name, version);
@@ -138,21 +112,7 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
   // Repository extension
   app.post(
     '/v2/repository/index',
-    wrap(async () => {
-      const names = await opts.listDeployments();
-      const out = [];
-      for (const name of names) {
-        try {
-          const r = await service.route(name);
-          const info = service.manager.get(r.key);
-          const state = info?.state ?? 'unloaded';
-          out.push({ name, version: String(r.version.version), state: state === 'ready' ? 'READY' : state.toUpperCase(), reason: info?.error ?? '' });
-        } catch (err) {
-          out.push({ name, version: '', state: 'UNAVAILABLE', reason: err instanceof Error ? err.message : String(err) });
-        }
-      }
-      return out;
-    }),
+    wrap(async () => repositoryIndex(service, await opts.listDeployments())),
   );
   app.post<{ Params: NameParams }>(
     '/v2/repository/models/:name/load',
@@ -168,6 +128,67 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
       return {};
     }),
   );
+}
+
+/** A model's (deployment's) metadata as the v2 protocol describes it, for REST and gRPC alike. */
+export async function modelMetadataView(service: InferenceService, name: string, version: number | undefined): Promise<ModelMetadataView> {
+  const route = await service.route(name, version);
+  const v = route.version;
+  const info = service.manager.get(versionKey(v.model, v.version));
+  return {
+    name,
+    versions: [String(v.version)],
+    platform: 'onnxruntime_onnx',
+    inputs: v.signature.inputs.map(tensorMetadata),
+    outputs: v.signature.outputs.map(tensorMetadata),
+    parameters: {
+      model: v.model,
+      version: v.version,
+      sha256: v.sha256,
+      state: info?.state ?? 'unloaded',
+      memory_bytes: info?.memoryBytes ?? 0,
+      ...(info ? { runtime_thread: info.thread } : {}),
+      batchable: v.signature.batchable,
+      max_batch_size: v.signature.batchable ? route.batching.maxBatchSize : 0,
+      max_queue_delay_ms: route.batching.maxQueueDelayMs,
+      max_queue_size: route.batching.maxQueueSize,
+      timeout_ms: route.batching.timeoutMs,
+      ...(v.card?.task ? { task: v.card.task } : {}),
+      ...(v.card?.classes?.names ? { class_names: v.card.classes.names } : {}),
+    },
+  };
+  }
+
+export interface ModelMetadataView {
+  name: string;
+  versions: string[];
+  platform: string;
+  inputs: Record<string, unknown>[];
+  outputs: Record<string, unknown>[];
+  parameters: Record<string, unknown>;
+}
+
+export interface RepositoryEntry {
+  name: string;
+  version: string;
+  state: string;
+  reason: string;
+}
+
+/** The repository extension's index: each deployment, the version it routes to and its state. */
+export async function repositoryIndex(service: InferenceService, names: readonly string[]): Promise<RepositoryEntry[]> {
+  const out: RepositoryEntry[] = [];
+  for (const name of names) {
+    try {
+      const r = await service.route(name);
+      const info = service.manager.get(r.key);
+      const state = info?.state ?? 'unloaded';
+      out.push({ name, version: String(r.version.version), state: state === 'ready' ? 'READY' : state.toUpperCase(), reason: info?.error ?? '' });
+    } catch (err) {
+      out.push({ name, version: '', state: 'UNAVAILABLE', reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  return out;
 }
 
 function tensorMetadata(s: TensorSpec): Record<string, unknown> {

@@ -51,7 +51,7 @@ import {
 import { clientCertificateOf, createTransport } from './transport.js';
 import { applyClientTimeouts } from './client-timeouts.js';
 import { ArtifactGuard, ArtifactTrust } from '../security/index.js';
-import { registerSignatureRoutes } from '../protocol/index.js';
+import { createGrpcHandlers, registerSignatureRoutes, startGrpcServer, type RunningGrpcServer } from '../protocol/index.js';
 import { createWorkerBridge, leadsRollouts, type ClusterBridge, type RepositoryAction } from './cluster.js';
 import { ensureExampleDeployment } from './example.js';
 
@@ -90,8 +90,10 @@ export interface BerthServer {
   /** this process's inference log (null when `inferenceLog.enabled` is false) */
   readonly inferenceLog: InferenceLog | null;
   readonly config: Readonly<BerthConfig>;
-  /** Listen on the configured host and port; resolves to the base URL. */
+  /** Listen on the configured host and port (and the gRPC port when set); resolves to the base URL. */
   listen(): Promise<string>;
+  /** `host:port` of the gRPC service once listening (null when `server.grpcPort` is not set) */
+  readonly grpcAddress: string | null;
   close(): Promise<void>;
 }
 
@@ -568,6 +570,18 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   registerRolloutRoutes(app, { rollouts: controller, logger, datasetRoot: path.join(dataDir, 'datasets') });
   registerSignatureRoutes(app, { guard: artifactGuard, logger });
   registerMonitorRoutes(app, { monitor, alerts, logger });
+  const grpcHandlers = createGrpcHandlers({
+    service,
+    guard,
+    logger,
+    serverName: 'berth',
+    serverVersion: BERTH_VERSION,
+    isReady: () => ready,
+    listDeployments: async () => (await registry.listDeployments()).map((d) => d.name),
+    repositoryAction: bridge ? (a) => bridge!.broadcast(a) : localAction,
+    limits: config.hardening,
+  });
+  let grpc: RunningGrpcServer | null = null;
   const inspector = new OnnxBackend();
   registerManagementRoutes(app, {
     registry,
@@ -624,7 +638,18 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     refreshMonitorGauges,
     inferenceLog,
     config,
+    get grpcAddress() {
+      return grpc?.address ?? null;
+    },
     async listen() {
+      if (config.server.grpcPort !== null && !grpc) {
+        grpc = await startGrpcServer(grpcHandlers, {
+          host: config.server.host,
+          port: config.server.grpcPort,
+          maxMessageBytes: config.server.bodyLimitBytes,
+          tls: config.tls,
+        });
+      }
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
@@ -636,7 +661,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       unsubscribe();
       if (pollTimer) clearInterval(pollTimer);
       await stopChangeFeed?.();
-      await app.close();
+      // both transports stop taking calls and let the running ones finish
+      await Promise.all([app.close(), grpc?.close(30_000)]);
       // give the lease up first, so another replica takes the rollouts over at once
       await leadership?.stop();
       await controller.close();

@@ -25,6 +25,7 @@ interface ServeFlags {
   runtimeThread?: string;
   processes?: number;
   role?: 'all' | 'control' | 'data';
+  grpcPort?: number;
   intraOpThreads?: number;
   logLevel?: BerthConfig['logLevel'];
   dev?: boolean;
@@ -48,6 +49,7 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
     .description('serve every deployment (Open Inference Protocol v2, friendly predict, management API) until Ctrl-C')
     .option('--port <port>', 'TCP port (0 picks a free one)', count('--port'))
     .option('--host <host>', 'interface to listen on (0.0.0.0 for every one)')
+    .option('--grpc-port <port>', 'also serve the v2 protocol over gRPC (inference.GRPCInferenceService) on this port; 0 picks a free one (also BERTH_GRPC_PORT)', count('--grpc-port'))
     .option('--config <file>', 'configuration file, YAML or JSON (see docs/cli.md); flags and BERTH_* variables win over it')
     .option('--example', 'register and deploy the shipped example model (breast-cancer) if it is not there yet')
     .option('--max-batch-size <n>', 'default most rows in one runtime call', count('--max-batch-size', 1))
@@ -94,7 +96,7 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
       const config = await resolveServeConfig(ctx, o);
       const { createBerthServer, BERTH_VERSION, EXAMPLE_DEPLOYMENT, isClusterWorker, runClusterPrimary, ensureExampleDeployment } = await import('../../server/index.js');
       const processes = config.server.processes === 0 ? availableParallelism() : config.server.processes;
-      const banner = (url: string): void => {
+      const banner = (url: string, grpcAddress: string | null = null): void => {
         const flag = url === DEFAULT_SERVER ? '' : ` --server ${url}`;
         const dataDir = path.resolve(config.dataDir);
         ctx.io.out(
@@ -108,6 +110,7 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
               ? `  try: berth${flag} deployments show ${EXAMPLE_DEPLOYMENT} · curl ${url}/v2/models/${EXAMPLE_DEPLOYMENT} · berth${flag} alias history ${EXAMPLE_DEPLOYMENT}\n`
               : `  try: berth${flag} models register model.onnx --name NAME · berth${flag} deploy NAME --model NAME --version 1\n`) +
             `  API: ${url}/openapi.json · metrics: ${url}/metrics · Ctrl-C stops after in-flight requests finish\n` +
+            (grpcAddress ? `  gRPC: ${grpcAddress} (inference.GRPCInferenceService; proto/grpc_predict_v2.proto)\n` : '') +
             (config.auth.dev
               ? `  DEV MODE: authentication is off; anyone who can reach this port can do anything. Do not use --dev beyond your own machine.\n`
               : `  authentication is on: send Authorization: Bearer <token> (the CLI: --token or BERTH_TOKEN; make tokens with berth tokens create)\n`),
@@ -149,7 +152,7 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
         }
         throw err;
       }
-      if (!worker) banner(url);
+      if (!worker) banner(url, server.grpcAddress);
       await waitForSignalThenClose(ctx, server);
       // a cluster's serving process: its IPC channel would keep it alive after draining
       if (worker) process.disconnect?.();
@@ -164,7 +167,7 @@ async function resolveServeConfig(ctx: CliContext, o: ServeFlags): Promise<Reado
     if (Object.keys(defined).length > 0) flags[name] = defined;
   };
   if (ctx.dataDirExplicit) flags['dataDir'] = ctx.globals.dataDir;
-  section('server', { host: o.host, port: o.port, processes: o.processes, role: o.role });
+  section('server', { host: o.host, port: o.port, processes: o.processes, role: o.role, grpcPort: o.grpcPort });
   section('batching', { maxBatchSize: o.maxBatchSize, maxQueueDelayMs: o.maxQueueDelayMs, maxQueueSize: o.maxQueueSize, timeoutMs: o.timeoutMs });
   section('lifecycle', { idleUnloadMs: o.idleUnloadMs, memoryBudgetBytes: o.memoryBudget });
   section('runtime', { thread: o.runtimeThread, intraOpThreads: o.intraOpThreads });

@@ -1,0 +1,247 @@
+/**
+ * Tensors between the gRPC messages (as @grpc/proto-loader hands them over: int64 as decimal
+ * strings, bytes as Buffers) and Berth's flat typed arrays. Inputs come either typed (the
+ * `contents` field of their datatype) or raw (`raw_input_contents`, one little-endian buffer per
+ * input, BYTES elements each preceded by a 4-byte length); answers go back the way the request
+ * came, so a tritonclient (raw) and a KServe SDK client (typed) each read what they sent.
+ */
+import { BerthError, DATATYPES, INTEGER_RANGES, allocateData, bytesPerElement, elementCount, isDatatype, type Datatype, type Tensor, type TensorData } from '../../core/index.js';
+import { tooManyElements, type TensorLimits } from '../codec/elements.js';
+
+/** `InferTensorContents` as decoded (defaults on: every list present). */
+export interface GrpcContents {
+  bool_contents?: boolean[];
+  int_contents?: number[];
+  int64_contents?: (string | number)[];
+  uint_contents?: number[];
+  uint64_contents?: (string | number)[];
+  fp32_contents?: number[];
+  fp64_contents?: number[];
+  bytes_contents?: Buffer[];
+}
+
+export interface GrpcParameter {
+  parameter_choice?: string;
+  bool_param?: boolean;
+  int64_param?: string | number;
+  string_param?: string;
+  double_param?: number;
+  uint64_param?: string | number;
+}
+
+export interface GrpcInputTensor {
+  name?: string;
+  datatype?: string;
+  shape?: (string | number)[];
+  parameters?: Record<string, GrpcParameter>;
+  contents?: GrpcContents | null;
+}
+
+export interface GrpcInferRequest {
+  model_name?: string;
+  model_version?: string;
+  id?: string;
+  parameters?: Record<string, GrpcParameter>;
+  inputs?: GrpcInputTensor[];
+  outputs?: { name?: string; parameters?: Record<string, GrpcParameter> }[];
+  raw_input_contents?: Buffer[];
+}
+
+export interface GrpcOutputTensor {
+  name: string;
+  datatype: string;
+  shape: string[];
+  contents?: GrpcContents;
+}
+
+/** Which typed field holds each datatype's elements (FP16 has none: raw only). */
+const CONTENTS_FIELD: Readonly<Record<Datatype, keyof GrpcContents | null>> = {
+  BOOL: 'bool_contents',
+  INT8: 'int_contents',
+  INT16: 'int_contents',
+  INT32: 'int_contents',
+  INT64: 'int64_contents',
+  UINT8: 'uint_contents',
+  UINT16: 'uint_contents',
+  UINT32: 'uint_contents',
+  UINT64: 'uint64_contents',
+  FP16: null,
+  FP32: 'fp32_contents',
+  FP64: 'fp64_contents',
+  BYTES: 'bytes_contents',
+};
+
+function bad(field: string, expected: string, got: unknown, message?: string): BerthError {
+  return new BerthError('INVALID_ARGUMENT', message ?? `${field}: expected ${expected}, got ${JSON.stringify(got)}`, { field, expected, got });
+}
+
+/** A parameter map as plain values (int64 and uint64 as numbers when exact, else decimal strings). */
+export function fromGrpcParameters(params: Record<string, GrpcParameter> | undefined): Record<string, unknown> | undefined {
+  if (!params) return undefined;
+  const keys = Object.keys(params);
+  if (keys.length === 0) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) {
+    const p = params[k]!;
+    const which = p.parameter_choice;
+    const v = which ? (p as Record<string, unknown>)[which] : undefined;
+    if ((which === 'int64_param' || which === 'uint64_param') && typeof v === 'string') {
+      const n = Number(v);
+      out[k] = Number.isSafeInteger(n) ? n : v;
+    } else {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+function parseShape(raw: (string | number)[] | undefined, field: string): number[] {
+  const shape: number[] = [];
+  for (const d of raw ?? []) {
+    const n = typeof d === 'number' ? d : Number(d);
+    if (!Number.isSafeInteger(n) || n < 0) throw bad(field, 'dimensions >= 0', raw);
+    shape.push(n);
+  }
+  return shape;
+}
+
+/** Length-prefixed BYTES elements (4-byte little-endian length, then the bytes) as strings. */
+export function readLengthPrefixed(buf: Buffer, n: number, field: string): string[] {
+  const out: string[] = [];
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    if (at + 4 > buf.length) throw bad(field, `${n} length-prefixed elements`, `${i} (the buffer ends after ${buf.length} bytes)`);
+    const len = buf.readUInt32LE(at);
+    at += 4;
+    if (at + len > buf.length) throw bad(field, `element ${i} of ${len} bytes`, `${buf.length - at} bytes left`);
+    out.push(buf.toString('utf8', at, at + len));
+    at += len;
+  }
+  if (at !== buf.length) throw bad(field, `${n} length-prefixed elements filling the buffer`, `${buf.length - at} bytes left over`);
+  return out;
+}
+
+/** Strings as length-prefixed BYTES elements. */
+export function writeLengthPrefixed(values: readonly string[]): Buffer {
+  const parts = values.map((v) => Buffer.from(v, 'utf8'));
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.writeUInt32LE(p.length, at);
+    p.copy(out, at + 4);
+    at += 4 + p.length;
+  }
+  return out;
+}
+
+/** Raw little-endian bytes as the datatype's typed array (copied: the buffer may be unaligned). */
+function fromRaw(dt: Exclude<Datatype, 'BYTES'>, buf: Buffer, n: number, field: string): TensorData {
+  const width = bytesPerElement(dt);
+  if (buf.length !== n * width) {
+    throw bad(field, `${n} × ${width} = ${n * width} bytes (${dt}, shape's element count)`, `${buf.length} bytes`, `${field}: expected ${n * width} bytes (${n} ${dt} elements of ${width}), got ${buf.length}`);
+  }
+  const out = allocateData(dt, n) as Exclude<TensorData, string[]>;
+  new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(buf);
+  if (dt === 'BOOL') for (let i = 0; i < n; i++) if ((out as Uint8Array)[i]! > 1) (out as Uint8Array)[i] = 1;
+  return out;
+}
+
+function fromContents(dt: Datatype, c: GrpcContents | null | undefined, n: number, field: string): TensorData {
+  const key = CONTENTS_FIELD[dt];
+  if (key === null) throw bad(`${field}.contents`, 'raw_input_contents (FP16 has no typed contents field)', 'contents');
+  const values = (c?.[key] ?? []) as unknown[];
+  if (values.length !== n) {
+    const other = c ? (Object.keys(CONTENTS_FIELD) as Datatype[]).map((d) => CONTENTS_FIELD[d]).find((k) => k !== null && k !== key && ((c[k] as unknown[] | undefined)?.length ?? 0) > 0) : undefined;
+    throw bad(
+      `${field}.contents.${key}`,
+      `${n} elements (the shape's count)`,
+      values.length,
+      other
+        ? `${field}.contents: a ${dt} tensor's elements go in ${key}, got them in ${other}`
+        : `${field}.contents.${key}: expected ${n} elements (the shape's count), got ${values.length}`,
+    );
+  }
+  const out = allocateData(dt, n);
+  if (dt === 'BYTES') {
+    const s = out as string[];
+    for (let i = 0; i < n; i++) s[i] = (values[i] as Buffer).toString('utf8');
+    return out;
+  }
+  if (dt === 'INT64' || dt === 'UINT64') {
+    const big = out as BigInt64Array | BigUint64Array;
+    for (let i = 0; i < n; i++) big[i] = BigInt(values[i] as string | number);
+    return out;
+  }
+  const range = INTEGER_RANGES[dt];
+  const typed = out as Exclude<TensorData, string[] | BigInt64Array | BigUint64Array>;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    const x = typeof v === 'boolean' ? (v ? 1 : 0) : (v as number);
+    if (range && (x < Number(range[0]) || x > Number(range[1]))) throw bad(`${field}.contents.${key}[${i}]`, `a ${dt} in [${range[0]}, ${range[1]}]`, x);
+    typed[i] = x;
+  }
+  return out;
+}
+
+/** The request's inputs as tensors; INVALID_ARGUMENT naming the field for anything malformed. */
+export function decodeGrpcInputs(req: GrpcInferRequest, limits: TensorLimits): Tensor[] {
+  const inputs = req.inputs ?? [];
+  const raw = req.raw_input_contents ?? [];
+  if (inputs.length === 0) throw bad('inputs', 'at least one input tensor', 0);
+  if (raw.length > 0 && raw.length !== inputs.length) {
+    throw bad('raw_input_contents', `one entry per input (${inputs.length})`, raw.length);
+  }
+  let total = 0;
+  return inputs.map((t, i) => {
+    const field = `inputs[${i}]`;
+    if (typeof t.name !== 'string' || t.name === '') throw bad(`${field}.name`, 'a tensor name', t.name ?? '');
+    if (!isDatatype(t.datatype)) throw bad(`${field}.datatype`, `one of ${DATATYPES.join(', ')}`, t.datatype ?? '');
+    const shape = parseShape(t.shape, `${field}.shape`);
+    const n = elementCount(shape);
+    total += n;
+    if (total > limits.maxTensorElements) throw tooManyElements('the inputs', 'inputs', total, limits.maxTensorElements);
+    const dt = t.datatype;
+    let data: TensorData;
+    if (raw.length > 0) {
+      data = dt === 'BYTES' ? readLengthPrefixed(raw[i]!, n, `raw_input_contents[${i}]`) : fromRaw(dt, raw[i]!, n, `raw_input_contents[${i}]`);
+    } else {
+      data = fromContents(dt, t.contents, n, field);
+    }
+    const parameters = fromGrpcParameters(t.parameters);
+    return { name: t.name, datatype: dt, shape, data, ...(parameters ? { parameters } : {}) };
+  });
+}
+
+/** A tensor's elements as raw little-endian bytes (a view, no copy, for numeric types). */
+export function toRaw(t: Tensor): Buffer {
+  if (t.datatype === 'BYTES') return writeLengthPrefixed(t.data as string[]);
+  const d = t.data as Exclude<TensorData, string[]>;
+  return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+}
+
+function toContents(t: Tensor): GrpcContents {
+  const key = CONTENTS_FIELD[t.datatype];
+  if (key === null) {
+    throw new BerthError('INVALID_ARGUMENT', `output "${t.name}" is FP16, which has no typed contents field; send the inputs raw (raw_input_contents) to get outputs raw`, {
+      field: 'raw_input_contents',
+    });
+  }
+  const d = t.data;
+  if (t.datatype === 'BYTES') return { [key]: (d as string[]).map((s) => Buffer.from(s, 'utf8')) };
+  if (t.datatype === 'INT64' || t.datatype === 'UINT64') return { [key]: Array.from(d as BigInt64Array, (x) => x.toString()) };
+  if (t.datatype === 'BOOL') return { [key]: Array.from(d as Uint8Array, (x) => x !== 0) };
+  return { [key]: Array.from(d as Float32Array) };
+}
+
+/** Outputs as the response's tensors; `raw`: elements in raw_output_contents, else typed contents. */
+export function encodeGrpcOutputs(outputs: readonly Tensor[], raw: boolean): { outputs: GrpcOutputTensor[]; raw_output_contents: Buffer[] } {
+  return {
+    outputs: outputs.map((t) => ({
+      name: t.name,
+      datatype: t.datatype,
+      shape: t.shape.map(String),
+      ...(raw ? {} : { contents: toContents(t) }),
+    })),
+    raw_output_contents: raw ? outputs.map(toRaw) : [],
+  };
+}
