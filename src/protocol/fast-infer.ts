@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError, DEFAULT_CONFIG, type Logger } from '../core/index.js';
 import type { InferenceRequest, InferenceService } from '../serving/index.js';
-import { decodeInferRequest, encodeInferResponse } from './codec/index.js';
+import { binaryOutputsOf, decodeInferRequest, encodeBinaryInferResponse, encodeInferResponse } from './codec/index.js';
 import { errorAnswer } from './http-errors.js';
 import { parseJsonBody } from './json-body.js';
 import type { RequestGuard } from './guard.js';
@@ -100,19 +100,24 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
       let decoded: ReturnType<typeof decodeInferRequest>;
       try {
         version = m[2] === undefined ? undefined : parseVersion(pathParam('version', m[2]));
-        const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
-        if (text.length === 0) throw new BerthError('INVALID_ARGUMENT', 'request body is empty; expected a JSON object with "inputs"', { field: 'body' });
-        decoded = decodeInferRequest(parseJsonBody(text, jsonLimits), tensorLimits);
+        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        if (body.length === 0) throw new BerthError('INVALID_ARGUMENT', 'request body is empty; expected a JSON object with "inputs"', { field: 'body' });
+        // the binary tensor extension: a JSON header of this many bytes, then the inputs' raw bytes
+        const headerLength = binaryHeaderLength(req.headers[INFERENCE_HEADER], body.length);
+        decoded =
+          headerLength === null
+            ? decodeInferRequest(parseJsonBody(body.toString('utf8'), jsonLimits), tensorLimits)
+            : decodeInferRequest(parseJsonBody(body.toString('utf8', 0, headerLength), jsonLimits), tensorLimits, body.subarray(headerLength));
       } catch (err) {
         fail(res, err, url, true);
         return;
       }
       inferV2(service, name, m[3] !== undefined ? 'preview' : version, decoded, req.headers, principal?.id).then(
-        ({ payload, requestId, answeredBy }) => {
+        ({ payload, headerLength, requestId, answeredBy }) => {
           try {
             res.writeHead(200, {
               ...(guard ? guard.answerHeaders(req) : null),
-              'content-type': 'application/json; charset=utf-8',
+              ...answerTypeHeaders(headerLength),
               'content-length': Buffer.byteLength(payload),
               'x-request-id': requestId,
               'x-berth-version': answeredBy,
@@ -159,7 +164,7 @@ export async function inferV2(
   decoded: ReturnType<typeof decodeInferRequest>,
   headers: IncomingHttpHeaders = {},
   principal?: string,
-): Promise<{ payload: string; requestId: string; answeredBy: string }> {
+): Promise<{ payload: string | Buffer; headerLength: number | null; requestId: string; answeredBy: string }> {
   // the body's id wins; else the client's x-request-id header; else Berth makes one
   if (decoded.id === undefined) {
     const id = requestIdHeader(headers['x-request-id']);
@@ -169,13 +174,40 @@ export async function inferV2(
   request.headers = headers;
   if (principal !== undefined) request.principal = principal;
   const r = await service.infer(name, request, version === undefined ? {} : version === 'preview' ? { preview: true } : { version });
-  const payload = encodeInferResponse({
+  const parts = {
     modelName: r.modelName,
     modelVersion: r.modelVersion,
     ...(r.id !== undefined ? { id: r.id } : {}),
     outputs: r.outputs,
-  });
-  return { payload, requestId: headerSafe(r.requestId), answeredBy: r.answeredBy };
+  };
+  const binary = binaryOutputsOf(decoded);
+  const common = { requestId: headerSafe(r.requestId), answeredBy: r.answeredBy };
+  if (binary === null) return { payload: encodeInferResponse(parts), headerLength: null, ...common };
+  const { body, headerLength } = encodeBinaryInferResponse(parts, binary);
+  return { payload: body, headerLength, ...common };
+}
+
+/** The header of the binary tensor extension: how many bytes of the body are the JSON header. */
+export const INFERENCE_HEADER = 'inference-header-content-length';
+
+/** The JSON header's length from `Inference-Header-Content-Length` (null: a plain JSON body). */
+export function binaryHeaderLength(value: string | string[] | undefined, bodyLength: number): number | null {
+  if (value === undefined) return null;
+  const text = Array.isArray(value) ? value[0] : value;
+  const n = Number(text);
+  if (text === undefined || !/^[0-9]{1,12}$/.test(text.trim()) || n < 2 || n > bodyLength) {
+    throw new BerthError('INVALID_ARGUMENT', `Inference-Header-Content-Length: expected the JSON header's length in bytes, between 2 and the body's ${bodyLength}, got ${JSON.stringify(text)}`, {
+      field: 'Inference-Header-Content-Length', expected: `2..${bodyLength}`, got: text,
+    });
+  }
+  return n;
+}
+
+/** Content headers of an answer: JSON, or the binary extension's JSON header + bytes. */
+export function answerTypeHeaders(headerLength: number | null): Record<string, string> {
+  return headerLength === null
+    ? { 'content-type': 'application/json; charset=utf-8' }
+    : { 'content-type': 'application/octet-stream', [INFERENCE_HEADER]: String(headerLength) };
 }
 
 /** A client's `x-request-id` when it is a usable id (1–128 of letters, digits, `_ . : -`), else undefined. */

@@ -80,7 +80,7 @@ export class RequestGuard {
   /** CORS headers for a request's Origin, when it is allowed (null: none, so the browser refuses). */
   corsHeaders(origin: string | undefined): Record<string, string> | null {
     if (origin === undefined || (!this.anyOrigin && !this.origins.has(origin))) return null;
-    return { 'access-control-allow-origin': this.anyOrigin ? '*' : origin, vary: 'Origin', 'access-control-expose-headers': 'x-request-id, x-berth-version, retry-after' };
+    return { 'access-control-allow-origin': this.anyOrigin ? '*' : origin, vary: 'Origin', 'access-control-expose-headers': 'x-request-id, x-berth-version, retry-after, inference-header-content-length' };
   }
 
   /**

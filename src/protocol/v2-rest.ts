@@ -5,7 +5,7 @@ import type { InferenceService } from '../serving/index.js';
 import { versionKey } from '../serving/index.js';
 import { decodeInferRequest } from './codec/v2-json.js';
 import type { TensorLimits } from './codec/elements.js';
-import { inferV2 } from './fast-infer.js';
+import { answerTypeHeaders, inferV2 } from './fast-infer.js';
 import { principalOf } from './guard.js';
 import { sendError } from './http-errors.js';
 
@@ -38,7 +38,7 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
   app.get('/v2', async () => ({
     name: opts.serverName,
     version: opts.serverVersion,
-    extensions: ['model_repository', 'schedule_policy', 'parameters'],
+    extensions: ['model_repository', 'schedule_policy', 'parameters', 'binary_tensor_data'],
   }));
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_req, reply) => {
@@ -79,9 +79,9 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
   // Over a real socket the fast handler (fast-infer.ts) answers these two routes before Fastify
   // sees them; these serve `app.inject` and keep the routes in the router and the OpenAPI check.
   const infer = async (name: string, version: number | 'preview' | undefined, body: unknown, reply: FastifyReply, headers: IncomingHttpHeaders, principal?: string): Promise<unknown> => {
-    const { payload, requestId, answeredBy } = await inferV2(service, name, version, decodeInferRequest(body, opts.limits), headers, principal);
+    const { payload, headerLength, requestId, answeredBy } = await inferV2(service, name, version, decodeInferRequest(body, opts.limits), headers, principal);
     return reply
-      .header('content-type', 'application/json; charset=utf-8')
+      .headers(answerTypeHeaders(headerLength))
       .header('x-request-id', requestId)
       .header('x-berth-version', answeredBy)
       .send(payload);

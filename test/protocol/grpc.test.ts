@@ -9,7 +9,8 @@ import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOG, type ErrorCode } from '../../src/core/index.js';
 import { GRPC_STATUS, PROTO_LOADER_OPTIONS, protoPath } from '../../src/protocol/index.js';
-import { decodeGrpcInputs, encodeGrpcOutputs, readLengthPrefixed, writeLengthPrefixed } from '../../src/protocol/grpc/tensors.js';
+import { readLengthPrefixed, writeLengthPrefixed } from '../../src/protocol/codec/raw.js';
+import { decodeGrpcInputs, encodeGrpcOutputs } from '../../src/protocol/grpc/tensors.js';
 import { compareToGolden, goldenTensor, readGolden } from '../helpers/fixtures.js';
 import { deployFixture, post, startServer, type TestServer } from '../helpers/server.js';
 

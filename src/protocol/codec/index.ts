@@ -1,6 +1,6 @@
 /** Wire codecs: JSON bodies in, typed tensors out, and back. Pure functions, no HTTP. */
 export {
-  decodeInferRequest, encodeInferResponse, encodeTensorData, encodeError,
+  decodeInferRequest, encodeInferResponse, encodeBinaryInferResponse, binaryOutputsOf, encodeTensorData, encodeError,
   type DecodedRequest, type RequestedOutput, type InferResponseParts,
 } from './v2-json.js';
 export { decodeRows, postprocessPredictions, type PredictionRow } from './rows.js';

@@ -4,9 +4,10 @@
  * walked once into typed arrays and responses are built as strings.
  */
 import {
-  BerthError, DATATYPES, allocateData, formatShape, fromFloat16Bits, isDatatype, toFloat16Bits,
+  BerthError, DATATYPES, allocateData, bytesPerElement, formatShape, fromFloat16Bits, isDatatype, toFloat16Bits,
   type Datatype, type Tensor, type TensorData,
 } from '../../core/index.js';
+import { fromRaw, readLengthPrefixed, toRaw } from './raw.js';
 import {
   DEFAULT_TENSOR_LIMITS, SMALL_INT_BOUNDS, countLeaves, describeValue, gotValue, int64Words, isPlainObject,
   parseDecimalBigInt, parseSpecialFloat, tooManyElements, type TensorLimits,
@@ -62,7 +63,7 @@ const MAX_DATA_DEPTH = 32;
  * decodeInferRequest({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [[1, 'NaN']] }] })
  * // → { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: Float32Array [1, NaN] }] }
  */
-export function decodeInferRequest(body: unknown, limits: TensorLimits = DEFAULT_TENSOR_LIMITS): DecodedRequest {
+export function decodeInferRequest(body: unknown, limits: TensorLimits = DEFAULT_TENSOR_LIMITS, binary?: Buffer): DecodedRequest {
   if (!isPlainObject(body)) {
     throw new BerthError('INVALID_ARGUMENT', `request body: expected a JSON object with "inputs", got ${describeValue(body)}`,
       { field: 'body', expected: 'object', got: gotValue(body) });
@@ -89,8 +90,10 @@ export function decodeInferRequest(body: unknown, limits: TensorLimits = DEFAULT
   const tensors: Tensor[] = new Array<Tensor>(inputs.length);
   // a Map, not a scan of earlier names: a body of many tiny inputs must not cost O(n²)
   const seen = new Map<string, number>();
+  // the binary extension: inputs declaring binary_data_size take their bytes from here, in order
+  const cursor = binary ? { buf: binary, at: 0 } : null;
   for (let i = 0; i < inputs.length; i++) {
-    const t = decodeInput(inputs[i], i);
+    const t = decodeInput(inputs[i], i, cursor);
     const j = seen.get(t.name);
     if (j !== undefined) {
       throw new BerthError('INVALID_INPUT', `input "${t.name}" appears twice (inputs[${j}] and inputs[${i}]); each input name must be unique`,
@@ -99,11 +102,39 @@ export function decodeInferRequest(body: unknown, limits: TensorLimits = DEFAULT
     seen.set(t.name, i);
     tensors[i] = t;
   }
+  if (cursor && cursor.at !== cursor.buf.length) {
+    throw new BerthError('INVALID_ARGUMENT', `binary data: ${cursor.buf.length - cursor.at} bytes follow the last input's (the inputs' binary_data_size add up to ${cursor.at}, the body after the JSON header holds ${cursor.buf.length})`, {
+      field: 'binary_data_size', expected: cursor.at, got: cursor.buf.length,
+    });
+  }
   const req: DecodedRequest = { inputs: tensors };
   if (id !== undefined) req.id = id;
   if (outputs !== undefined) req.outputs = decodeRequestedOutputs(outputs);
   if (parameters !== undefined) req.parameters = parameters;
   return req;
+}
+
+/** An input whose elements come in the binary part of the body (`parameters.binary_data_size` bytes). */
+function decodeBinaryInput(name: string, datatype: Datatype, shape: number[], n: number, parameters: Record<string, unknown>, binary: { buf: Buffer; at: number }): Tensor {
+  const size = parameters.binary_data_size;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    throw new BerthError('INVALID_INPUT', `input "${name}": parameters.binary_data_size must be a byte count, got ${describeValue(size)}`,
+      { field: name, expected: 'non-negative integer', got: gotValue(size) });
+  }
+  if (binary.at + size > binary.buf.length) {
+    throw new BerthError('INVALID_INPUT', `input "${name}": binary_data_size is ${size} bytes, but only ${binary.buf.length - binary.at} bytes of binary data are left after the inputs before it`,
+      { field: name, expected: size, got: binary.buf.length - binary.at });
+  }
+  const bytes = binary.buf.subarray(binary.at, binary.at + size);
+  binary.at += size;
+  const width = bytesPerElement(datatype);
+  if (datatype !== 'BYTES' && size !== n * width) {
+    throw new BerthError('INVALID_INPUT', `input "${name}": shape ${formatShape(shape)} of ${datatype} needs ${n * width} bytes (${n} × ${width}), binary_data_size is ${size}`,
+      { field: name, expected: n * width, got: size });
+  }
+  const data = datatype === 'BYTES' ? readLengthPrefixed(bytes, n, name) : fromRaw(datatype, bytes, n, name);
+  const { binary_data_size: _size, ...rest } = parameters;
+  return { name, datatype, shape, data, ...(Object.keys(rest).length > 0 ? { parameters: rest } : {}) };
 }
 
 function decodeRequestedOutputs(outputs: unknown): RequestedOutput[] {
@@ -178,7 +209,7 @@ const DATATYPE_ALIASES: Record<string, Datatype> = {
   double: 'FP64', string: 'BYTES', str: 'BYTES', bytes: 'BYTES', fp16: 'FP16', fp32: 'FP32', fp64: 'FP64',
 };
 
-function decodeInput(entry: unknown, i: number): Tensor {
+function decodeInput(entry: unknown, i: number, binary: { buf: Buffer; at: number } | null = null): Tensor {
   if (!isPlainObject(entry)) {
     throw new BerthError('INVALID_ARGUMENT', `inputs[${i}]: expected an object with name, shape, datatype and data, got ${describeValue(entry)}`,
       { field: `inputs[${i}]`, expected: '{name, shape, datatype, data}', got: gotValue(entry) });
@@ -222,6 +253,9 @@ function decodeInput(entry: unknown, i: number): Tensor {
       { field: name, expected: 'object', got: gotValue(parameters) });
   }
   const data = entry.data;
+  if (data === undefined && binary !== null && parameters !== undefined && parameters.binary_data_size !== undefined) {
+    return decodeBinaryInput(name, datatype, shape, n, parameters, binary);
+  }
   if (!Array.isArray(data)) {
     if (data === undefined && parameters !== undefined && parameters.binary_data_size !== undefined) {
       throw new BerthError('INVALID_INPUT', `input "${name}": data is declared binary (parameters.binary_data_size) but this body is plain JSON; send "data" as a JSON array, or send the binary extension with the Inference-Header-Content-Length header`,
@@ -487,6 +521,50 @@ export function encodeInferResponse(res: InferResponseParts): string {
     s += `,"data":${encodeTensorData(t.datatype, t.data)}}`;
   }
   return `${s}]}`;
+}
+
+/**
+ * Which outputs a request wants in binary (the binary tensor extension): every output when its
+ * `parameters.binary_data_output` is true (unless an output asks `binary_data: false`), else those
+ * requested with `parameters.binary_data: true`. Null when none: the answer is plain JSON.
+ */
+export function binaryOutputsOf(req: Pick<DecodedRequest, 'outputs' | 'parameters'>): ((name: string) => boolean) | null {
+  const all = req.parameters?.['binary_data_output'] === true;
+  const per = new Map<string, boolean>();
+  for (const o of req.outputs ?? []) {
+    const b = o.parameters?.['binary_data'];
+    if (typeof b === 'boolean') per.set(o.name, b);
+  }
+  if (!all && ![...per.values()].some((v) => v)) return null;
+  return (name) => per.get(name) ?? all;
+}
+
+/**
+ * The answer in the binary extension's form: a JSON header whose binary outputs carry
+ * `parameters.binary_data_size` instead of `data`, then those outputs' bytes in order. The caller
+ * sends `Inference-Header-Content-Length: headerLength`.
+ */
+export function encodeBinaryInferResponse(res: InferResponseParts, binary: (name: string) => boolean): { body: Buffer; headerLength: number } {
+  let s = `{"model_name":${JSON.stringify(res.modelName)}`;
+  if (res.modelVersion !== undefined) s += `,"model_version":${JSON.stringify(res.modelVersion)}`;
+  if (res.id !== undefined) s += `,"id":${JSON.stringify(res.id)}`;
+  if (res.parameters !== undefined) s += `,"parameters":${JSON.stringify(res.parameters)}`;
+  s += ',"outputs":[';
+  const blobs: Buffer[] = [];
+  res.outputs.forEach((t, i) => {
+    if (i > 0) s += ',';
+    s += `{"name":${JSON.stringify(t.name)},"datatype":"${t.datatype}","shape":[${t.shape.join(',')}]`;
+    if (binary(t.name)) {
+      const bytes = toRaw(t);
+      blobs.push(bytes);
+      s += `,"parameters":${JSON.stringify({ ...(t.parameters ?? {}), binary_data_size: bytes.length })}}`;
+    } else {
+      if (t.parameters !== undefined) s += `,"parameters":${JSON.stringify(t.parameters)}`;
+      s += `,"data":${encodeTensorData(t.datatype, t.data)}}`;
+    }
+  });
+  const header = Buffer.from(`${s}]}`, 'utf8');
+  return { body: Buffer.concat([header, ...blobs]), headerLength: header.length };
 }
 
 /**

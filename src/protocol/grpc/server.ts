@@ -165,7 +165,7 @@ export function createGrpcHandlers(opts: GrpcServiceOptions): grpc.UntypedServic
     ServerMetadata: unary('ServerMetadata', () => undefined, async () => ({
       name: opts.serverName,
       version: opts.serverVersion,
-      extensions: ['model_repository', 'schedule_policy', 'parameters'],
+      extensions: ['model_repository', 'schedule_policy', 'parameters', 'binary_tensor_data'],
     })),
     ModelReady: unary<{ name?: string; version?: string }, { ready: boolean }>('ModelReady', (r) => r.name, async (req) => {
       const route = await service.route(req.name ?? '', version(req.version));

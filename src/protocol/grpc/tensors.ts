@@ -5,8 +5,9 @@
  * input, BYTES elements each preceded by a 4-byte length); answers go back the way the request
  * came, so a tritonclient (raw) and a KServe SDK client (typed) each read what they sent.
  */
-import { BerthError, DATATYPES, INTEGER_RANGES, allocateData, bytesPerElement, elementCount, isDatatype, type Datatype, type Tensor, type TensorData } from '../../core/index.js';
+import { BerthError, DATATYPES, INTEGER_RANGES, allocateData, elementCount, isDatatype, type Datatype, type Tensor, type TensorData } from '../../core/index.js';
 import { tooManyElements, type TensorLimits } from '../codec/elements.js';
+import { fromRaw, readLengthPrefixed, toRaw } from '../codec/raw.js';
 
 /** `InferTensorContents` as decoded (defaults on: every list present). */
 export interface GrpcContents {
@@ -105,47 +106,6 @@ function parseShape(raw: (string | number)[] | undefined, field: string): number
   return shape;
 }
 
-/** Length-prefixed BYTES elements (4-byte little-endian length, then the bytes) as strings. */
-export function readLengthPrefixed(buf: Buffer, n: number, field: string): string[] {
-  const out: string[] = [];
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    if (at + 4 > buf.length) throw bad(field, `${n} length-prefixed elements`, `${i} (the buffer ends after ${buf.length} bytes)`);
-    const len = buf.readUInt32LE(at);
-    at += 4;
-    if (at + len > buf.length) throw bad(field, `element ${i} of ${len} bytes`, `${buf.length - at} bytes left`);
-    out.push(buf.toString('utf8', at, at + len));
-    at += len;
-  }
-  if (at !== buf.length) throw bad(field, `${n} length-prefixed elements filling the buffer`, `${buf.length - at} bytes left over`);
-  return out;
-}
-
-/** Strings as length-prefixed BYTES elements. */
-export function writeLengthPrefixed(values: readonly string[]): Buffer {
-  const parts = values.map((v) => Buffer.from(v, 'utf8'));
-  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.writeUInt32LE(p.length, at);
-    p.copy(out, at + 4);
-    at += 4 + p.length;
-  }
-  return out;
-}
-
-/** Raw little-endian bytes as the datatype's typed array (copied: the buffer may be unaligned). */
-function fromRaw(dt: Exclude<Datatype, 'BYTES'>, buf: Buffer, n: number, field: string): TensorData {
-  const width = bytesPerElement(dt);
-  if (buf.length !== n * width) {
-    throw bad(field, `${n} × ${width} = ${n * width} bytes (${dt}, shape's element count)`, `${buf.length} bytes`, `${field}: expected ${n * width} bytes (${n} ${dt} elements of ${width}), got ${buf.length}`);
-  }
-  const out = allocateData(dt, n) as Exclude<TensorData, string[]>;
-  new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(buf);
-  if (dt === 'BOOL') for (let i = 0; i < n; i++) if ((out as Uint8Array)[i]! > 1) (out as Uint8Array)[i] = 1;
-  return out;
-}
-
 function fromContents(dt: Datatype, c: GrpcContents | null | undefined, n: number, field: string): TensorData {
   const key = CONTENTS_FIELD[dt];
   if (key === null) throw bad(`${field}.contents`, 'raw_input_contents (FP16 has no typed contents field)', 'contents');
@@ -210,13 +170,6 @@ export function decodeGrpcInputs(req: GrpcInferRequest, limits: TensorLimits): T
     const parameters = fromGrpcParameters(t.parameters);
     return { name: t.name, datatype: dt, shape, data, ...(parameters ? { parameters } : {}) };
   });
-}
-
-/** A tensor's elements as raw little-endian bytes (a view, no copy, for numeric types). */
-export function toRaw(t: Tensor): Buffer {
-  if (t.datatype === 'BYTES') return writeLengthPrefixed(t.data as string[]);
-  const d = t.data as Exclude<TensorData, string[]>;
-  return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
 }
 
 function toContents(t: Tensor): GrpcContents {

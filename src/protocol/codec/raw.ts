@@ -1,0 +1,60 @@
+/**
+ * Tensor elements as raw bytes, the layout the protocol's binary forms share (gRPC's
+ * raw_input_contents / raw_output_contents and REST's binary tensor extension): numeric elements
+ * little-endian, back to back; BYTES elements each preceded by its length as a 4-byte
+ * little-endian unsigned integer.
+ */
+import { BerthError, allocateData, bytesPerElement, type Datatype, type Tensor, type TensorData } from '../../core/index.js';
+
+function bad(field: string, expected: string, got: unknown, message?: string): BerthError {
+  return new BerthError('INVALID_ARGUMENT', message ?? `${field}: expected ${expected}, got ${JSON.stringify(got)}`, { field, expected, got });
+}
+
+/** Length-prefixed BYTES elements (4-byte little-endian length, then the bytes) as strings. */
+export function readLengthPrefixed(buf: Buffer, n: number, field: string): string[] {
+  const out: string[] = [];
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    if (at + 4 > buf.length) throw bad(field, `${n} length-prefixed elements`, `${i} (the buffer ends after ${buf.length} bytes)`);
+    const len = buf.readUInt32LE(at);
+    at += 4;
+    if (at + len > buf.length) throw bad(field, `element ${i} of ${len} bytes`, `${buf.length - at} bytes left`);
+    out.push(buf.toString('utf8', at, at + len));
+    at += len;
+  }
+  if (at !== buf.length) throw bad(field, `${n} length-prefixed elements filling the buffer`, `${buf.length - at} bytes left over`);
+  return out;
+}
+
+/** Strings as length-prefixed BYTES elements. */
+export function writeLengthPrefixed(values: readonly string[]): Buffer {
+  const parts = values.map((v) => Buffer.from(v, 'utf8'));
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.writeUInt32LE(p.length, at);
+    p.copy(out, at + 4);
+    at += 4 + p.length;
+  }
+  return out;
+}
+
+/** Raw little-endian bytes as the datatype's typed array (copied: the buffer may be unaligned). */
+export function fromRaw(dt: Exclude<Datatype, 'BYTES'>, buf: Buffer, n: number, field: string): TensorData {
+  const width = bytesPerElement(dt);
+  if (buf.length !== n * width) {
+    throw bad(field, `${n} × ${width} = ${n * width} bytes (${dt}, shape's element count)`, `${buf.length} bytes`, `${field}: expected ${n * width} bytes (${n} ${dt} elements of ${width}), got ${buf.length}`);
+  }
+  const out = allocateData(dt, n) as Exclude<TensorData, string[]>;
+  new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(buf);
+  if (dt === 'BOOL') for (let i = 0; i < n; i++) if ((out as Uint8Array)[i]! > 1) (out as Uint8Array)[i] = 1;
+  return out;
+}
+
+/** A tensor's elements as raw little-endian bytes (a view, no copy, for numeric types). */
+export function toRaw(t: Tensor): Buffer {
+  if (t.datatype === 'BYTES') return writeLengthPrefixed(t.data as string[]);
+  const d = t.data as Exclude<TensorData, string[]>;
+  return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+}
+
