@@ -32,10 +32,18 @@ export interface DynamicBatcherOptions {
 /** Timings of one request through the batcher. */
 export interface BatchResult {
   outputs: Tensor[];
+  /** waiting for its batch to start */
   queueMs: number;
+  /** the runtime call */
   inferMs: number;
+  /** joining the batch's inputs (0 for a batch of one) */
+  inputMs: number;
+  /** cutting this request's rows out of the batch's outputs (0 for a batch of one) */
+  outputMs: number;
   /** rows in the runtime call that answered this request */
   batchRows: number;
+  /** rows of this request */
+  rows: number;
 }
 
 interface Item {
@@ -249,11 +257,13 @@ export class DynamicBatcher {
     const start = this.clock.monotonic();
     let outputs: Tensor[];
     const rows = live.reduce((n, b) => n + b.rows, 0);
+    let ran = start;
     try {
       const inputs = live.length === 1 ? live[0]!.inputs : concatInputs(live);
+      ran = this.clock.monotonic();
       outputs = await this.opts.run(inputs, live[0]!.outputNames);
     } catch (err) {
-      const inferMs = this.clock.monotonic() - start;
+      const inferMs = this.clock.monotonic() - ran;
       this.opts.observer?.onBatch?.(rows, live.length, inferMs, false);
       if (live.length > 1) {
         // isolate the culprit: each half runs on its own
@@ -268,13 +278,15 @@ export class DynamicBatcher {
       item.reject(runtimeError(err));
       return;
     }
-    const inferMs = this.clock.monotonic() - start;
+    const done = this.clock.monotonic();
+    const inferMs = done - ran;
+    const inputMs = ran - start;
     this.opts.observer?.onBatch?.(rows, live.length, inferMs, true);
     if (live.length === 1) {
       const item = live[0]!;
       if (item.settled) return;
       this.settle(item);
-      item.resolve({ outputs, queueMs: start - item.enqueuedAt, inferMs, batchRows: rows });
+      item.resolve({ outputs, queueMs: start - item.enqueuedAt, inferMs, inputMs, outputMs: 0, batchRows: rows, rows: item.rows });
       return;
     }
     let offset = 0;
@@ -293,7 +305,7 @@ export class DynamicBatcher {
       offset += item.rows;
       if (item.settled) continue;
       this.settle(item);
-      item.resolve({ outputs: part, queueMs: start - item.enqueuedAt, inferMs, batchRows: rows });
+      item.resolve({ outputs: part, queueMs: start - item.enqueuedAt, inferMs, inputMs, outputMs: this.clock.monotonic() - done, batchRows: rows, rows: item.rows });
     }
   }
 

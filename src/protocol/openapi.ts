@@ -496,6 +496,19 @@ const SCHEMAS: Record<string, Json> = {
     ['model_name', 'outputs'],
   ),
   V2RepositoryIndex: arr(obj({ name: str(), version: str(), state: str(), reason: str() }, ['name', 'state'])),
+  V2ModelStatistics: obj({
+    model_stats: arr(
+      obj({
+        name: str('the deployment'),
+        version: str(),
+        last_inference: int('epoch ms of the last answer, 0 if none'),
+        inference_count: int('rows answered'),
+        execution_count: int('runtime calls of this model version'),
+        inference_stats: map(obj({ count: int(), ns: int('nanoseconds, summed') }), 'success, fail, queue, compute_input, compute_infer, compute_output'),
+        batch_stats: arr(obj({ batch_size: int(), compute_infer: obj({ count: int(), ns: int() }) })),
+      }),
+    ),
+  }),
   // the friendly endpoint
   PredictRequest: {
     oneOf: [
@@ -734,6 +747,15 @@ function buildPaths(): Record<string, Json> {
         ok: { '200': json('outputs', ref('V2InferenceResponse')) },
         errors: [400, 404, 413, 429, 500, 503, 504],
       }),
+    },
+    '/v2/models/stats': {
+      get: op({ id: 'v2StatsAll', tag: v2, summary: 'statistics of every deployment this process served (the statistics extension)', ok: { '200': json('statistics', ref('V2ModelStatistics')) }, errors: [] }),
+    },
+    '/v2/models/{name}/stats': {
+      get: op({ id: 'v2Stats', tag: v2, summary: "a deployment's statistics: counts and cumulative queue, input, runtime and output times", params: [p.deployment], ok: { '200': json('statistics', ref('V2ModelStatistics')) }, errors: [404] }),
+    },
+    '/v2/models/{name}/versions/{version}/stats': {
+      get: op({ id: 'v2StatsVersion', tag: v2, summary: "one version's statistics in a deployment", params: [p.deployment, p.version], ok: { '200': json('statistics', ref('V2ModelStatistics')) }, errors: [400, 404] }),
     },
     '/v2/repository/index': {
       post: op({ id: 'v2RepositoryIndex', tag: v2, summary: 'every deployment and its state', ok: { '200': json('index', ref('V2RepositoryIndex')) }, errors: [] }),

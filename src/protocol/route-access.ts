@@ -48,6 +48,9 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'GET /v2/models/:name/versions/:version': PREDICT_OR_READ,
   'GET /v2/models/:name/ready': PREDICT_OR_READ,
   'GET /v2/models/:name/versions/:version/ready': PREDICT_OR_READ,
+  'GET /v2/models/stats': READ_ALL,
+  'GET /v2/models/:name/stats': READ,
+  'GET /v2/models/:name/versions/:version/stats': READ,
 
   // reads
   'GET /metrics': READ_ALL,
@@ -128,6 +131,10 @@ const SERVED_BY_EVERY_ROLE: ReadonlySet<string> = new Set([
   'GET /v2/models/:name/versions/:version/ready',
   'GET /metrics',
   'GET /v1/status',
+  // each replica's own counters, like /metrics
+  'GET /v2/models/stats',
+  'GET /v2/models/:name/stats',
+  'GET /v2/models/:name/versions/:version/stats',
   // the model repository extension acts on the loaded models of the replica it reaches
   'POST /v2/repository/index',
   'POST /v2/repository/models/:name/load',

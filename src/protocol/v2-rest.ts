@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, type Logger, type Signature, type TensorSpec } from '../core/index.js';
-import type { InferenceService } from '../serving/index.js';
+import type { InferenceService, InferenceStatistics, ModelStatisticsView } from '../serving/index.js';
 import { versionKey } from '../serving/index.js';
 import { decodeInferRequest } from './codec/v2-json.js';
 import type { TensorLimits } from './codec/elements.js';
@@ -22,6 +22,8 @@ export interface V2RestOptions {
   repositoryAction: (action: { kind: 'load' | 'unload'; deployment: string }) => Promise<void>;
   /** elements allowed over all inputs of one request (`hardening.maxTensorElements`; 16M by default) */
   limits?: TensorLimits;
+  /** the statistics extension's counters (absent: its routes answer empty) */
+  statistics?: InferenceStatistics;
 }
 
 type NameParams = { name: string };
@@ -109,6 +111,16 @@ export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): voi
     }
   });
 
+  // Statistics extension: this process's counters
+  const stats = async (name: string | undefined, version: number | undefined): Promise<{ model_stats: Record<string, unknown>[] }> => {
+    // an unknown deployment is a 404, a known one that served nothing yet an empty list
+    if (name !== undefined) await service.route(name, version);
+    return { model_stats: (opts.statistics?.snapshot(name, version) ?? []).map(statisticsJson) };
+  };
+  app.get('/v2/models/stats', wrap(async () => stats(undefined, undefined)));
+  app.get<{ Params: NameParams }>('/v2/models/:name/stats', wrap<NameParams>(async (req) => stats(req.params.name, undefined)));
+  app.get<{ Params: VersionParams }>('/v2/models/:name/versions/:version/stats', wrap<VersionParams>(async (req) => stats(req.params.name, parseVersion(req.params.version))));
+
   // Repository extension
   app.post(
     '/v2/repository/index',
@@ -158,6 +170,21 @@ export async function modelMetadataView(service: InferenceService, name: string,
     },
   };
   }
+
+/** A statistics view in the extension's JSON (snake_case, as Triton answers it). */
+export function statisticsJson(s: ModelStatisticsView): Record<string, unknown> {
+  const d = (x: { count: number; ns: number }): Record<string, number> => ({ count: x.count, ns: x.ns });
+  const i = s.inferenceStats;
+  return {
+    name: s.name,
+    version: s.version,
+    last_inference: s.lastInference,
+    inference_count: s.inferenceCount,
+    execution_count: s.executionCount,
+    inference_stats: { success: d(i.success), fail: d(i.fail), queue: d(i.queue), compute_input: d(i.computeInput), compute_infer: d(i.computeInfer), compute_output: d(i.computeOutput) },
+    batch_stats: s.batchStats.map((b) => ({ batch_size: b.batchSize, compute_infer: d(b.computeInfer) })),
+  };
+}
 
 export interface ModelMetadataView {
   name: string;

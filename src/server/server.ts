@@ -30,6 +30,7 @@ import { openRegistry, openSharedFiles, redactDatabaseUrl, type Registry } from 
 import { OnnxBackend } from '../runtime/index.js';
 import {
   InferenceService,
+  InferenceStatistics,
   ModelManager,
   toManagedVersion,
   type DeploymentSource,
@@ -272,6 +273,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   }
   let manager: ModelManager | undefined;
   const metrics = new ServingMetrics(() => manager);
+  // the protocol's statistics extension (GET /v2/models/{name}/stats, gRPC ModelStatistics)
+  const statistics = new InferenceStatistics(() => clock.now());
   const artifactGuard = new ArtifactGuard(artifactTrust, registry);
   manager = new ModelManager({
     backend: new OnnxBackend(),
@@ -281,7 +284,14 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     runtime: config.runtime,
     clock,
     logger,
-    observer: metrics,
+    observer: {
+      onLoad: (m, v, ms) => metrics.onLoad(m, v, ms),
+      onUnload: (m, v, reason) => metrics.onUnload(m, v, reason),
+      onBatchFor: (m, v, rows, requests, ms, ok) => {
+        metrics.onBatchFor(m, v, rows, requests, ms);
+        statistics.onBatch(m, v, rows, ms, ok);
+      },
+    },
   });
   const dataDir = path.resolve(config.dataDir);
   // Replicas on several machines (a shared database, or the roles split) share the inference log
@@ -384,7 +394,10 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     // a control plane loads a version only to run its gates
     preload: role !== 'control',
     observer: {
-      onRequest: (d, m, v, code, timing, totalMs) => metrics.onRequest(d, m, v, code, timing, totalMs),
+      onRequest: (d, m, v, code, timing, totalMs) => {
+        metrics.onRequest(d, m, v, code, timing, totalMs);
+        statistics.onRequest(d, m, v, code, timing, totalMs);
+      },
       onInference: (record) => {
         inferenceLog?.onInference(record);
         extraction?.observe(record);
@@ -536,6 +549,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     isReady: () => ready,
     repositoryAction: bridge ? (a) => bridge.broadcast(a) : localAction,
     limits: config.hardening,
+    statistics,
   });
   // inference replicas never lead rollouts; the others sharing PostgreSQL elect one
   const electsLeader = registry.metadata.dialect === 'postgres' && role !== 'data';
@@ -580,6 +594,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     listDeployments: async () => (await registry.listDeployments()).map((d) => d.name),
     repositoryAction: bridge ? (a) => bridge!.broadcast(a) : localAction,
     limits: config.hardening,
+    statistics,
   });
   let grpc: RunningGrpcServer | null = null;
   const inspector = new OnnxBackend();

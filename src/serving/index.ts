@@ -20,3 +20,4 @@ export { CircuitBreaker, ShareCounter, WeightedScheduler, isVersionFailure, stic
 export { ModelManager, MODEL_STATES, versionKey } from './model-manager.js';
 export type { LoadedEntry, LoadedModelInfo, ManagedVersion, ModelManagerObserver, ModelManagerOptions, ModelState } from './model-manager.js';
 export { validateInputs } from './validate.js';
+export { InferenceStatistics, type ModelStatisticsView, type StatisticDuration, type BatchStatistics, type InferStatistics } from './statistics.js';

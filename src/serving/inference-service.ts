@@ -68,10 +68,18 @@ export interface InferenceRequest {
 }
 
 export interface InferenceTiming {
+  /** waiting: for the model to be acquired (loaded) and for the request's batch to start */
   queueMs: number;
+  /** the runtime call */
   inferMs: number;
+  /** before the runtime: routing, validation, joining the batch's inputs */
+  inputMs: number;
+  /** after it: cutting the request's rows out of the batch's outputs */
+  outputMs: number;
   totalMs: number;
   batchRows: number;
+  /** rows of this request */
+  rows: number;
 }
 
 export interface InferenceResponse {
@@ -452,10 +460,20 @@ export class InferenceService {
       const outputNames = req.outputs && req.outputs.length > 0 ? selectOutputs(route, req.outputs) : undefined;
       const timeout = requestTimeout(req.parameters, route.batching.timeoutMs);
       const deadline = t0 + timeout;
+      const tValidated = this.clock.monotonic();
       entry = this.opts.manager.tryAcquire(route.key) ?? (await this.opts.manager.acquire(route.version, deadline));
+      const tAcquired = this.clock.monotonic();
       const result = await this.opts.manager.batcherFor(entry, route.id, route.batching).submit(inputs, outputNames, deadline);
       const totalMs = this.clock.monotonic() - t0;
-      const timing: InferenceTiming = { queueMs: result.queueMs, inferMs: result.inferMs, totalMs, batchRows: result.batchRows };
+      const timing: InferenceTiming = {
+        queueMs: tAcquired - tValidated + result.queueMs,
+        inferMs: result.inferMs,
+        inputMs: tValidated - t0 + result.inputMs,
+        outputMs: result.outputMs,
+        totalMs,
+        batchRows: result.batchRows,
+        rows: result.rows,
+      };
       const observer = this.opts.observer;
       observer?.onRequest?.(deployment, route.version.model, route.version.version, 'OK', timing, totalMs);
       if (arm >= 0 && plan?.breakers) this.recordOutcome(plan, arm, false);

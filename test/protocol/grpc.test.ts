@@ -131,6 +131,9 @@ describe('gRPC on a dev server', () => {
     expect(e3.details).toBe('inputs[0].contents: a FP32 tensor\'s elements go in fp32_contents, got them in int64_contents');
     const e4 = await refusal(call(c, 'ModelReady', { name: 'bc', version: 'x' }));
     expect(e4.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const e5 = await refusal(call(c, 'ModelInfer', { ...rawRequest(), model_name: '' }));
+    expect(e5.metadata.get('berth-field')).toEqual(['model_name']);
+    expect(e5.details).toBe('model_name: ModelInfer needs the model\'s name, got ""');
   });
 
   it('pipelines many requests on one ModelStreamInfer stream, a failed one answered in place', async () => {
@@ -149,6 +152,37 @@ describe('gRPC on a dev server', () => {
     const failed = answers.find((a) => (a['infer_response'] as { id: string }).id === 's-3')!;
     expect(failed['error_message']).toMatch(/^DEPLOYMENT_NOT_FOUND: /);
     for (const a of answers.filter((x) => x !== failed)) checkGolden((a['infer_response'] as { outputs: never })['outputs'], rawValues(a['infer_response'] as Record<string, unknown>));
+  });
+
+  it('reports statistics over REST and gRPC alike: counts exact, durations summed, batches by size', async () => {
+    const before = ((await (await fetch(`${ts.url}/v2/models/bc/stats`)).json()) as { model_stats: { inference_stats: { success: { count: number } } }[] }).model_stats[0]?.inference_stats.success.count ?? 0;
+    for (let i = 0; i < 4; i++) await call(c, 'ModelInfer', rawRequest());
+    const bad = rawRequest();
+    (bad['inputs'] as { datatype: string }[])[0]!.datatype = 'FP64';
+    (bad as { raw_input_contents: Buffer[] }).raw_input_contents = [Buffer.alloc(input.shape[0]! * 30 * 8)];
+    await refusal(call(c, 'ModelInfer', bad));
+    const rest = (await (await fetch(`${ts.url}/v2/models/bc/stats`)).json()) as {
+      model_stats: { name: string; version: string; inference_count: number; execution_count: number; last_inference: number; inference_stats: Record<string, { count: number; ns: number }>; batch_stats: { batch_size: number; compute_infer: { count: number } }[] }[];
+    };
+    expect(rest.model_stats).toHaveLength(1);
+    const s = rest.model_stats[0]!;
+    expect([s.name, s.version]).toEqual(['bc', '1']);
+    expect(s.inference_stats['success']!.count).toBe(before + 4);
+    expect(s.inference_stats['fail']!.count).toBeGreaterThanOrEqual(1);
+    for (const k of ['queue', 'compute_input', 'compute_infer', 'compute_output']) expect(s.inference_stats[k]!.count, k).toBe(s.inference_stats['success']!.count);
+    expect(s.inference_stats['compute_infer']!.ns).toBeGreaterThan(0);
+    expect(s.inference_stats['success']!.ns).toBeGreaterThanOrEqual(s.inference_stats['compute_infer']!.ns);
+    expect(s.inference_count).toBe(s.inference_stats['success']!.count * input.shape[0]!);
+    expect(s.execution_count).toBe(s.batch_stats.reduce((n, b) => n + b.compute_infer.count, 0));
+    expect(s.last_inference).toBeGreaterThan(Date.now() - 60_000);
+    // the gRPC twin answers the same numbers (int64 as decimal strings)
+    const g = await call(c, 'ModelStatistics', { name: 'bc' });
+    const gs = (g['model_stats'] as { inference_count: string; inference_stats: Record<string, { count: string }> }[])[0]!;
+    expect(Number(gs.inference_count)).toBe(s.inference_count);
+    expect(Number(gs.inference_stats['success']!.count)).toBe(s.inference_stats['success']!.count);
+    expect(((await call(c, 'ModelStatistics', {}))['model_stats'] as unknown[]).length).toBe(1);
+    expect((await refusal(call(c, 'ModelStatistics', { name: 'nope' }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await fetch(`${ts.url}/v2/models/nope/stats`)).status).toBe(404);
   });
 
   it('lists, unloads and loads through the repository RPCs', async () => {
@@ -257,5 +291,12 @@ describe('gRPC mapping and codec', () => {
     expect(() => decodeGrpcInputs({ inputs: [{ name: 'x', datatype: 'FP32', shape: ['11'] }] }, limits)).toThrow(/more than the limit of 10/);
     expect(() => decodeGrpcInputs({ inputs: [{ name: 'x', datatype: 'FLOAT', shape: ['1'] }] }, limits)).toThrow(/inputs\[0\]\.datatype: expected one of BOOL/);
     expect(() => decodeGrpcInputs({ inputs: [] }, limits)).toThrow(/inputs: expected at least one input tensor/);
+    // elements in both forms at once: refused, not one silently ignored
+    expect(() => decodeGrpcInputs({ inputs: [{ name: 'x', datatype: 'FP32', shape: ['1'], contents: { fp32_contents: [1] } }], raw_input_contents: [Buffer.alloc(4)] }, limits)).toThrow(
+      /inputs\[0\]\.contents\.fp32_contents: give the elements either in contents or in raw_input_contents, not both/,
+    );
+    // BYTES are text: bytes that are not UTF-8 are refused, raw and typed, never replaced
+    expect(() => decodeGrpcInputs({ inputs: [{ name: 's', datatype: 'BYTES', shape: ['1'] }], raw_input_contents: [Buffer.from([2, 0, 0, 0, 0xff, 0xfe])] }, limits)).toThrow(/raw_input_contents\[0\]: element 0 is not UTF-8 text/);
+    expect(() => decodeGrpcInputs({ inputs: [{ name: 's', datatype: 'BYTES', shape: ['1'], contents: { bytes_contents: [Buffer.from([0xc3])] } }] }, limits)).toThrow(/inputs\[0\]\.contents\.bytes_contents: element 0 is not UTF-8 text/);
   });
 });

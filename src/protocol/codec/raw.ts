@@ -6,6 +6,20 @@
  */
 import { BerthError, allocateData, bytesPerElement, type Datatype, type Tensor, type TensorData } from '../../core/index.js';
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A BYTES element as text. Berth's BYTES tensors hold strings, so bytes that are not UTF-8 are
+ * refused rather than silently replaced.
+ */
+export function utf8Element(bytes: Uint8Array, field: string, i: number): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw bad(`${field}`, 'UTF-8 text in every BYTES element', `element ${i} is not UTF-8`, `${field}: element ${i} is not UTF-8 text; Berth's BYTES tensors carry text (strings), so send it as UTF-8`);
+  }
+}
+
 function bad(field: string, expected: string, got: unknown, message?: string): BerthError {
   return new BerthError('INVALID_ARGUMENT', message ?? `${field}: expected ${expected}, got ${JSON.stringify(got)}`, { field, expected, got });
 }
@@ -19,7 +33,7 @@ export function readLengthPrefixed(buf: Buffer, n: number, field: string): strin
     const len = buf.readUInt32LE(at);
     at += 4;
     if (at + len > buf.length) throw bad(field, `element ${i} of ${len} bytes`, `${buf.length - at} bytes left`);
-    out.push(buf.toString('utf8', at, at + len));
+    out.push(utf8Element(buf.subarray(at, at + len), field, i));
     at += len;
   }
   if (at !== buf.length) throw bad(field, `${n} length-prefixed elements filling the buffer`, `${buf.length - at} bytes left over`);

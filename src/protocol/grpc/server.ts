@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { BerthError, silentLogger, toBerthError, type Logger, type TlsConfig } from '../../core/index.js';
-import type { InferenceRequest, InferenceService } from '../../serving/index.js';
+import type { InferenceRequest, InferenceService, InferenceStatistics } from '../../serving/index.js';
 import { DEFAULT_TENSOR_LIMITS, type TensorLimits } from '../codec/elements.js';
 import type { RequestGuard } from '../guard.js';
 import { wrongRole } from '../guard.js';
@@ -56,6 +56,8 @@ const RPC_ROUTES = {
   RepositoryIndex: 'POST /v2/repository/index',
   RepositoryModelLoad: 'POST /v2/repository/models/:name/load',
   RepositoryModelUnload: 'POST /v2/repository/models/:name/unload',
+  ModelStatistics: 'GET /v2/models/:name/stats',
+  ModelStatisticsAll: 'GET /v2/models/stats',
 } as const;
 type Rpc = keyof typeof RPC_ROUTES;
 
@@ -69,6 +71,8 @@ export interface GrpcServiceOptions {
   listDeployments: () => Promise<string[]>;
   repositoryAction: (action: { kind: 'load' | 'unload'; deployment: string }) => Promise<void>;
   limits?: TensorLimits;
+  /** the statistics extension's counters (absent: ModelStatistics answers an empty list) */
+  statistics?: InferenceStatistics;
 }
 
 export interface GrpcListenOptions {
@@ -112,12 +116,12 @@ export function createGrpcHandlers(opts: GrpcServiceOptions): grpc.UntypedServic
   const limits = opts.limits ?? DEFAULT_TENSOR_LIMITS;
 
   /** Admit a call to an RPC on `resource` (the deployment), as REST admits its twin. */
-  const admit = async (rpc: Rpc, call: AnyCall, resource: string | undefined): Promise<string | undefined> => {
+  const admit = async (rpc: Rpc, call: AnyCall, resource: string | undefined, field = 'name'): Promise<string | undefined> => {
     const route = RPC_ROUTES[rpc];
     const [method, url] = route.split(' ') as [string, string];
     if (!roleServes(guard.role, routePlane(method, url))) throw wrongRole(guard.role, 'rpc', `inference.GRPCInferenceService/${rpc}`);
     const access = ROUTE_ACCESS[route]!;
-    if (access.resource && (resource === undefined || resource === '')) throw new BerthError('INVALID_ARGUMENT', `${rpc}: the model name is required`, { field: 'name' });
+    if (access.resource && (resource === undefined || resource === '')) throw new BerthError('INVALID_ARGUMENT', `${field}: ${rpc} needs the model's name, got ""`, { field, expected: 'a deployment name', got: '' });
     const { authorization, cert } = credentialsOf(call);
     const p = await guard.checkCredentials(authorization, cert, access, access.resource ? resource : undefined);
     return p?.id;
@@ -131,9 +135,9 @@ export function createGrpcHandlers(opts: GrpcServiceOptions): grpc.UntypedServic
 
   /** A unary handler: admit, run, answer or fail with the mapped status. */
   const unary =
-    <Req, Res>(rpc: Rpc, resourceOf: (req: Req) => string | undefined, run: (req: Req, principal: string | undefined) => Promise<Res>) =>
+    <Req, Res>(rpc: Rpc, resourceOf: (req: Req) => string | undefined, run: (req: Req, principal: string | undefined) => Promise<Res>, field = 'name') =>
     (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
-      admit(rpc, call as AnyCall, resourceOf(call.request))
+      admit(rpc, call as AnyCall, resourceOf(call.request), field)
         .then((principal) => run(call.request, principal))
         .then(
           (res) => callback(null, res),
@@ -176,7 +180,7 @@ export function createGrpcHandlers(opts: GrpcServiceOptions): grpc.UntypedServic
       const tensor = (t: Record<string, unknown>): Record<string, unknown> => ({ name: t['name'], datatype: t['datatype'], shape: (t['shape'] as number[]).map(String) });
       return { name: m.name, versions: m.versions, platform: m.platform, inputs: m.inputs.map(tensor), outputs: m.outputs.map(tensor) };
     }),
-    ModelInfer: unary<GrpcInferRequest, Record<string, unknown>>('ModelInfer', (r) => r.model_name, infer),
+    ModelInfer: unary<GrpcInferRequest, Record<string, unknown>>('ModelInfer', (r) => r.model_name, infer, 'model_name'),
     ModelStreamInfer: (call: grpc.ServerDuplexStream<GrpcInferRequest, Record<string, unknown>>): void => {
       // requests are answered as they finish (each answer carries its request's id); a failed one
       // is an answer with error_message, and the stream goes on
@@ -187,7 +191,7 @@ export function createGrpcHandlers(opts: GrpcServiceOptions): grpc.UntypedServic
       };
       call.on('data', (req: GrpcInferRequest) => {
         pending++;
-        admit('ModelStreamInfer', call as AnyCall, req.model_name)
+        admit('ModelStreamInfer', call as AnyCall, req.model_name, 'model_name')
           .then((principal) => infer(req, principal))
           .then(
             (res) => call.write({ error_message: '', infer_response: res }),
@@ -207,6 +211,34 @@ export function createGrpcHandlers(opts: GrpcServiceOptions): grpc.UntypedServic
       });
       call.on('error', () => undefined);
     },
+    ModelStatistics: (call: grpc.ServerUnaryCall<{ name?: string; version?: string }, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
+      const name = call.request.name ?? '';
+      const handler = unary<{ name?: string; version?: string }, { model_stats: unknown[] }>(name === '' ? 'ModelStatisticsAll' : 'ModelStatistics', (r) => r.name, async (req) => {
+        const v = version(req.version);
+        // an unknown deployment is NOT_FOUND, a known one that served nothing yet an empty list
+        if (name !== '') await service.route(name, v);
+        const d = (x: { count: number; ns: number }): Record<string, string> => ({ count: String(x.count), ns: String(x.ns) });
+        return {
+          model_stats: (opts.statistics?.snapshot(name === '' ? undefined : name, v) ?? []).map((s) => ({
+            name: s.name,
+            version: s.version,
+            last_inference: String(s.lastInference),
+            inference_count: String(s.inferenceCount),
+            execution_count: String(s.executionCount),
+            inference_stats: {
+              success: d(s.inferenceStats.success),
+              fail: d(s.inferenceStats.fail),
+              queue: d(s.inferenceStats.queue),
+              compute_input: d(s.inferenceStats.computeInput),
+              compute_infer: d(s.inferenceStats.computeInfer),
+              compute_output: d(s.inferenceStats.computeOutput),
+            },
+            batch_stats: s.batchStats.map((b) => ({ batch_size: String(b.batchSize), compute_infer: d(b.computeInfer) })),
+          })),
+        };
+      });
+      handler(call, callback);
+    },
     RepositoryIndex: unary<{ ready?: boolean }, { models: unknown[] }>('RepositoryIndex', () => undefined, async (req) => {
       const all = await repositoryIndex(service, await opts.listDeployments());
       return { models: req.ready ? all.filter((m) => m.state === 'READY') : all };
@@ -214,11 +246,11 @@ export function createGrpcHandlers(opts: GrpcServiceOptions): grpc.UntypedServic
     RepositoryModelLoad: unary<{ model_name?: string }, Record<string, never>>('RepositoryModelLoad', (r) => r.model_name, async (req) => {
       await opts.repositoryAction({ kind: 'load', deployment: req.model_name ?? '' });
       return {};
-    }),
+    }, 'model_name'),
     RepositoryModelUnload: unary<{ model_name?: string }, Record<string, never>>('RepositoryModelUnload', (r) => r.model_name, async (req) => {
       await opts.repositoryAction({ kind: 'unload', deployment: req.model_name ?? '' });
       return {};
-    }),
+    }, 'model_name'),
   };
 }
 

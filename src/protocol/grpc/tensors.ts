@@ -7,7 +7,7 @@
  */
 import { BerthError, DATATYPES, INTEGER_RANGES, allocateData, elementCount, isDatatype, type Datatype, type Tensor, type TensorData } from '../../core/index.js';
 import { tooManyElements, type TensorLimits } from '../codec/elements.js';
-import { fromRaw, readLengthPrefixed, toRaw } from '../codec/raw.js';
+import { fromRaw, readLengthPrefixed, toRaw, utf8Element } from '../codec/raw.js';
 
 /** `InferTensorContents` as decoded (defaults on: every list present). */
 export interface GrpcContents {
@@ -124,7 +124,7 @@ function fromContents(dt: Datatype, c: GrpcContents | null | undefined, n: numbe
   const out = allocateData(dt, n);
   if (dt === 'BYTES') {
     const s = out as string[];
-    for (let i = 0; i < n; i++) s[i] = (values[i] as Buffer).toString('utf8');
+    for (let i = 0; i < n; i++) s[i] = utf8Element(values[i] as Buffer, `${field}.contents.${key}`, i);
     return out;
   }
   if (dt === 'INT64' || dt === 'UINT64') {
@@ -163,6 +163,11 @@ export function decodeGrpcInputs(req: GrpcInferRequest, limits: TensorLimits): T
     const dt = t.datatype;
     let data: TensorData;
     if (raw.length > 0) {
+      const typed = t.contents ? Object.entries(t.contents).find(([, v]) => Array.isArray(v) && v.length > 0) : undefined;
+      if (typed) {
+        throw bad(`${field}.contents.${typed[0]}`, 'no typed contents when raw_input_contents is used', `${typed[1].length} elements`,
+          `${field}.contents.${typed[0]}: give the elements either in contents or in raw_input_contents, not both (this request uses raw_input_contents)`);
+      }
       data = dt === 'BYTES' ? readLengthPrefixed(raw[i]!, n, `raw_input_contents[${i}]`) : fromRaw(dt, raw[i]!, n, `raw_input_contents[${i}]`);
     } else {
       data = fromContents(dt, t.contents, n, field);
