@@ -278,8 +278,7 @@ export class DynamicBatcher {
       item.reject(runtimeError(err));
       return;
     }
-    const done = this.clock.monotonic();
-    const inferMs = done - ran;
+    const inferMs = this.clock.monotonic() - ran;
     const inputMs = ran - start;
     this.opts.observer?.onBatch?.(rows, live.length, inferMs, true);
     if (live.length === 1) {
@@ -292,6 +291,7 @@ export class DynamicBatcher {
     let offset = 0;
     for (const item of live) {
       let part: Tensor[];
+      const sliceStart = this.clock.monotonic();
       try {
         part = outputs.map((o) => sliceRows(o, offset, item.rows, rows));
       } catch (err) {
@@ -305,7 +305,7 @@ export class DynamicBatcher {
       offset += item.rows;
       if (item.settled) continue;
       this.settle(item);
-      item.resolve({ outputs: part, queueMs: start - item.enqueuedAt, inferMs, inputMs, outputMs: this.clock.monotonic() - done, batchRows: rows, rows: item.rows });
+      item.resolve({ outputs: part, queueMs: start - item.enqueuedAt, inferMs, inputMs, outputMs: this.clock.monotonic() - sliceStart, batchRows: rows, rows: item.rows });
     }
   }
 

@@ -13,6 +13,17 @@ export interface PeerCertificate {
   fingerprint256: string;
 }
 
+/**
+ * A verified TLS peer certificate (Node's shape, from HTTPS or gRPC) as the authenticator reads it;
+ * null when it names no single client: a subject with several CNs (Node gives an array) is
+ * ambiguous, so it is not trusted for any of them.
+ */
+export function peerCertificateFrom(cert: { subject?: { CN?: unknown }; fingerprint256?: unknown } | null | undefined): PeerCertificate | null {
+  const cn: unknown = cert?.subject?.CN;
+  if (typeof cn !== 'string' || cn.length === 0 || typeof cert?.fingerprint256 !== 'string') return null;
+  return { commonName: cn, fingerprint256: cert.fingerprint256 };
+}
+
 export interface AuthenticatorOptions {
   /** no authentication: every request is the dev principal */
   dev: boolean;

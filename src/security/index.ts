@@ -1,5 +1,5 @@
 export * from './principal.js';
-export { Authenticator, type AuthenticatorOptions, type BearerVerifier, type PeerCertificate } from './authenticator.js';
+export { Authenticator, peerCertificateFrom, type AuthenticatorOptions, type BearerVerifier, type PeerCertificate } from './authenticator.js';
 export { TokenService, TOKEN_PREFIX, checkSecret, hashSecret, sameSecret, tokenView, type CreateTokenInput, type TokenServiceOptions, type TokenView } from './tokens.js';
 export {
   ARTIFACT_SIGNATURE_ALGORITHMS,

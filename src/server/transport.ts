@@ -6,6 +6,7 @@ import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from 
 import { TLSSocket } from 'node:tls';
 import { BerthError } from '../core/index.js';
 import type { TlsConfig } from '../core/index.js';
+import { peerCertificateFrom } from '../security/index.js';
 
 /** Who presented a client certificate that chains to `tls.clientCa`. */
 export interface ClientCertificate {
@@ -66,11 +67,7 @@ export function createTransport(handler: RequestListener, tls: TlsConfig): HttpS
 export function clientCertificateOf(req: IncomingMessage): ClientCertificate | null {
   const socket = req.socket;
   if (!(socket instanceof TLSSocket) || !socket.authorized) return null;
-  const cert = socket.getPeerCertificate();
-  // A subject may carry several CNs (then Node gives an array); which one names the client is ambiguous.
-  const cn: unknown = cert.subject?.CN;
-  if (typeof cn !== 'string' || cn.length === 0 || typeof cert.fingerprint256 !== 'string') return null;
-  return { commonName: cn, fingerprint256: cert.fingerprint256 };
+  return peerCertificateFrom(socket.getPeerCertificate());
 }
 
 function readPem(path: string, field: string, what: string): Buffer {

@@ -16,11 +16,12 @@ export function utf8Element(bytes: Uint8Array, field: string, i: number): string
   try {
     return utf8.decode(bytes);
   } catch {
-    throw bad(`${field}`, 'UTF-8 text in every BYTES element', `element ${i} is not UTF-8`, `${field}: element ${i} is not UTF-8 text; Berth's BYTES tensors carry text (strings), so send it as UTF-8`);
+    throw invalidField(field, 'UTF-8 text in every BYTES element', `element ${i} is not UTF-8`, `${field}: element ${i} is not UTF-8 text; Berth's BYTES tensors carry text (strings), so send it as UTF-8`);
   }
 }
 
-function bad(field: string, expected: string, got: unknown, message?: string): BerthError {
+/** INVALID_ARGUMENT naming the field, the expected and the got (the message defaults to saying exactly that). */
+export function invalidField(field: string, expected: string, got: unknown, message?: string): BerthError {
   return new BerthError('INVALID_ARGUMENT', message ?? `${field}: expected ${expected}, got ${JSON.stringify(got)}`, { field, expected, got });
 }
 
@@ -29,14 +30,14 @@ export function readLengthPrefixed(buf: Buffer, n: number, field: string): strin
   const out: string[] = [];
   let at = 0;
   for (let i = 0; i < n; i++) {
-    if (at + 4 > buf.length) throw bad(field, `${n} length-prefixed elements`, `${i} (the buffer ends after ${buf.length} bytes)`);
+    if (at + 4 > buf.length) throw invalidField(field, `${n} length-prefixed elements`, `${i} (the buffer ends after ${buf.length} bytes)`);
     const len = buf.readUInt32LE(at);
     at += 4;
-    if (at + len > buf.length) throw bad(field, `element ${i} of ${len} bytes`, `${buf.length - at} bytes left`);
+    if (at + len > buf.length) throw invalidField(field, `element ${i} of ${len} bytes`, `${buf.length - at} bytes left`);
     out.push(utf8Element(buf.subarray(at, at + len), field, i));
     at += len;
   }
-  if (at !== buf.length) throw bad(field, `${n} length-prefixed elements filling the buffer`, `${buf.length - at} bytes left over`);
+  if (at !== buf.length) throw invalidField(field, `${n} length-prefixed elements filling the buffer`, `${buf.length - at} bytes left over`);
   return out;
 }
 
@@ -57,7 +58,7 @@ export function writeLengthPrefixed(values: readonly string[]): Buffer {
 export function fromRaw(dt: Exclude<Datatype, 'BYTES'>, buf: Buffer, n: number, field: string): TensorData {
   const width = bytesPerElement(dt);
   if (buf.length !== n * width) {
-    throw bad(field, `${n} × ${width} = ${n * width} bytes (${dt}, shape's element count)`, `${buf.length} bytes`, `${field}: expected ${n * width} bytes (${n} ${dt} elements of ${width}), got ${buf.length}`);
+    throw invalidField(field, `${n} × ${width} = ${n * width} bytes (${dt}, shape's element count)`, `${buf.length} bytes`, `${field}: expected ${n * width} bytes (${n} ${dt} elements of ${width}), got ${buf.length}`);
   }
   const out = allocateData(dt, n) as Exclude<TensorData, string[]>;
   new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(buf);

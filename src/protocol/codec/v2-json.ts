@@ -507,20 +507,30 @@ function elementError(st: FillState, index: number, v: unknown): BerthError {
  * // → '{"model_name":"m","model_version":"1","outputs":[{"name":"y","datatype":"FP32","shape":[1],"data":[0.5]}]}'
  */
 export function encodeInferResponse(res: InferResponseParts): string {
-  let s = `{"model_name":${JSON.stringify(res.modelName)}`;
-  if (res.modelVersion !== undefined) s += `,"model_version":${JSON.stringify(res.modelVersion)}`;
-  if (res.id !== undefined) s += `,"id":${JSON.stringify(res.id)}`;
-  if (res.parameters !== undefined) s += `,"parameters":${JSON.stringify(res.parameters)}`;
-  s += ',"outputs":[';
+  let s = responseHead(res);
   const outputs = res.outputs;
   for (let i = 0; i < outputs.length; i++) {
     const t = outputs[i]!;
     if (i > 0) s += ',';
-    s += `{"name":${JSON.stringify(t.name)},"datatype":"${t.datatype}","shape":[${t.shape.join(',')}]`;
+    s += outputHead(t);
     if (t.parameters !== undefined) s += `,"parameters":${JSON.stringify(t.parameters)}`;
     s += `,"data":${encodeTensorData(t.datatype, t.data)}}`;
   }
   return `${s}]}`;
+}
+
+/** A response body up to its outputs array: `{"model_name":…,"outputs":[` (JSON and binary answers alike). */
+function responseHead(res: InferResponseParts): string {
+  let s = `{"model_name":${JSON.stringify(res.modelName)}`;
+  if (res.modelVersion !== undefined) s += `,"model_version":${JSON.stringify(res.modelVersion)}`;
+  if (res.id !== undefined) s += `,"id":${JSON.stringify(res.id)}`;
+  if (res.parameters !== undefined) s += `,"parameters":${JSON.stringify(res.parameters)}`;
+  return `${s},"outputs":[`;
+}
+
+/** An output object up to (not including) its parameters and data. */
+function outputHead(t: Tensor): string {
+  return `{"name":${JSON.stringify(t.name)},"datatype":"${t.datatype}","shape":[${t.shape.join(',')}]`;
 }
 
 /**
@@ -545,15 +555,11 @@ export function binaryOutputsOf(req: Pick<DecodedRequest, 'outputs' | 'parameter
  * sends `Inference-Header-Content-Length: headerLength`.
  */
 export function encodeBinaryInferResponse(res: InferResponseParts, binary: (name: string) => boolean): { body: Buffer; headerLength: number } {
-  let s = `{"model_name":${JSON.stringify(res.modelName)}`;
-  if (res.modelVersion !== undefined) s += `,"model_version":${JSON.stringify(res.modelVersion)}`;
-  if (res.id !== undefined) s += `,"id":${JSON.stringify(res.id)}`;
-  if (res.parameters !== undefined) s += `,"parameters":${JSON.stringify(res.parameters)}`;
-  s += ',"outputs":[';
+  let s = responseHead(res);
   const blobs: Buffer[] = [];
   res.outputs.forEach((t, i) => {
     if (i > 0) s += ',';
-    s += `{"name":${JSON.stringify(t.name)},"datatype":"${t.datatype}","shape":[${t.shape.join(',')}]`;
+    s += outputHead(t);
     if (binary(t.name)) {
       const bytes = toRaw(t);
       blobs.push(bytes);

@@ -12,10 +12,11 @@ import * as protoLoader from '@grpc/proto-loader';
 import { BerthError, silentLogger, toBerthError, type Logger, type TlsConfig } from '../../core/index.js';
 import type { InferenceRequest, InferenceService, InferenceStatistics } from '../../serving/index.js';
 import { DEFAULT_TENSOR_LIMITS, type TensorLimits } from '../codec/elements.js';
+import { peerCertificateFrom, type PeerCertificate } from '../../security/index.js';
 import type { RequestGuard } from '../guard.js';
 import { wrongRole } from '../guard.js';
 import { ROUTE_ACCESS, roleServes, routePlane } from '../route-access.js';
-import { modelMetadataView, parseVersion, repositoryIndex } from '../v2-rest.js';
+import { modelMetadataView, parseVersion, repositoryIndex, statisticsJson } from '../v2-rest.js';
 import { toServiceError } from './status.js';
 import { decodeGrpcInputs, encodeGrpcOutputs, fromGrpcParameters, type GrpcInferRequest } from './tensors.js';
 
@@ -97,14 +98,13 @@ function version(text: string | undefined): number | undefined {
 }
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
+type StatsRequest = { name?: string; version?: string };
+type StatsResponse = { model_stats: Record<string, unknown>[] };
 
-/** What the guard needs from a call: its `authorization` and its verified client certificate. */
-function credentialsOf(call: AnyCall): { authorization: string | undefined; cert: { commonName: string; fingerprint256: string } | null } {
+/** What the guard needs from a call: its `authorization` and its verified client certificate (grpc-js gives one only when it verified). */
+function credentialsOf(call: AnyCall): { authorization: string | undefined; cert: PeerCertificate | null } {
   const a = call.metadata.get('authorization')[0];
-  const peer = call.getAuthContext?.().sslPeerCertificate;
-  const cn = peer?.subject?.CN;
-  const cert = peer && peer.fingerprint256 ? { commonName: Array.isArray(cn) ? String(cn[0]) : String(cn ?? ''), fingerprint256: peer.fingerprint256 } : null;
-  return { authorization: typeof a === 'string' ? a : undefined, cert };
+  return { authorization: typeof a === 'string' ? a : undefined, cert: peerCertificateFrom(call.getAuthContext().sslPeerCertificate) };
 }
 
 /**
@@ -163,6 +163,17 @@ export function createGrpcHandlers(opts: GrpcServiceOptions): grpc.UntypedServic
     return { model_name: r.modelName, model_version: r.modelVersion, id: r.id ?? '', ...encodeGrpcOutputs(r.outputs, raw) };
   };
 
+  // int64 fields take numbers as well as decimal strings: the REST view serializes as it is
+  const statistics = async (req: StatsRequest): Promise<StatsResponse> => {
+    const name = req.name ?? '';
+    const v = version(req.version);
+    // an unknown deployment is NOT_FOUND, a known one that served nothing yet an empty list
+    if (name !== '') await service.route(name, v);
+    return { model_stats: (opts.statistics?.snapshot(name === '' ? undefined : name, v) ?? []).map(statisticsJson) };
+  };
+  const statisticsOfOne = unary<StatsRequest, StatsResponse>('ModelStatistics', (r) => r.name, statistics);
+  const statisticsOfAll = unary<StatsRequest, StatsResponse>('ModelStatisticsAll', () => undefined, statistics);
+
   return {
     ServerLive: unary('ServerLive', () => undefined, async () => ({ live: true })),
     ServerReady: unary('ServerReady', () => undefined, async () => ({ ready: opts.isReady() })),
@@ -211,34 +222,9 @@ export function createGrpcHandlers(opts: GrpcServiceOptions): grpc.UntypedServic
       });
       call.on('error', () => undefined);
     },
-    ModelStatistics: (call: grpc.ServerUnaryCall<{ name?: string; version?: string }, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
-      const name = call.request.name ?? '';
-      const handler = unary<{ name?: string; version?: string }, { model_stats: unknown[] }>(name === '' ? 'ModelStatisticsAll' : 'ModelStatistics', (r) => r.name, async (req) => {
-        const v = version(req.version);
-        // an unknown deployment is NOT_FOUND, a known one that served nothing yet an empty list
-        if (name !== '') await service.route(name, v);
-        const d = (x: { count: number; ns: number }): Record<string, string> => ({ count: String(x.count), ns: String(x.ns) });
-        return {
-          model_stats: (opts.statistics?.snapshot(name === '' ? undefined : name, v) ?? []).map((s) => ({
-            name: s.name,
-            version: s.version,
-            last_inference: String(s.lastInference),
-            inference_count: String(s.inferenceCount),
-            execution_count: String(s.executionCount),
-            inference_stats: {
-              success: d(s.inferenceStats.success),
-              fail: d(s.inferenceStats.fail),
-              queue: d(s.inferenceStats.queue),
-              compute_input: d(s.inferenceStats.computeInput),
-              compute_infer: d(s.inferenceStats.computeInfer),
-              compute_output: d(s.inferenceStats.computeOutput),
-            },
-            batch_stats: s.batchStats.map((b) => ({ batch_size: String(b.batchSize), compute_infer: d(b.computeInfer) })),
-          })),
-        };
-      });
-      handler(call, callback);
-    },
+    // one deployment, or every one when the name is empty (each admitted as its REST twin)
+    ModelStatistics: (call: grpc.ServerUnaryCall<StatsRequest, StatsResponse>, callback: grpc.sendUnaryData<StatsResponse>): void =>
+      ((call.request.name ?? '') === '' ? statisticsOfAll : statisticsOfOne)(call, callback),
     RepositoryIndex: unary<{ ready?: boolean }, { models: unknown[] }>('RepositoryIndex', () => undefined, async (req) => {
       const all = await repositoryIndex(service, await opts.listDeployments());
       return { models: req.ready ? all.filter((m) => m.state === 'READY') : all };

@@ -7,7 +7,7 @@
  */
 import { BerthError, DATATYPES, INTEGER_RANGES, allocateData, elementCount, isDatatype, type Datatype, type Tensor, type TensorData } from '../../core/index.js';
 import { tooManyElements, type TensorLimits } from '../codec/elements.js';
-import { fromRaw, readLengthPrefixed, toRaw, utf8Element } from '../codec/raw.js';
+import { fromRaw, invalidField, readLengthPrefixed, toRaw, utf8Element } from '../codec/raw.js';
 
 /** `InferTensorContents` as decoded (defaults on: every list present). */
 export interface GrpcContents {
@@ -72,10 +72,6 @@ const CONTENTS_FIELD: Readonly<Record<Datatype, keyof GrpcContents | null>> = {
   BYTES: 'bytes_contents',
 };
 
-function bad(field: string, expected: string, got: unknown, message?: string): BerthError {
-  return new BerthError('INVALID_ARGUMENT', message ?? `${field}: expected ${expected}, got ${JSON.stringify(got)}`, { field, expected, got });
-}
-
 /** A parameter map as plain values (int64 and uint64 as numbers when exact, else decimal strings). */
 export function fromGrpcParameters(params: Record<string, GrpcParameter> | undefined): Record<string, unknown> | undefined {
   if (!params) return undefined;
@@ -100,7 +96,7 @@ function parseShape(raw: (string | number)[] | undefined, field: string): number
   const shape: number[] = [];
   for (const d of raw ?? []) {
     const n = typeof d === 'number' ? d : Number(d);
-    if (!Number.isSafeInteger(n) || n < 0) throw bad(field, 'dimensions >= 0', raw);
+    if (!Number.isSafeInteger(n) || n < 0) throw invalidField(field, 'dimensions >= 0', raw);
     shape.push(n);
   }
   return shape;
@@ -108,11 +104,11 @@ function parseShape(raw: (string | number)[] | undefined, field: string): number
 
 function fromContents(dt: Datatype, c: GrpcContents | null | undefined, n: number, field: string): TensorData {
   const key = CONTENTS_FIELD[dt];
-  if (key === null) throw bad(`${field}.contents`, 'raw_input_contents (FP16 has no typed contents field)', 'contents');
+  if (key === null) throw invalidField(`${field}.contents`, 'raw_input_contents (FP16 has no typed contents field)', 'contents');
   const values = (c?.[key] ?? []) as unknown[];
   if (values.length !== n) {
     const other = c ? (Object.keys(CONTENTS_FIELD) as Datatype[]).map((d) => CONTENTS_FIELD[d]).find((k) => k !== null && k !== key && ((c[k] as unknown[] | undefined)?.length ?? 0) > 0) : undefined;
-    throw bad(
+    throw invalidField(
       `${field}.contents.${key}`,
       `${n} elements (the shape's count)`,
       values.length,
@@ -137,7 +133,7 @@ function fromContents(dt: Datatype, c: GrpcContents | null | undefined, n: numbe
   for (let i = 0; i < n; i++) {
     const v = values[i];
     const x = typeof v === 'boolean' ? (v ? 1 : 0) : (v as number);
-    if (range && (x < Number(range[0]) || x > Number(range[1]))) throw bad(`${field}.contents.${key}[${i}]`, `a ${dt} in [${range[0]}, ${range[1]}]`, x);
+    if (range && (x < Number(range[0]) || x > Number(range[1]))) throw invalidField(`${field}.contents.${key}[${i}]`, `a ${dt} in [${range[0]}, ${range[1]}]`, x);
     typed[i] = x;
   }
   return out;
@@ -147,15 +143,15 @@ function fromContents(dt: Datatype, c: GrpcContents | null | undefined, n: numbe
 export function decodeGrpcInputs(req: GrpcInferRequest, limits: TensorLimits): Tensor[] {
   const inputs = req.inputs ?? [];
   const raw = req.raw_input_contents ?? [];
-  if (inputs.length === 0) throw bad('inputs', 'at least one input tensor', 0);
+  if (inputs.length === 0) throw invalidField('inputs', 'at least one input tensor', 0);
   if (raw.length > 0 && raw.length !== inputs.length) {
-    throw bad('raw_input_contents', `one entry per input (${inputs.length})`, raw.length);
+    throw invalidField('raw_input_contents', `one entry per input (${inputs.length})`, raw.length);
   }
   let total = 0;
   return inputs.map((t, i) => {
     const field = `inputs[${i}]`;
-    if (typeof t.name !== 'string' || t.name === '') throw bad(`${field}.name`, 'a tensor name', t.name ?? '');
-    if (!isDatatype(t.datatype)) throw bad(`${field}.datatype`, `one of ${DATATYPES.join(', ')}`, t.datatype ?? '');
+    if (typeof t.name !== 'string' || t.name === '') throw invalidField(`${field}.name`, 'a tensor name', t.name ?? '');
+    if (!isDatatype(t.datatype)) throw invalidField(`${field}.datatype`, `one of ${DATATYPES.join(', ')}`, t.datatype ?? '');
     const shape = parseShape(t.shape, `${field}.shape`);
     const n = elementCount(shape);
     total += n;
@@ -165,7 +161,7 @@ export function decodeGrpcInputs(req: GrpcInferRequest, limits: TensorLimits): T
     if (raw.length > 0) {
       const typed = t.contents ? Object.entries(t.contents).find(([, v]) => Array.isArray(v) && v.length > 0) : undefined;
       if (typed) {
-        throw bad(`${field}.contents.${typed[0]}`, 'no typed contents when raw_input_contents is used', `${typed[1].length} elements`,
+        throw invalidField(`${field}.contents.${typed[0]}`, 'no typed contents when raw_input_contents is used', `${typed[1].length} elements`,
           `${field}.contents.${typed[0]}: give the elements either in contents or in raw_input_contents, not both (this request uses raw_input_contents)`);
       }
       data = dt === 'BYTES' ? readLengthPrefixed(raw[i]!, n, `raw_input_contents[${i}]`) : fromRaw(dt, raw[i]!, n, `raw_input_contents[${i}]`);
