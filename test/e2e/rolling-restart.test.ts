@@ -95,18 +95,26 @@ describe.skipIf(!TEST_POSTGRES_URL)(`a rolling restart of three replicas${TEST_P
     const worker = async (): Promise<void> => {
       while (!stop) {
         let answered = false;
+        const why: string[] = [];
+        // the shared counter spreads requests; a retry goes to the *next* replica from this request's
+        // start, as a load balancer's does (other workers' increments must not land it on the same one)
+        const start = next++;
         for (let attempt = 0; attempt < urls.length * 3 && !answered; attempt++) {
-          const u = urls[next++ % urls.length]!;
+          // a client's retry policy: after a round over every replica, a short pause before the next
+          if (attempt > 0 && attempt % urls.length === 0) await new Promise((res) => setTimeout(res, 50));
+          const u = urls[(start + attempt) % urls.length]!;
           let res: Response;
           try {
             res = await fetch(`${u}/v2/models/bc/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-          } catch {
+          } catch (err) {
             retried++; // connection refused or reset: the replica is down or draining
+            why.push(`${u}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : String(err)}`);
             continue;
           }
           const text = await res.text();
           if (res.status === 503) {
             retried++;
+            why.push(`${u}: 503 ${text.slice(0, 120)}`);
             continue;
           }
           answered = true;
@@ -121,7 +129,7 @@ describe.skipIf(!TEST_POSTGRES_URL)(`a rolling restart of three replicas${TEST_P
           }
           ok++;
         }
-        if (!answered) failures.push('no replica answered');
+        if (!answered) failures.push(`no replica answered: ${why.join('; ')}`);
       }
     };
     const load = Promise.all([worker(), worker(), worker(), worker()]);
