@@ -320,7 +320,22 @@ function machineBusyMs() {
   return (user + nice + system + irq + softirq + steal) * TICK_MS;
 }
 
+/**
+ * Wait until the server has nothing queued or running. A load generator that stops mid-run leaves
+ * its requests in flight (h2load and wrk close their connections; the server still answers what it
+ * took), and the next run must not start against that backlog: its first requests would find the
+ * queue full of the last run's rows.
+ */
+async function drained(ctx) {
+  for (let i = 0; i < 100; i++) {
+    const s = JSON.parse((await http('GET', `${ctx.url}/v1/status`)).text);
+    if (s.loaded.every((m) => m.queueDepth === 0 && m.inflight === 0)) return;
+    await sleep(50);
+  }
+}
+
 async function measure(ctx, protocol, conns, secs) {
+  await drained(ctx);
   const m0 = await scrapeMetrics(ctx.url);
   const cpu0 = groupCpuMs(ctx.srv.child.pid);
   const busy0 = machineBusyMs();
@@ -329,7 +344,9 @@ async function measure(ctx, protocol, conns, secs) {
   const cpu1 = groupCpuMs(ctx.srv.child.pid);
   const m1 = await scrapeMetrics(ctx.url);
   const run1 = { protocol, conc: conns, ...r, ...cpuPerRequest(cpu1 - cpu0, r), ...metricsDelta(m0, m1) };
-  if (PROTOCOLS[protocol].errorsFromMetrics) run1.non2xx = (r.non2xx ?? 0) + sum(Object.entries(run1.codes).filter(([c]) => c !== 'OK').map(([, n]) => n));
+  // CANCELLED: requests the load generator abandoned in flight when its run ended (it resets its
+  // streams); the server dropped them unrun. The client's doing, not a failure; listed with the codes
+  if (PROTOCOLS[protocol].errorsFromMetrics) run1.non2xx = (r.non2xx ?? 0) + sum(Object.entries(run1.codes).filter(([c]) => c !== 'OK' && c !== 'CANCELLED').map(([, n]) => n));
   if (!r.failed) {
     run1.rows_per_s = r.ok_rps * ctx.rows;
     run1.other_cores = Math.max(0, (busy1 - busy0) / (r.secs * 1000) - run1.cpu_cores - (r.load_cpu ?? 0));
@@ -526,7 +543,7 @@ function render(res, meta) {
   const other = res.runs.filter((r) => r.other_cores > OTHER_BUSY);
   if (other.length) L.push(`⚠ **Other load on the machine** during ${other.length} of ${res.runs.length} runs: ${other.map((r) => `r${r.round} c${r.conc} ${r.protocol} (${r.other_cores.toFixed(2)})`).join(', ')}.`, '');
   const codes = res.runs.filter((r) => Object.keys(r.codes ?? {}).some((c) => c !== 'OK'));
-  if (codes.length) L.push(`Error codes in /metrics: ${codes.map((r) => `r${r.round} c${r.conc} ${r.protocol} ${JSON.stringify(r.codes)}`).join('; ')}.`, '');
+  if (codes.length) L.push(`Error codes in /metrics (CANCELLED: requests a load generator abandoned in flight when its run ended, dropped unrun; not failures): ${codes.map((r) => `r${r.round} c${r.conc} ${r.protocol} ${JSON.stringify(r.codes)}`).join('; ')}.`, '');
   if (res.serverLog?.length) L.push(`Server log (warn and above): ${res.serverLog.length} line(s), e.g. \`${res.serverLog[0].slice(0, 200)}\``, '');
   if (res.profile) {
     L.push(`## Where the server's CPU went (--cpu-prof, ${res.profile.files} profile(s), ${fmtInt(res.profile.total_ms)} ms sampled, self time)`, '');

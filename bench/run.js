@@ -807,6 +807,7 @@ try {
   else if (sub === 'security') process.exitCode = await (await import('./security.js')).security(rest);
   else if (sub === 'distributed') process.exitCode = await (await import('./distributed.js')).distributed(rest);
   else if (sub === 'protocol') process.exitCode = await (await import('./protocol.js')).protocol(rest);
+  else if (sub === 'batch') process.exitCode = await (await import('./batch.js')).batch(rest);
   else {
     process.stdout.write(`${usage()}\n`);
     process.exitCode = sub === undefined || sub === 'help' || sub === '--help' || sub === '-h' ? 0 : 2;

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 /** docs/architecture.md's layers, bottom first: a module imports only its own layer and those below. */
-const LAYERS = ['core', 'data', 'registry', 'runtime', 'batching', 'serving', 'monitor', 'rollout', 'security', 'packaging', 'protocol', 'server', 'cli'];
+const LAYERS = ['core', 'data', 'registry', 'runtime', 'batching', 'serving', 'monitor', 'rollout', 'security', 'jobs', 'packaging', 'protocol', 'server', 'cli'];
 const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src');
 
 function files(dir: string): string[] {
@@ -24,6 +24,23 @@ describe('the layers', () => {
           if (!LAYERS.includes(target) || target === layer) continue;
           if (LAYERS.indexOf(target) > LAYERS.indexOf(layer)) wrong.push(`${path.relative(src, file)} imports ${target}`);
         }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
+
+describe('the SDK', () => {
+  it('stands alone: nothing from src/, only Node and gRPC packages', () => {
+    const sdk = path.resolve(src, '..', 'sdk');
+    const wrong: string[] = [];
+    for (const file of files(sdk)) {
+      // examples in doc comments are not imports
+      const code = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+      for (const m of code.matchAll(/(?:import|export)(?:[^'"]*?from\s+|\s*\(\s*)'([^']+)'/g)) {
+        const spec = m[1]!;
+        const ok = spec.startsWith('node:') || spec.startsWith('@grpc/') || (spec.startsWith('./') && path.resolve(path.dirname(file), spec).startsWith(sdk));
+        if (!ok) wrong.push(`${path.relative(sdk, file)} imports ${spec}`);
       }
     }
     expect(wrong).toEqual([]);

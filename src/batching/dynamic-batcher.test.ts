@@ -38,6 +38,32 @@ function gatedRunner() {
 }
 
 describe('DynamicBatcher', () => {
+  it('drops a queued request whose caller went away (CANCELLED), frees its rows, and runs the rest', async () => {
+    const r = gatedRunner();
+    const b = new DynamicBatcher({ run: r.run, config: cfg({ maxBatchSize: 64 }), batchable: true });
+    const running = b.submit([rowsTensor([[0, 0]])]);
+    const gone = new AbortController();
+    const cancelled = b.submit([rowsTensor([[1, 1], [2, 2]])], undefined, undefined, gone.signal);
+    const kept = b.submit([rowsTensor([[3, 3]])]);
+    expect(b.depth).toBe(3);
+    gone.abort();
+    await expect(cancelled).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect(b.depth).toBe(1);
+    await r.releaseAll();
+    await running;
+    expect(Array.from((await kept).outputs[0]!.data as Float32Array)).toEqual([6, 6]);
+    // the cancelled rows never reached the runtime
+    expect(r.calls).toEqual([1, 1]);
+    // already aborted: refused at once; aborting a request whose batch runs changes nothing
+    await expect(b.submit([rowsTensor([[1, 1]])], undefined, undefined, gone.signal)).rejects.toMatchObject({ code: 'CANCELLED' });
+    const late = new AbortController();
+    const started = b.submit([rowsTensor([[4, 4]])], undefined, undefined, late.signal);
+    expect(r.calls).toEqual([1, 1, 1]);
+    late.abort();
+    await r.releaseAll();
+    expect(Array.from((await started).outputs[0]!.data as Float32Array)).toEqual([8, 8]);
+  });
+
   it('runs a lone request at once without waiting for company', async () => {
     const r = gatedRunner();
     const b = new DynamicBatcher({ run: r.run, config: cfg(), batchable: true });

@@ -55,6 +55,9 @@ interface Item {
   enqueuedAt: number;
   deadline: number;
   timer: TimerHandle | null;
+  /** the caller's cancellation, listened to while the item is queued */
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | null;
   settled: boolean;
   resolve: (r: BatchResult) => void;
   reject: (e: BerthError) => void;
@@ -107,9 +110,12 @@ export class DynamicBatcher {
   /**
    * Queue one request. `inputs` are in signature order and share their first dimension (rows).
    * `deadline` is an absolute monotonic time; by default arrival + `timeoutMs`; `Infinity` never
-   * expires in the queue (the queue bound still refuses what does not fit).
+   * expires in the queue (the queue bound still refuses what does not fit). When `signal` aborts
+   * while the request is still queued (its client went away), it leaves the queue unrun with
+   * CANCELLED; once its batch has started it runs to the end.
    */
-  submit(inputs: Tensor[], outputNames?: readonly string[], deadline?: number): Promise<BatchResult> {
+  submit(inputs: Tensor[], outputNames?: readonly string[], deadline?: number, signal?: AbortSignal): Promise<BatchResult> {
+    if (signal?.aborted) return Promise.reject(cancelledError());
     if (this.closed) {
       return Promise.reject(new BerthError('MODEL_UNAVAILABLE', 'the model is unloading; retry', { retryAfterSeconds: 1 }));
     }
@@ -135,6 +141,8 @@ export class DynamicBatcher {
         enqueuedAt: now,
         deadline: deadline ?? now + cfg.timeoutMs,
         timer: null,
+        signal,
+        onAbort: null,
         settled: false,
         resolve,
         reject,
@@ -146,6 +154,10 @@ export class DynamicBatcher {
       }
       // an infinite deadline (shadow copies: a bounded queue drops them instead) needs no timer
       if (wait !== Infinity) item.timer = this.clock.setTimeout(() => this.expire(item), wait);
+      if (signal) {
+        item.onAbort = () => this.cancel(item);
+        signal.addEventListener('abort', item.onAbort, { once: true });
+      }
       this.queue.push(item);
       this.queuedRows += rows;
       this.schedule();
@@ -164,6 +176,19 @@ export class DynamicBatcher {
     return this.drain();
   }
 
+  /** The caller went away while `item` waited: drop it unrun. */
+  private cancel(item: Item): void {
+    if (item.settled) return;
+    const idx = this.queue.indexOf(item);
+    // already taken into a batch: it runs, and its answer is simply not read
+    if (idx < 0) return;
+    this.queue.splice(idx, 1);
+    this.queuedRows -= item.rows;
+    this.settle(item);
+    item.reject(cancelledError());
+    this.notifyIdle();
+  }
+
   private expire(item: Item): void {
     if (item.settled) return;
     const idx = this.queue.indexOf(item);
@@ -171,7 +196,7 @@ export class DynamicBatcher {
       this.queue.splice(idx, 1);
       this.queuedRows -= item.rows;
     }
-    item.settled = true;
+    this.settle(item);
     item.reject(deadlineError(this.clock.monotonic() - item.enqueuedAt));
     this.notifyIdle();
   }
@@ -249,6 +274,10 @@ export class DynamicBatcher {
   private settle(item: Item): void {
     item.settled = true;
     if (item.timer) this.clock.clearTimeout(item.timer);
+    if (item.onAbort) {
+      item.signal?.removeEventListener('abort', item.onAbort);
+      item.onAbort = null;
+    }
   }
 
   private async runBatch(batch: Item[]): Promise<void> {
@@ -388,4 +417,8 @@ function sliceRows(t: Tensor, start: number, count: number, totalRows: number): 
     ? t.data.slice(start * perRow, (start + count) * perRow)
     : (t.data as Float32Array).subarray(start * perRow, (start + count) * perRow);
   return { name: t.name, datatype: t.datatype, shape, data: data as Tensor['data'] };
+}
+
+function cancelledError(): BerthError {
+  return new BerthError('CANCELLED', 'the client went away before its request ran; it was dropped from the queue');
 }

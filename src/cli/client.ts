@@ -38,15 +38,9 @@ import type { SignatureReport, SignatureUpload, SignatureUploadResult } from '..
 export const ROLLOUT_ACTIONS = ['pause', 'resume', 'promote', 'abort'] as const;
 export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
 
-/** `GET /v1/auth/whoami` */
-export interface WhoAmI {
-  kind: string;
-  id: string;
-  name: string;
-  scopes: string[];
-  expiresAt: string | null;
-  rateLimit: { rate: number; burst: number } | null;
-}
+/** `GET /v1/auth/whoami` and the friendly predict answer: the SDK's types. */
+export type { PredictResult, WhoAmI } from 'berth/sdk';
+import type { PredictResult, WhoAmI } from 'berth/sdk';
 
 /** `POST /v1/deployments/{name}/rollout/rollback`: the rollout it ended or undid (null: none; the deployment went back one revision). */
 export interface RolloutRollbackResult {
@@ -74,15 +68,6 @@ export interface AuditFilter {
   action?: string;
   target?: string;
   model?: string;
-}
-
-/** The friendly predict answer. */
-export interface PredictResult {
-  deployment: string;
-  model: string;
-  version: number;
-  request_id: string;
-  predictions: { label?: string | number; probabilities?: Record<string, number>; value?: number | number[]; [k: string]: unknown }[];
 }
 
 /**

@@ -2,12 +2,14 @@ import { Command, CommanderError } from 'commander';
 import { isBerthError } from '../core/index.js';
 import { addAliasCommands } from './commands/aliases.js';
 import { addAuditCommands } from './commands/audit.js';
+import { addBatchCommands } from './commands/batch.js';
 import { addBuildCommands } from './commands/build.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addDeploymentCommands } from './commands/deployments.js';
 import { addK8sCommand } from './commands/k8s.js';
 import { addModelCommands } from './commands/models.js';
 import { addAlertCommands, addMonitorCommands } from './commands/monitor.js';
+import { addPerfCommand } from './commands/perf.js';
 import { addRolloutCommands } from './commands/rollout.js';
 import { addServeCommand } from './commands/serve.js';
 import { addSignatureCommands } from './commands/signatures.js';
@@ -71,6 +73,8 @@ Every command has --help with examples; see also docs/cli.md.
   addMigrateCommand(program, ctx);
   addTransferCommands(program, ctx);
   addK8sCommand(program, ctx);
+  addPerfCommand(program, ctx);
+  addBatchCommands(program, ctx);
   return { program, ctx };
 }
 

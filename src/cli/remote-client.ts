@@ -28,7 +28,7 @@ import type { SignatureReport, SignatureUpload, SignatureUploadResult } from '..
 import type { AuditFilter, BerthClient, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
 import { readGitInfo } from '../registry/index.js';
 import { formatBytes } from './format.js';
-import { sendRequest, type HttpAnswer } from './http-request.js';
+import { BerthApiError, BerthClientError, createClient, type BerthClient as SdkClient } from 'berth/sdk';
 
 /** Keep in step with REGISTER_BODY_LIMIT_BYTES of the management API (not imported: it would load Fastify). */
 export const UPLOAD_LIMIT_BYTES = 500 * 1024 * 1024;
@@ -47,18 +47,27 @@ export function serverUnreachable(url: string, cause?: unknown): BerthError {
  * Is a Berth server answering at `url`? One GET /v2/health/live, given up after `timeoutMs`.
  */
 export async function probeServer(url: string, timeoutMs: number): Promise<boolean> {
+  const client = createClient({ url, timeoutMs, retry: false });
   try {
-    const res = await sendRequest('GET', new URL('/v2/health/live', url), { timeoutMs });
-    return res.status === 200;
+    return await client.live();
   } catch {
     return false;
+  } finally {
+    await client.close();
   }
 }
 
-/** The management API of a running server, over HTTP. */
+/** How long one CLI call may take, uploads included, before the CLI gives up. */
+const CALL_TIMEOUT_MS = 15 * 60_000;
+
+/**
+ * The management API of a running server, through the SDK (`berth/sdk`): its retries of 429/503
+ * after Retry-After, its deadlines and its errors, turned into the CLI's BerthErrors.
+ */
 export class RemoteClient implements BerthClient {
   readonly kind = 'remote' as const;
   readonly where: string;
+  private readonly sdk: SdkClient;
 
   constructor(
     readonly baseUrl: string,
@@ -66,6 +75,12 @@ export class RemoteClient implements BerthClient {
     private readonly token?: string,
   ) {
     this.where = baseUrl.replace(/\/+$/, '');
+    this.sdk = createClient({
+      url: this.where,
+      timeoutMs: CALL_TIMEOUT_MS,
+      ...(token !== undefined ? { token } : {}),
+      ...(actor !== undefined ? { headers: { 'x-berth-actor': actor } } : {}),
+    });
   }
 
   listModels(): Promise<ModelList> {
@@ -258,41 +273,39 @@ export class RemoteClient implements BerthClient {
   whoami(): Promise<WhoAmI> {
     return this.call('GET', ['v1', 'auth', 'whoami']);
   }
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.sdk.close();
+  }
 
   private async call<T>(method: string, segments: string[], body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
-    const url = new URL(segments.map(encodeURIComponent).join('/'), this.where + '/');
-    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.actor !== undefined) headers['x-berth-actor'] = this.actor;
-    if (this.token !== undefined) headers['authorization'] = `Bearer ${this.token}`;
-    let res: HttpAnswer;
+    let answer: T | undefined;
     try {
-      res = await sendRequest(method, url, { headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      answer = await this.sdk.request<T>({ method, path: segments, ...(body !== undefined ? { body } : {}), ...(query !== undefined ? { query } : {}) });
     } catch (err) {
-      throw serverUnreachable(this.where, err);
+      throw this.cliError(err);
     }
-    let parsed: unknown;
-    try {
-      parsed = res.text === '' ? undefined : JSON.parse(res.text);
-    } catch {
-      parsed = undefined;
-    }
-    if (res.status < 200 || res.status >= 300) {
-      const e = (parsed ?? {}) as { error?: unknown; code?: unknown; field?: unknown };
-      const code = typeof e.code === 'string' && e.code in ERROR_CATALOG ? (e.code as ErrorCode) : res.status === 404 ? 'NOT_FOUND' : 'INTERNAL';
-      const message = typeof e.error === 'string' ? e.error : `${method} ${url.pathname} answered ${res.status} ${res.statusText}`;
+    if (answer === undefined) throw new BerthError('INTERNAL', `${method} /${segments.join('/')} answered without a JSON body`);
+    return answer;
+  }
+
+  /** An SDK error as the CLI reports it: the server's code and field, and what to do next. */
+  private cliError(err: unknown): BerthError {
+    if (err instanceof BerthApiError) {
+      const code = err.code in ERROR_CATALOG ? (err.code as ErrorCode) : err.status === 404 ? 'NOT_FOUND' : 'INTERNAL';
       const hint =
         code === 'UNAUTHENTICATED' && this.token === undefined
           ? ' (the CLI sends a token from BERTH_TOKEN or --token)'
           : code === 'FORBIDDEN'
             ? ' (`berth whoami` shows what your token may do)'
             : '';
-      throw new BerthError(code, message + hint, { status: res.status, ...(typeof e.field === 'string' ? { field: e.field } : {}) });
+      return new BerthError(code, err.message + hint, { status: err.status, ...(err.field !== undefined ? { field: err.field } : {}) }, { cause: err });
     }
-    if (parsed === undefined) throw new BerthError('INTERNAL', `${method} ${url.pathname} answered ${res.status} without a JSON body`);
-    return parsed as T;
+    if (err instanceof BerthClientError) {
+      if (err.code === 'UNREACHABLE') return serverUnreachable(this.where, err);
+      if (err.code === 'DEADLINE_EXCEEDED') return new BerthError('DEADLINE_EXCEEDED', err.message, { url: this.where }, { cause: err });
+      return new BerthError(err.code === 'INVALID_ARGUMENT' ? 'INVALID_ARGUMENT' : 'INTERNAL', err.message, {}, { cause: err });
+    }
+    return err instanceof BerthError ? err : new BerthError('INTERNAL', err instanceof Error ? err.message : String(err), {}, { cause: err });
   }
 }
 
@@ -300,6 +313,13 @@ export class RemoteClient implements BerthClient {
 function auditQuery(filter: AuditFilter): Record<string, string | undefined> {
   const at = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
   return { since: at(filter.since), until: at(filter.until), action: filter.action, target: filter.target, model: filter.model };
+}
+
+/** A buffered HTTP answer (the non-2xx answer of a streamed GET, for its error). */
+interface HttpAnswer {
+  status: number;
+  statusText: string;
+  text: string;
 }
 
 /** A 2xx answer whose body stopped before its end (the server failed while streaming it). */

@@ -259,6 +259,7 @@ export function renderStatus(s: StatusView, where: string, now: number): string 
         ['up', `${s.uptimeSeconds === null ? '-' : formatDuration(s.uptimeSeconds)} (since ${s.startedAt ? formatLocalTime(Date.parse(s.startedAt)) : '-'})`],
         ['data dir', s.dataDir ?? '-'],
         ['role', `${s.role ?? 'all'}${s.rolloutLeader ? ' (leads the rollouts)' : ''}`],
+        ['gRPC', s.grpcPort === null ? 'off (berth serve --grpc-port)' : `port ${s.grpcPort}`],
       ]
     : [
         ['server', 'none running (read from the data dir)'],

@@ -229,7 +229,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 32 * 1024 * 1024, processes: 1, role: 'all', grpcPort: null },
   batching: { maxBatchSize: 64, maxQueueDelayMs: 0, maxQueueSize: 4096, timeoutMs: 30_000 },
   lifecycle: { idleUnloadMs: 0, minLoaded: 0, memoryBudgetBytes: 0, warmupRuns: 2 },
-  runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'main', workerThresholdMs: 0.1 },
+  runtime: { intraOpThreads: 1, interOpThreads: 1, thread: 'auto', workerThresholdMs: 0.25 },
   inferenceLog: { enabled: true, sampleRate: 1, maxRowsPerSecond: 1000, flushRows: 50_000, flushIntervalMs: 10_000, retentionHours: 24 * 7, shipIntervalMs: 10_000 },
   alerts: { intervalMs: 60_000, repeatIntervalMs: 4 * 3_600_000, rules: [], webhooks: [] },
   auth: { dev: false, adminTokenFile: null, oidcIssuer: null, oidcAudience: null, oidcJwksUri: null, oidcRolesClaim: 'berth_roles', oidcScopesClaim: 'scope' },

@@ -26,6 +26,7 @@ export const ERROR_CATALOG = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body has a content type Berth cannot read.' },
   QUEUE_FULL: { status: 429, summary: 'The model queue is full; retry after the advertised delay.' },
   DEADLINE_EXCEEDED: { status: 504, summary: 'The request timed out before the model could answer.' },
+  CANCELLED: { status: 499, summary: 'The client went away (closed its connection or cancelled the call) while its request waited; it left the queue without running.' },
   MODEL_UNAVAILABLE: { status: 503, summary: 'The model is not loaded and cannot be loaded now (unloaded, failed or shutting down).' },
   MEMORY_BUDGET_EXCEEDED: { status: 503, summary: 'Loading the model would exceed the memory budget even after evicting idle models.' },
   ARTIFACT_CORRUPTED: { status: 500, summary: 'A stored artifact no longer matches its sha256; it is never served.' },

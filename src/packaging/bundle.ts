@@ -324,7 +324,7 @@ export async function buildBundle(registry: Registry, what: string, outDir: stri
   const source = await resolveBundleSource(registry, what);
   const server = opts.server ?? { packageRoot: findBerthPackage() };
   const dist = server.distDir ?? path.join(server.packageRoot, 'dist');
-  for (const needed of ['cli/main.js', 'packaging/bundle.js']) {
+  for (const needed of ['cli/main.js', 'packaging/bundle.js', 'sdk/index.js']) {
     if (!existsSync(path.join(dist, needed))) {
       throw new BerthError('INTERNAL', `${path.join(dist, needed)} is missing: the bundle needs a built Berth (run npm run build in ${server.packageRoot})`, { field: 'server', got: dist });
     }

@@ -112,7 +112,12 @@ export function createFastInferHandler(opts: FastInferOptions): (req: IncomingMe
         fail(res, err, url, true);
         return;
       }
-      inferV2(service, name, m[3] !== undefined ? 'preview' : version, decoded, req.headers, principal?.id).then(
+      // a client that hangs up while its request waits takes the request out of the queue
+      const gone = new AbortController();
+      res.once('close', () => {
+        if (!res.writableEnded) gone.abort();
+      });
+      inferV2(service, name, m[3] !== undefined ? 'preview' : version, decoded, req.headers, principal?.id, gone.signal).then(
         ({ payload, headerLength, requestId, answeredBy }) => {
           try {
             res.writeHead(200, {
@@ -164,6 +169,7 @@ export async function inferV2(
   decoded: ReturnType<typeof decodeInferRequest>,
   headers: IncomingHttpHeaders = {},
   principal?: string,
+  signal?: AbortSignal,
 ): Promise<{ payload: string | Buffer; headerLength: number | null; requestId: string; answeredBy: string }> {
   // the body's id wins; else the client's x-request-id header; else Berth makes one
   if (decoded.id === undefined) {
@@ -173,6 +179,7 @@ export async function inferV2(
   const request: InferenceRequest = decoded;
   request.headers = headers;
   if (principal !== undefined) request.principal = principal;
+  if (signal !== undefined) request.signal = signal;
   const r = await service.infer(name, request, version === undefined ? {} : version === 'preview' ? { preview: true } : { version });
   const parts = {
     modelName: r.modelName,

@@ -24,5 +24,5 @@ export { RequestGuard, principalOf, type GuardOptions, type RequestLimiter } fro
 export { ROUTE_ACCESS, routeAccess, routePlane, roleServes, describeAccess, renderRouteTable, type RouteAccess, type RoutePlane } from './route-access.js';
 export { registerTokenRoutes, DEFAULT_TOKEN_LIFETIME_MS, type CreateTokenRequest } from './token-rest.js';
 export { registerSignatureRoutes, type SignatureRestOptions } from './signature-rest.js';
-export { createGrpcHandlers, startGrpcServer, inferencePackage, protoPath, PROTO_LOADER_OPTIONS, type GrpcServiceOptions, type GrpcListenOptions, type RunningGrpcServer } from './grpc/server.js';
+export { createGrpcHandlers, startGrpcServer, inferencePackage, protoPath, PROTO_LOADER_OPTIONS, GRPC_CONNECTION_WINDOW_BYTES, GRPC_STREAM_WINDOW_BYTES, type GrpcServiceOptions, type GrpcListenOptions, type RunningGrpcServer } from './grpc/server.js';
 export { GRPC_STATUS, toServiceError } from './grpc/status.js';

@@ -192,6 +192,8 @@ export interface StatusView {
   rolloutLeader: boolean | null;
   /** what this process serves (`berth serve --role`); null without a server */
   role: ServerRole | null;
+  /** the port of its gRPC service (`berth serve --grpc-port`); null when it serves none */
+  grpcPort: number | null;
   /** absolute data dir, null when unknown */
   dataDir: string | null;
   models: number;
@@ -219,6 +221,8 @@ export interface ManagementApiOptions {
   verifyDeploy?: (input: DeployInput) => Promise<void>;
   /** whether this process leads rollouts (status) */
   rolloutLeader?: () => boolean;
+  /** the gRPC service's port once it listens (null: none) */
+  grpcPort?: () => number | null;
   /** this server's role (`berth serve --role`) */
   role?: ServerRole;
   /** checked before an alias that deployments follow moves to a version */
@@ -505,6 +509,7 @@ export class ManagementApi {
       uptimeSeconds: service ? Math.max(0, Math.round((now - this.startedAt) / 1000)) : null,
       rolloutLeader: this.opts.rolloutLeader ? this.opts.rolloutLeader() : null,
       role: service ? (this.opts.role ?? 'all') : null,
+      grpcPort: this.opts.grpcPort ? this.opts.grpcPort() : null,
       dataDir: this.opts.dataDir ?? null,
       models: models.length,
       deployments: deployments.length,

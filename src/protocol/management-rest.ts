@@ -33,6 +33,7 @@ export interface ManagementRestOptions {
   verifyDeploy?: ManagementApiOptions['verifyDeploy'];
   verifyVersion?: ManagementApiOptions['verifyVersion'];
   rolloutLeader?: ManagementApiOptions['rolloutLeader'];
+  grpcPort?: ManagementApiOptions['grpcPort'];
   role?: ManagementApiOptions['role'];
 }
 
@@ -76,6 +77,7 @@ export function registerManagementRoutes(app: FastifyInstance, opts: ManagementR
     ...(opts.verifyDeploy ? { verifyDeploy: opts.verifyDeploy } : {}),
     ...(opts.verifyVersion ? { verifyVersion: opts.verifyVersion } : {}),
     ...(opts.rolloutLeader ? { rolloutLeader: opts.rolloutLeader } : {}),
+    ...(opts.grpcPort ? { grpcPort: opts.grpcPort } : {}),
     ...(opts.role ? { role: opts.role } : {}),
   });
   const openapi = JSON.stringify(buildOpenApiDocument({ version: opts.version }));

@@ -452,6 +452,7 @@ const SCHEMAS: Record<string, Json> = {
       uptimeSeconds: nullable(int()),
       rolloutLeader: nullable(bool('whether this process times rollout steps (replicas elect one); null without a server')),
       role: nullable({ type: 'string', enum: ['all', 'control', 'data'], description: 'what this process serves (berth serve --role); null without a server' }),
+      grpcPort: nullable(int('the port of its gRPC service (berth serve --grpc-port); null when it serves none')),
       dataDir: nullable(str()),
       models: int('registered models'),
       deployments: int(),

@@ -34,13 +34,16 @@ type VersionParams = { name: string; version: string };
  * infer, and the repository extension). `{name}` is a deployment; a version path reaches one
  * version of the deployment's model.
  */
+/** The protocol extensions Berth implements, as REST and gRPC server metadata list them. */
+export const V2_EXTENSIONS: readonly string[] = ['model_repository', 'schedule_policy', 'parameters', 'binary_tensor_data', 'statistics'];
+
 export function registerV2Routes(app: FastifyInstance, opts: V2RestOptions): void {
   const { service, logger } = opts;
 
   app.get('/v2', async () => ({
     name: opts.serverName,
     version: opts.serverVersion,
-    extensions: ['model_repository', 'schedule_policy', 'parameters', 'binary_tensor_data'],
+    extensions: V2_EXTENSIONS,
   }));
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_req, reply) => {

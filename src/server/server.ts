@@ -610,6 +610,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     verifyDeploy: (input) => artifactGuard.verifyDeploy(input),
     verifyVersion: (v) => artifactGuard.verifyLoad(v),
     rolloutLeader: () => controller.leading,
+    grpcPort: () => grpc?.port ?? null,
     role,
   });
   app.get('/metrics', async (_req, reply) => {

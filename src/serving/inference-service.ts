@@ -65,6 +65,8 @@ export interface InferenceRequest {
   inputs: Tensor[];
   outputs?: { name: string; parameters?: Record<string, unknown> }[];
   parameters?: Record<string, unknown>;
+  /** aborts when the caller goes away: a request still queued then leaves unrun (CANCELLED) */
+  signal?: AbortSignal;
 }
 
 export interface InferenceTiming {
@@ -463,7 +465,7 @@ export class InferenceService {
       const tValidated = this.clock.monotonic();
       entry = this.opts.manager.tryAcquire(route.key) ?? (await this.opts.manager.acquire(route.version, deadline));
       const tAcquired = this.clock.monotonic();
-      const result = await this.opts.manager.batcherFor(entry, route.id, route.batching).submit(inputs, outputNames, deadline);
+      const result = await this.opts.manager.batcherFor(entry, route.id, route.batching).submit(inputs, outputNames, deadline, req.signal);
       const totalMs = this.clock.monotonic() - t0;
       const timing: InferenceTiming = {
         queueMs: tAcquired - tValidated + result.queueMs,

@@ -108,6 +108,7 @@ function checkTensor(spec: TensorSpec, t: Tensor, batchable: boolean): void {
       got: t.data.length,
     });
   }
+  if (spec.datatype === 'BYTES') checkText(spec, t);
   if (spec.allowNonFinite === false && isFloat(spec.datatype)) checkFinite(spec, t);
   if (spec.validRange) checkRange(spec, t, spec.validRange);
 }
@@ -122,6 +123,20 @@ function featureAt(spec: TensorSpec, shape: readonly number[], index: number): s
   const col = index % width;
   const feature = spec.featureNames?.[col];
   return feature ? `row ${row}, feature "${feature}"` : `element ${index}`;
+}
+
+/** ONNX Runtime keeps strings as C strings: text after a NUL would be dropped without a word. */
+function checkText(spec: TensorSpec, t: Tensor): void {
+  const data = t.data as string[];
+  for (let i = 0; i < data.length; i++) {
+    if (data[i]!.includes('\u0000')) {
+      throw new BerthError('INVALID_INPUT', `input "${spec.name}" ${featureAt(spec, t.shape, i)}: contains a NUL character (U+0000), which the runtime's string tensors cut the text at; remove it, or send such bytes base64-encoded`, {
+        field: spec.name,
+        expected: 'text without NUL characters',
+        got: 'a NUL character',
+      });
+    }
+  }
 }
 
 function checkFinite(spec: TensorSpec, t: Tensor): void {

@@ -3,8 +3,7 @@
  * register → duplicate → invalid file → alias history → rollback → deploy flow against a running
  * server (`--server URL`) and against the data dir when no server runs (the local fallback).
  */
-import { execFile, execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AliasHistoryView, AuditList, DeploymentHistoryView, DeploymentView, StatusView, VersionList } from '../../src/protocol/index.js';
 import type { VersionRecord } from '../../src/registry/index.js';
+import { ensureDistBuilt } from '../helpers/dist.js';
 import { fixturePath } from '../helpers/fixtures.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -42,24 +42,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 let work: string;
 
-/** Newest modification time of the sources dist/ is built from. */
-function newestSourceMs(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestSourceMs(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
 beforeAll(async () => {
-  // Build dist/ only when it is older than the sources: other suites run dist/ in child processes
-  // at the same time, and rewriting it under them would be a race. (`npm ci` builds it.)
-  const built = path.join(root, 'dist', 'cli', 'main.js');
-  if (!existsSync(built) || statSync(built).mtimeMs < newestSourceMs(path.join(root, 'src'))) {
-    execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' });
-  }
+  ensureDistBuilt(path.join('cli', 'main.js'));
   work = await mkdtemp(path.join(tmpdir(), 'berth-cli-'));
 }, 120_000);
 

@@ -3,7 +3,7 @@
  * writes (values, types, statistics, hive partitions), and Berth reads what DuckDB writes (snappy, zstd,
  * gzip, uncompressed, data page v2, dictionary-encoded numerics, booleans, decimals, dates).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
@@ -16,6 +16,7 @@ import {
   readParquetFile,
   stringValues,
   writeParquetFile,
+  writeParquetStream,
   type Column,
   type Table,
 } from '../../src/data/index.js';
@@ -117,6 +118,42 @@ function expectSameValues(got: unknown[], want: unknown[], what: string, toleran
     } else if (a !== b) expect.fail(`${what} row ${i}: got ${String(a)}, want ${String(b)}`);
   }
 }
+
+describe('a Parquet file written from a stream of tables', () => {
+  it('holds every table as row groups, in order, read alike by DuckDB and by Berth', async () => {
+    const parts = [sampleTable(700, 1), sampleTable(1, 2), sampleTable(2300, 3)];
+    const file = path.join(tmp, 'stream.parquet');
+    async function* tables(): AsyncGenerator<Table> {
+      for (const t of parts) yield t;
+    }
+    expect(await writeParquetStream(file, tables(), { rowGroupRows: 1000 })).toBe(3001);
+    const back = await readParquetFile(file);
+    expect(back.rows).toBe(3001);
+    const duck = await columnsOf(`select * from read_parquet(${q(file)})`);
+    for (const name of ['d', 'i', 's', 'b']) {
+      const want = parts.flatMap((t) => asDuck(col(t, name)));
+      expectSameValues(asDuck(col(back, name)), want, `berth ${name}`);
+      expectSameValues(duck[name]!.map((v) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex').toUpperCase() : typeof v === 'bigint' ? Number(v) : v)), want, `duckdb ${name}`);
+    }
+    // row groups follow the tables (a table larger than rowGroupRows is split)
+    const groups = await columnsOf(`select count(distinct row_group_id) as n from parquet_metadata(${q(file)})`);
+    expect(Number(groups['n']![0])).toBe(5); // 700 | 1 | 1000, 1000, 300
+  });
+
+  it('writes an empty file with the given schema, and refuses tables whose columns differ', async () => {
+    const empty = path.join(tmp, 'empty.parquet');
+    async function* none(): AsyncGenerator<Table> {}
+    expect(await writeParquetStream(empty, none(), {}, { rows: 0, columns: [createNumericColumn('x', 'double', []), createStringColumn('s', [])] })).toBe(0);
+    const back = await readParquetFile(empty);
+    expect(back.columns.map((c) => `${c.name}:${c.type}`)).toEqual(['x:double', 's:string']);
+    async function* mixed(): AsyncGenerator<Table> {
+      yield { rows: 1, columns: [createNumericColumn('x', 'double', [1])] };
+      yield { rows: 1, columns: [createNumericColumn('y', 'double', [1])] };
+    }
+    await expect(writeParquetStream(path.join(tmp, 'mixed.parquet'), mixed())).rejects.toThrow(/every table needs the first one's columns \(x:double\), got \(y:double\)/);
+    expect(readdirSync(tmp).filter((f) => f.includes('mixed'))).toEqual([]);
+  });
+});
 
 describe('DuckDB reads what Berth writes', () => {
   const table = sampleTable(5000, 11);

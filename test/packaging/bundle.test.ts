@@ -55,9 +55,12 @@ beforeAll(async () => {
   // last) into a directory of our own, so the server the test starts is the code under test.
   dist = path.join(tmp, 'dist');
   await new Promise<void>((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'sdk', 'tsconfig.json'), '--outDir', path.join(dist, 'sdk')], { cwd: ROOT }, () => resolve());
+  });
+  await new Promise<void>((resolve) => {
     execFile(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', dist], { cwd: ROOT }, () => resolve());
   });
-  expect(existsSync(path.join(dist, 'cli', 'main.js')) && existsSync(path.join(dist, 'packaging', 'bundle.js'))).toBe(true);
+  expect(existsSync(path.join(dist, 'cli', 'main.js')) && existsSync(path.join(dist, 'packaging', 'bundle.js')) && existsSync(path.join(dist, 'sdk', 'index.js'))).toBe(true);
 
   // the registry to build from: bc@1 is another model file, bc@2 the logistic regression that bc-api serves
   registry = await openEmbeddedRegistry(path.join(tmp, 'source'), { defaultActor: 'test' });

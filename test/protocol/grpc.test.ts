@@ -8,7 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOG, type ErrorCode } from '../../src/core/index.js';
-import { GRPC_STATUS, PROTO_LOADER_OPTIONS, protoPath } from '../../src/protocol/index.js';
+import { GRPC_CONNECTION_WINDOW_BYTES, GRPC_STATUS, GRPC_STREAM_WINDOW_BYTES, PROTO_LOADER_OPTIONS, protoPath } from '../../src/protocol/index.js';
+import http2 from 'node:http2';
 import { readLengthPrefixed, writeLengthPrefixed } from '../../src/protocol/codec/raw.js';
 import { decodeGrpcInputs, encodeGrpcOutputs } from '../../src/protocol/grpc/tensors.js';
 import { compareToGolden, goldenTensor, readGolden } from '../helpers/fixtures.js';
@@ -82,6 +83,19 @@ describe('gRPC on a dev server', () => {
   afterAll(async () => {
     c?.close();
     await ts?.close();
+  });
+
+  it('lets a client send a whole 64-row request without waiting: wide stream and connection windows', async () => {
+    const session = http2.connect(`http://${ts.server.grpcAddress!}`);
+    try {
+      const settings = await new Promise<http2.Settings>((resolve) => session.once('remoteSettings', resolve));
+      expect(settings.initialWindowSize).toBe(GRPC_STREAM_WINDOW_BYTES);
+      // the connection window arrives as a WINDOW_UPDATE right after the settings
+      for (let i = 0; i < 50 && (session.state.remoteWindowSize ?? 0) < GRPC_CONNECTION_WINDOW_BYTES; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(session.state.remoteWindowSize).toBe(GRPC_CONNECTION_WINDOW_BYTES);
+    } finally {
+      session.close();
+    }
   });
 
   it('answers health, metadata and readiness like REST', async () => {

@@ -1,2 +1,2 @@
-export { encodeParquet, writeParquetFile, type ParquetWriteOptions } from './writer.js';
+export { encodeParquet, writeParquetFile, writeParquetStream, type ParquetWriteOptions } from './writer.js';
 export { decodeParquet, describeParquet, readParquetFile, readParquetFilesConcatenated, type ParquetDescription, type ParquetReadOptions } from './reader.js';

@@ -73,14 +73,25 @@ export async function writeParquetFile(file: string, table: Table, opts: Parquet
   // check what can be checked before touching the disk
   validateTable(table);
   checkOptions(opts);
+  // each column chunk is written as soon as it is encoded, so its scratch memory serves the next one
+  await writeAtomically(file, async (fh) => {
+    for (const batch of encodeBatches(table, opts, true)) await writeAll(fh, batch);
+  });
+}
+
+/**
+ * `write` into a temporary file beside `file` (its name starts with `.` and ends in `.tmp`, so
+ * globs like `*.parquet` never see it), fsync, rename over `file`, fsync the folder. Missing
+ * folders are created; on failure the temporary file is removed.
+ */
+async function writeAtomically(file: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
   const dir = path.dirname(path.resolve(file));
   await mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx');
   try {
     try {
-      // each column chunk is written as soon as it is encoded, so its scratch memory serves the next one
-      for (const batch of encodeBatches(table, opts, true)) await writeAll(fh, batch);
+      await write(fh);
       await fh.sync();
     } finally {
       await fh.close();
@@ -148,8 +159,14 @@ function* encodeBatches(table: Table, opts: ParquetWriteOptions, reuse: boolean)
   const out = new Output();
   out.push(MAGIC);
   const arena = new Arena(reuse);
-  const encoders = table.columns.map((c) => new ColumnEncoder(c));
   const rowGroups: RowGroup[] = [];
+  yield* encodeRowGroups(table, out, arena, groupRows, pageRows, rowGroups);
+  yield encodeTail(out, table, table.rows, rowGroups, opts);
+}
+
+/** A table's rows as row groups appended to `out`, one batch of buffers per column chunk. */
+function* encodeRowGroups(table: Table, out: Output, arena: Arena, groupRows: number, pageRows: number, rowGroups: RowGroup[]): Generator<Uint8Array[], void, void> {
+  const encoders = table.columns.map((c) => new ColumnEncoder(c));
   for (let start = 0; start < table.rows; start += groupRows) {
     const end = Math.min(table.rows, start + groupRows);
     const fileOffset = out.offset;
@@ -162,12 +179,16 @@ function* encodeBatches(table: Table, opts: ParquetWriteOptions, reuse: boolean)
     const size = columns.reduce((n, c) => n + (c.meta?.totalCompressedSize ?? 0), 0);
     rowGroups.push({ columns, totalByteSize: size, numRows: end - start, fileOffset, totalCompressedSize: size, ordinal: rowGroups.length });
   }
-  const keyValue = { ...(table.metadata ?? {}), ...(opts.metadata ?? {}) };
-  const schema: SchemaElement[] = [{ name: 'schema', numChildren: table.columns.length }, ...table.columns.map(schemaElementFor)];
+}
+
+/** The footer (schema from `schemaOf`, every row group), its length and the closing magic. */
+function encodeTail(out: Output, schemaOf: Table, rows: number, rowGroups: RowGroup[], opts: ParquetWriteOptions): Uint8Array[] {
+  const keyValue = { ...(schemaOf.metadata ?? {}), ...(opts.metadata ?? {}) };
+  const schema: SchemaElement[] = [{ name: 'schema', numChildren: schemaOf.columns.length }, ...schemaOf.columns.map(schemaElementFor)];
   const footer = encodeFileMetaData({
     version: 2,
     schema,
-    numRows: table.rows,
+    numRows: rows,
     rowGroups,
     keyValueMetadata: Object.entries(keyValue).map(([key, value]) => ({ key, value: String(value) })),
     createdBy: CREATED_BY,
@@ -177,7 +198,46 @@ function* encodeBatches(table: Table, opts: ParquetWriteOptions, reuse: boolean)
   len.writeUInt32LE(footer.length, 0);
   out.push(len);
   out.push(MAGIC);
-  yield out.take();
+  return out.take();
+}
+
+/**
+ * Write tables that arrive one after another as the row groups of one Parquet file, holding one
+ * table at a time: memory follows the largest table, not the file. Every table must have the
+ * first one's columns (names and types, in order). Atomic like {@link writeParquetFile}: a
+ * temporary file, fsynced, renamed over `file`. An empty stream needs `empty`, the schema to write.
+ *
+ * @example
+ * await writeParquetStream('scored.parquet', readParts(), {}); // parts of a batch job, in order
+ */
+export async function writeParquetStream(file: string, tables: AsyncIterable<Table>, opts: ParquetWriteOptions = {}, empty?: Table): Promise<number> {
+  const { groupRows, pageRows } = checkOptions(opts);
+  let rows = 0;
+  await writeAtomically(file, async (fh) => {
+    const out = new Output();
+    out.push(MAGIC);
+    const arena = new Arena(true);
+    const rowGroups: RowGroup[] = [];
+    let first: Table | undefined;
+    for await (const table of tables) {
+      validateTable(table);
+      if (first === undefined) first = table;
+      else sameColumns(first, table);
+      for (const batch of encodeRowGroups(table, out, arena, groupRows, pageRows, rowGroups)) await writeAll(fh, batch);
+      rows += table.rows;
+    }
+    const schemaOf = first ?? empty;
+    if (schemaOf === undefined) throw new BerthError('INVALID_ARGUMENT', 'writeParquetStream: no tables, and no empty table to take the schema from', { field: 'tables' });
+    await writeAll(fh, encodeTail(out, schemaOf, rows, rowGroups, opts));
+  });
+  return rows;
+}
+
+function sameColumns(a: Table, b: Table): void {
+  const describe = (t: Table): string => t.columns.map((c) => `${c.name}:${c.type}`).join(', ');
+  if (describe(a) !== describe(b)) {
+    throw new BerthError('INVALID_ARGUMENT', `writeParquetStream: every table needs the first one's columns (${describe(a)}), got (${describe(b)})`, { field: 'tables' });
+  }
 }
 
 function checkOptions(opts: ParquetWriteOptions): { groupRows: number; pageRows: number } {

@@ -16,7 +16,7 @@ import { peerCertificateFrom, type PeerCertificate } from '../../security/index.
 import type { RequestGuard } from '../guard.js';
 import { wrongRole } from '../guard.js';
 import { ROUTE_ACCESS, roleServes, routePlane } from '../route-access.js';
-import { modelMetadataView, parseVersion, repositoryIndex, statisticsJson } from '../v2-rest.js';
+import { modelMetadataView, parseVersion, repositoryIndex, statisticsJson, V2_EXTENSIONS } from '../v2-rest.js';
 import { toServiceError } from './status.js';
 import { decodeGrpcInputs, encodeGrpcOutputs, fromGrpcParameters, type GrpcInferRequest } from './tensors.js';
 
@@ -135,19 +135,23 @@ export function createGrpcHandlers(opts: GrpcServiceOptions): grpc.UntypedServic
 
   /** A unary handler: admit, run, answer or fail with the mapped status. */
   const unary =
-    <Req, Res>(rpc: Rpc, resourceOf: (req: Req) => string | undefined, run: (req: Req, principal: string | undefined) => Promise<Res>, field = 'name') =>
+    <Req, Res>(rpc: Rpc, resourceOf: (req: Req) => string | undefined, run: (req: Req, principal: string | undefined, signal: AbortSignal) => Promise<Res>, field = 'name') =>
     (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
+      // a cancelled call (the client gave up or hung up) takes its request out of the queue
+      const gone = new AbortController();
+      call.once('cancelled', () => gone.abort());
       admit(rpc, call as AnyCall, resourceOf(call.request), field)
-        .then((principal) => run(call.request, principal))
+        .then((principal) => run(call.request, principal, gone.signal))
         .then(
           (res) => callback(null, res),
           (err: unknown) => callback(fail(rpc, err)),
         );
     };
 
-  const infer = async (req: GrpcInferRequest, principal: string | undefined): Promise<Record<string, unknown>> => {
+  const infer = async (req: GrpcInferRequest, principal: string | undefined, signal?: AbortSignal): Promise<Record<string, unknown>> => {
     const name = req.model_name ?? '';
     const request: InferenceRequest = { inputs: decodeGrpcInputs(req, limits) };
+    if (signal !== undefined) request.signal = signal;
     if (req.id) request.id = req.id;
     if (principal !== undefined) request.principal = principal;
     const parameters = fromGrpcParameters(req.parameters);
@@ -180,7 +184,7 @@ export function createGrpcHandlers(opts: GrpcServiceOptions): grpc.UntypedServic
     ServerMetadata: unary('ServerMetadata', () => undefined, async () => ({
       name: opts.serverName,
       version: opts.serverVersion,
-      extensions: ['model_repository', 'schedule_policy', 'parameters', 'binary_tensor_data'],
+      extensions: V2_EXTENSIONS,
     })),
     ModelReady: unary<{ name?: string; version?: string }, { ready: boolean }>('ModelReady', (r) => r.name, async (req) => {
       const route = await service.route(req.name ?? '', version(req.version));
@@ -200,10 +204,13 @@ export function createGrpcHandlers(opts: GrpcServiceOptions): grpc.UntypedServic
       const done = (): void => {
         if (ended && pending === 0) call.end();
       };
+      // the stream's requests still queued leave the queue when the client cancels it
+      const gone = new AbortController();
+      call.once('cancelled', () => gone.abort());
       call.on('data', (req: GrpcInferRequest) => {
         pending++;
         admit('ModelStreamInfer', call as AnyCall, req.model_name, 'model_name')
-          .then((principal) => infer(req, principal))
+          .then((principal) => infer(req, principal, gone.signal))
           .then(
             (res) => call.write({ error_message: '', infer_response: res }),
             (err: unknown) => {
@@ -248,6 +255,7 @@ export async function startGrpcServer(handlers: grpc.UntypedServiceImplementatio
     'grpc.keepalive_permit_without_calls': 1,
   });
   server.addService(serviceDefinition(), handlers);
+  widenFlowControl(server);
   const t = listen.tls;
   const credentials =
     t.cert !== null && t.key !== null
@@ -261,6 +269,7 @@ export async function startGrpcServer(handlers: grpc.UntypedServiceImplementatio
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${listen.port}`, credentials, (err, p) => (err ? reject(err) : resolve(p)));
   });
+  widenConnectionWindows(server);
   return {
     address: `${host}:${port}`,
     port,
@@ -276,4 +285,42 @@ export async function startGrpcServer(handlers: grpc.UntypedServiceImplementatio
         });
       }),
   };
+}
+
+/** Per-stream receive window a client may fill before the server acknowledges (HTTP/2 default: 65,535 bytes). */
+export const GRPC_STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+/** Receive window of a whole connection, shared by its streams (HTTP/2 default: 65,535 bytes). */
+export const GRPC_CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
+
+/** What Berth reaches inside grpc-js (1.14) for flow control, which it has no option for on the server. */
+interface GrpcServerInternals {
+  commonServerOptions?: { settings?: Record<string, unknown> };
+  http2Servers?: Map<{ on(event: 'session', listener: (session: { setLocalWindowSize(n: number): void }) => void): void }, unknown>;
+}
+
+/**
+ * HTTP/2 starts every stream and connection with a 64 KiB receive window. A 64-row request of 256
+ * floats is 64 KiB and a little more, so each call stalled until the server's WINDOW_UPDATE, and 64
+ * calls in flight shared one 64 KiB connection window. Advertise larger windows (sizes above) in the
+ * server's SETTINGS. grpc-js has no server option for it, so this sets the settings it passes to
+ * node:http2 (a test checks that clients see them, so a grpc-js upgrade that moves them fails there).
+ */
+function widenFlowControl(server: grpc.Server): void {
+  const internals = server as unknown as GrpcServerInternals;
+  if (internals.commonServerOptions) {
+    internals.commonServerOptions.settings = { ...internals.commonServerOptions.settings, initialWindowSize: GRPC_STREAM_WINDOW_BYTES };
+  }
+}
+
+/** The connection-level window is not a SETTING: each new session widens its own. */
+function widenConnectionWindows(server: grpc.Server): void {
+  for (const h2 of (server as unknown as GrpcServerInternals).http2Servers?.keys() ?? []) {
+    h2.on('session', (session) => {
+      try {
+        session.setLocalWindowSize(GRPC_CONNECTION_WINDOW_BYTES);
+      } catch {
+        // a session closed before it could be widened: nothing to do
+      }
+    });
+  }
 }

@@ -1,0 +1,161 @@
+/**
+ * Berth's management API (`/v1`): models, versions, aliases, deployments and rollouts. Always over
+ * REST (gRPC has no management service); a gRPC client reaches it through `managementUrl`.
+ */
+import { BerthClientError } from './errors.js';
+import type { HttpCall, HttpSession } from './http.js';
+import type { CallOptions } from './retry.js';
+import type {
+  AliasDeleteResult,
+  AliasMoveResult,
+  DeploymentDeleteResult,
+  DeploymentList,
+  DeploymentRecord,
+  DeploymentView,
+  DeployRequest,
+  DeployResult,
+  MetadataPatch,
+  ModelList,
+  ModelRecord,
+  RegisterRequest,
+  RegisterResult,
+  RolloutRecord,
+  StartRolloutRequest,
+  VersionList,
+  VersionRecord,
+  WhoAmI,
+} from './types.js';
+
+/** Sends management calls; fails with a clear error when the client has no REST address. */
+export type ManagementSend = <T>(call: HttpCall) => Promise<T>;
+
+export function managementSender(http: HttpSession | null): ManagementSend {
+  return <T>(call: HttpCall): Promise<T> => {
+    if (http === null) {
+      return Promise.reject(new BerthClientError('UNSUPPORTED', 'the management API is REST only: give createClient a managementUrl (the server\'s http:// address) beside the grpc:// url'));
+    }
+    return http.json<T>(call);
+  };
+}
+
+const v = (n: number | string): string => String(n);
+
+export class ModelsApi {
+  constructor(private readonly send: ManagementSend) {}
+  list(o?: CallOptions): Promise<ModelList> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'models'] });
+  }
+  get(name: string, o?: CallOptions): Promise<ModelRecord> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'models', name] });
+  }
+  update(name: string, patch: MetadataPatch, o?: CallOptions): Promise<ModelRecord> {
+    return this.send({ ...o, method: 'PATCH', path: ['v1', 'models', name], body: patch });
+  }
+  deleteTag(name: string, key: string, o?: CallOptions): Promise<ModelRecord> {
+    return this.send({ ...o, method: 'DELETE', path: ['v1', 'models', name, 'tags', key] });
+  }
+  /** Upload a new version (the same file again answers the existing version with `created: false`). */
+  register(name: string, req: RegisterRequest, o?: CallOptions): Promise<RegisterResult> {
+    const body: Record<string, unknown> = {
+      model_base64: Buffer.from(req.model.buffer, req.model.byteOffset, req.model.byteLength).toString('base64'),
+      file_name: req.fileName ?? 'model.onnx',
+    };
+    if (req.card !== undefined) {
+      body['card_text'] = req.card;
+      body['card_file_name'] = req.cardFileName ?? 'card.yaml';
+    }
+    if (req.reference !== undefined) {
+      body['reference_csv_base64'] = Buffer.from(req.reference.buffer, req.reference.byteOffset, req.reference.byteLength).toString('base64');
+      body['reference_file_name'] = req.referenceFileName ?? 'reference.csv';
+    }
+    if (req.description !== undefined) body['description'] = req.description;
+    if (req.tags !== undefined) body['tags'] = req.tags;
+    if (req.sourcePath !== undefined) body['source_path'] = req.sourcePath;
+    if (req.lineage !== undefined) body['lineage'] = req.lineage;
+    // an upload is not repeated on 503: the server may have stored it
+    return this.send({ retry: false, ...o, method: 'POST', path: ['v1', 'models', name, 'versions'], body });
+  }
+  versions(name: string, o?: CallOptions): Promise<VersionList> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'models', name, 'versions'] });
+  }
+  version(name: string, version: number, o?: CallOptions): Promise<VersionRecord> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'models', name, 'versions', v(version)] });
+  }
+  updateVersion(name: string, version: number, patch: MetadataPatch, o?: CallOptions): Promise<VersionRecord> {
+    return this.send({ ...o, method: 'PATCH', path: ['v1', 'models', name, 'versions', v(version)], body: patch });
+  }
+  deleteVersionTag(name: string, version: number, key: string, o?: CallOptions): Promise<VersionRecord> {
+    return this.send({ ...o, method: 'DELETE', path: ['v1', 'models', name, 'versions', v(version), 'tags', key] });
+  }
+  /** Point `alias` at `version` (`production`, `staging`, anything). */
+  setAlias(name: string, alias: string, version: number, o?: CallOptions): Promise<AliasMoveResult> {
+    return this.send({ ...o, method: 'PUT', path: ['v1', 'models', name, 'aliases', alias], body: { version } });
+  }
+  deleteAlias(name: string, alias: string, o?: CallOptions): Promise<AliasDeleteResult> {
+    return this.send({ ...o, method: 'DELETE', path: ['v1', 'models', name, 'aliases', alias] });
+  }
+  /** Move the alias back to where it pointed before its last move. */
+  rollbackAlias(name: string, alias: string, o?: CallOptions): Promise<AliasMoveResult> {
+    return this.send({ ...o, method: 'POST', path: ['v1', 'models', name, 'aliases', alias, 'rollback'] });
+  }
+}
+
+export class DeploymentsApi {
+  constructor(private readonly send: ManagementSend) {}
+  list(o?: CallOptions): Promise<DeploymentList> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'deployments'] });
+  }
+  get(name: string, o?: CallOptions): Promise<DeploymentView> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'deployments', name] });
+  }
+  /** Create or update a deployment (answers `changed: false` when nothing changed). */
+  deploy(name: string, req: DeployRequest, o?: CallOptions): Promise<DeployResult> {
+    return this.send({ ...o, method: 'PUT', path: ['v1', 'deployments', name], body: req });
+  }
+  delete(name: string, o?: CallOptions): Promise<DeploymentDeleteResult> {
+    return this.send({ ...o, method: 'DELETE', path: ['v1', 'deployments', name] });
+  }
+  /** Back to the previous revision. */
+  rollback(name: string, o?: CallOptions): Promise<DeploymentRecord> {
+    return this.send({ ...o, method: 'POST', path: ['v1', 'deployments', name, 'rollback'] });
+  }
+}
+
+export class RolloutsApi {
+  constructor(private readonly send: ManagementSend) {}
+  start(deployment: string, req: StartRolloutRequest, o?: CallOptions): Promise<RolloutRecord> {
+    return this.send({ ...o, method: 'POST', path: ['v1', 'deployments', deployment, 'rollout'], body: req });
+  }
+  /** The deployment's newest rollout, its decisions and the step's live numbers. */
+  status(deployment: string, o?: CallOptions): Promise<{ rollout: RolloutRecord | null; [k: string]: unknown }> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'deployments', deployment, 'rollout'] });
+  }
+  /** Rollouts of one deployment, or of all; newest first. */
+  list(deployment?: string, o?: CallOptions): Promise<RolloutRecord[]> {
+    return this.send({ ...o, method: 'GET', path: deployment === undefined ? ['v1', 'rollouts'] : ['v1', 'deployments', deployment, 'rollouts'] });
+  }
+  pause(deployment: string, reason?: string, o?: CallOptions): Promise<RolloutRecord> {
+    return this.steer(deployment, 'pause', reason, o);
+  }
+  resume(deployment: string, o?: CallOptions): Promise<RolloutRecord> {
+    return this.steer(deployment, 'resume', undefined, o);
+  }
+  /** Skip the remaining steps: the new version takes all traffic. */
+  promote(deployment: string, o?: CallOptions): Promise<RolloutRecord> {
+    return this.steer(deployment, 'promote', undefined, o);
+  }
+  abort(deployment: string, reason?: string, o?: CallOptions): Promise<RolloutRecord> {
+    return this.steer(deployment, 'abort', reason, o);
+  }
+  /** Back to the previous stable version: ends or undoes the rollout, else the previous revision. */
+  rollback(deployment: string, o?: CallOptions): Promise<{ rollout: RolloutRecord | null; deployment: DeploymentRecord }> {
+    return this.send({ ...o, method: 'POST', path: ['v1', 'deployments', deployment, 'rollout', 'rollback'], body: {} });
+  }
+  private steer(deployment: string, action: string, reason: string | undefined, o?: CallOptions): Promise<RolloutRecord> {
+    return this.send({ ...o, method: 'POST', path: ['v1', 'deployments', deployment, 'rollout', action], body: reason !== undefined ? { reason } : {} });
+  }
+}
+
+export function whoami(send: ManagementSend, o?: CallOptions): Promise<WhoAmI> {
+  return send({ ...o, method: 'GET', path: ['v1', 'auth', 'whoami'] });
+}
