@@ -808,6 +808,8 @@ try {
   else if (sub === 'distributed') process.exitCode = await (await import('./distributed.js')).distributed(rest);
   else if (sub === 'protocol') process.exitCode = await (await import('./protocol.js')).protocol(rest);
   else if (sub === 'batch') process.exitCode = await (await import('./batch.js')).batch(rest);
+  else if (sub === 'stream') process.exitCode = await (await import('./stream.js')).stream(rest);
+  else if (sub === 'jobs') process.exitCode = await (await import('./jobs.js')).jobs(rest);
   else {
     process.stdout.write(`${usage()}\n`);
     process.exitCode = sub === undefined || sub === 'help' || sub === '--help' || sub === '-h' ? 0 : 2;

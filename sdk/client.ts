@@ -5,7 +5,7 @@
 import { BerthClientError } from './errors.js';
 import { GrpcDataPlane } from './grpc.js';
 import { HttpSession, type TlsOptions } from './http.js';
-import { DeploymentsApi, managementSender, ModelsApi, RolloutsApi, whoami, type ManagementSend } from './management.js';
+import { DeploymentsApi, JobsApi, managementSender, ModelsApi, RolloutsApi, whoami, type ManagementSend } from './management.js';
 import type { DataPlane } from './plane.js';
 import { RestDataPlane } from './rest.js';
 import { resolveRetry, type CallOptions, type RetryPolicy } from './retry.js';
@@ -43,6 +43,8 @@ export class BerthClient {
   readonly models: ModelsApi;
   readonly deployments: DeploymentsApi;
   readonly rollouts: RolloutsApi;
+  /** batch jobs the server runs */
+  readonly jobs: JobsApi;
   private readonly plane: DataPlane;
   private readonly http: HttpSession | null;
   private readonly send: ManagementSend;
@@ -82,6 +84,7 @@ export class BerthClient {
     this.models = new ModelsApi(this.send);
     this.deployments = new DeploymentsApi(this.send);
     this.rollouts = new RolloutsApi(this.send);
+    this.jobs = new JobsApi(this.send);
   }
 
   /** Is the server process up? */
@@ -151,6 +154,16 @@ export class BerthClient {
   /** Who the token is to the server and what it may do. */
   whoami(o?: CallOptions): Promise<WhoAmI> {
     return whoami(this.send, o);
+  }
+
+  /**
+   * A version's model file (the ONNX bytes), for scoring in this process. Needs the deploy scope
+   * on the model. The bytes are as the server stores them: check them against the version's sha256.
+   */
+  async downloadArtifact(model: string, version: number, o?: CallOptions): Promise<Uint8Array> {
+    if (this.http === null) throw new BerthClientError('UNSUPPORTED', 'downloading a model file is REST only: give createClient a managementUrl');
+    const res = await this.http.send({ ...o, method: 'GET', path: ['v1', 'models', model, 'versions', String(version), 'artifact'], headers: { accept: 'application/octet-stream' } });
+    return new Uint8Array(res.body.buffer, res.body.byteOffset, res.body.byteLength);
   }
 
   /**

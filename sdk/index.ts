@@ -32,7 +32,7 @@ export {
   type ClientErrorCode,
 } from './errors.js';
 export type { TlsOptions, HttpCall } from './http.js';
-export type { DeploymentsApi, ModelsApi, RolloutsApi } from './management.js';
+export type { DeploymentsApi, JobsApi, ModelsApi, RolloutsApi } from './management.js';
 export type { CallOptions, RetryPolicy } from './retry.js';
 export { DATATYPES, type BytesElement, type Datatype, type InferInput, type InferInputs, type Tensor, type TensorData, type TensorDataMap } from './tensors.js';
 export type * from './types.js';

@@ -14,6 +14,10 @@ import type {
   DeploymentView,
   DeployRequest,
   DeployResult,
+  JobLogs,
+  JobRecord,
+  JobRequest,
+  JobState,
   MetadataPatch,
   ModelList,
   ModelRecord,
@@ -153,6 +157,50 @@ export class RolloutsApi {
   }
   private steer(deployment: string, action: string, reason: string | undefined, o?: CallOptions): Promise<RolloutRecord> {
     return this.send({ ...o, method: 'POST', path: ['v1', 'deployments', deployment, 'rollout', action], body: reason !== undefined ? { reason } : {} });
+  }
+}
+
+export class JobsApi {
+  constructor(private readonly send: ManagementSend) {}
+  /** Queue a batch job; the answer is the queued job (checked before it was queued). */
+  submit(req: JobRequest, o?: CallOptions): Promise<JobRecord> {
+    // a submit is not repeated on 503: the server may have queued it
+    return this.send({ retry: false, ...o, method: 'POST', path: ['v1', 'jobs'], body: req });
+  }
+  get(id: number, o?: CallOptions): Promise<JobRecord> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'jobs', v(id)] });
+  }
+  /** Jobs, newest first. */
+  list(filter: { state?: JobState; model?: string; schedule?: string; limit?: number; before?: number } = {}, o?: CallOptions): Promise<{ jobs: JobRecord[] }> {
+    const query: Record<string, string> = {};
+    for (const [k, val] of Object.entries(filter)) if (val !== undefined) query[k] = String(val);
+    return this.send({ ...o, method: 'GET', path: ['v1', 'jobs'], query });
+  }
+  /** Stop a job: a queued one at once, a running one at its next batch. */
+  cancel(id: number, o?: CallOptions): Promise<JobRecord> {
+    return this.send({ ...o, method: 'POST', path: ['v1', 'jobs', v(id), 'cancel'], body: {} });
+  }
+  /** Log lines after `after` (0: from the start). */
+  logs(id: number, after = 0, o?: CallOptions): Promise<JobLogs> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'jobs', v(id), 'logs'], query: { after: String(after) } });
+  }
+  /**
+   * Poll until the job has finished (succeeded, failed or cancelled), telling `onUpdate` of each
+   * change; resolves to the finished job whatever its state.
+   */
+  async wait(id: number, opts: { intervalMs?: number; onUpdate?: (job: JobRecord) => void; signal?: AbortSignal } = {}): Promise<JobRecord> {
+    for (;;) {
+      const job = await this.get(id, opts.signal !== undefined ? { signal: opts.signal } : {});
+      opts.onUpdate?.(job);
+      if (job.state === 'succeeded' || job.state === 'failed' || job.state === 'cancelled') return job;
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(resolve, opts.intervalMs ?? 500);
+        opts.signal?.addEventListener('abort', () => {
+          clearTimeout(t);
+          reject(opts.signal!.reason instanceof Error ? opts.signal!.reason : new Error('aborted'));
+        }, { once: true });
+      });
+    }
   }
 }
 

@@ -336,3 +336,55 @@ export interface WhoAmI {
   expiresAt: string | null;
   rateLimit: { rate: number; burst: number } | null;
 }
+
+/** A batch job to run on the server (`jobs.submit`; docs/batch.md describes every field). */
+export interface JobRequest {
+  /** NAME, NAME@version or NAME@alias: resolved when the job is submitted */
+  model: string;
+  /** a path on the server (relative: under its jobs root), a URL, or a database URL with `query` */
+  input: string;
+  inputFormat?: 'csv' | 'jsonl' | 'parquet';
+  query?: string;
+  /** a path on the server, written atomically when the job is done, or a database table URL */
+  output: string;
+  format?: 'csv' | 'jsonl' | 'parquet';
+  ifExists?: string;
+  key?: string[];
+  onError?: 'fail' | 'skip';
+  batchRows?: number;
+  partRows?: number;
+}
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** A server job: where it is, how far it got, how it ended. */
+export interface JobRecord {
+  id: number;
+  kind: 'batch';
+  state: JobState;
+  ref: string;
+  model: string;
+  version: number;
+  spec: JobRequest;
+  actor: string;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  holder: string | null;
+  attempts: number;
+  cancelRequested: boolean;
+  progress: { rowsDone: number; rowsTotal: number | null; rowsPerSecond: number; seconds: number } | null;
+  /** rowsIn, rowsOut, rejected, seconds, rowsPerSecond, parts, output… */
+  summary: Record<string, unknown> | null;
+  error: { code: string; message: string } | null;
+  schedule: string | null;
+  scheduledAt: string | null;
+}
+
+export interface JobLogs {
+  job: number;
+  state: string;
+  lines: { seq: number; at: string; level: 'info' | 'warn' | 'error'; message: string }[];
+  /** pass as `after` to read only newer lines */
+  next: number;
+}

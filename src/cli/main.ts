@@ -3,6 +3,8 @@ import { isBerthError } from '../core/index.js';
 import { addAliasCommands } from './commands/aliases.js';
 import { addAuditCommands } from './commands/audit.js';
 import { addBatchCommands } from './commands/batch.js';
+import { addStreamCommands } from './commands/stream.js';
+import { addScheduleCommands } from './commands/schedule.js';
 import { addBuildCommands } from './commands/build.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addDeploymentCommands } from './commands/deployments.js';
@@ -75,6 +77,8 @@ Every command has --help with examples; see also docs/cli.md.
   addK8sCommand(program, ctx);
   addPerfCommand(program, ctx);
   addBatchCommands(program, ctx);
+  addStreamCommands(program, ctx);
+  addScheduleCommands(program, ctx);
   return { program, ctx };
 }
 

@@ -24,6 +24,7 @@ import type {
 } from '../protocol/index.js';
 import type { AliasMoveResult, AuditVerification, DeployResult, DeploymentRecord, ModelRecord, RegisterVersionResult, VersionRecord } from '../registry/index.js';
 import type { RolloutRecord, RolloutStatus, StartRolloutRequest } from '../rollout/index.js';
+import type { JobLogLine, JobRecord, JobRequest, ScheduleRecord } from '../jobs/index.js';
 import type { SignatureReport, SignatureUpload, SignatureUploadResult } from '../security/index.js';
 import type { AuditFilter, BerthClient, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
 import { readGitInfo } from '../registry/index.js';
@@ -275,6 +276,50 @@ export class RemoteClient implements BerthClient {
   }
   async close(): Promise<void> {
     await this.sdk.close();
+  }
+
+  /** A version's model file (for scoring in this process: `berth batch run --server`). */
+  async downloadArtifact(model: string, version: number): Promise<Uint8Array> {
+    try {
+      return await this.sdk.downloadArtifact(model, version);
+    } catch (err) {
+      throw this.cliError(err);
+    }
+  }
+
+  // server batch jobs (only a server runs them: these are not on the BerthClient interface)
+  submitJob(req: JobRequest): Promise<JobRecord> {
+    return this.call('POST', ['v1', 'jobs'], req);
+  }
+  getJob(id: number): Promise<JobRecord> {
+    return this.call('GET', ['v1', 'jobs', String(id)]);
+  }
+  listJobs(filter: { state?: string; model?: string; schedule?: string; limit?: number }): Promise<{ jobs: JobRecord[] }> {
+    const q: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined) q[k] = String(v);
+    return this.call('GET', ['v1', 'jobs'], undefined, q);
+  }
+  cancelJob(id: number): Promise<JobRecord> {
+    return this.call('POST', ['v1', 'jobs', String(id), 'cancel'], {});
+  }
+  jobLogs(id: number, after: number): Promise<{ job: number; state: string; lines: JobLogLine[]; next: number }> {
+    return this.call('GET', ['v1', 'jobs', String(id), 'logs'], undefined, { after: String(after) });
+  }
+
+  createSchedule(body: unknown): Promise<ScheduleRecord> {
+    return this.call('POST', ['v1', 'schedules'], body);
+  }
+  listSchedules(): Promise<{ schedules: ScheduleRecord[] }> {
+    return this.call('GET', ['v1', 'schedules']);
+  }
+  getSchedule(name: string): Promise<ScheduleRecord> {
+    return this.call('GET', ['v1', 'schedules', name]);
+  }
+  scheduleAction(name: string, action: 'pause' | 'resume' | 'run'): Promise<ScheduleRecord | JobRecord> {
+    return this.call('POST', ['v1', 'schedules', name, action], {});
+  }
+  deleteSchedule(name: string): Promise<{ name: string; deleted: true }> {
+    return this.call('DELETE', ['v1', 'schedules', name]);
   }
 
   private async call<T>(method: string, segments: string[], body?: unknown, query?: Record<string, string | undefined>): Promise<T> {

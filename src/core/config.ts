@@ -199,6 +199,21 @@ export interface ExtractionConfig {
   minRows: number;
 }
 
+/** Batch jobs the server runs (`POST /v1/jobs`) and the schedules that submit them. */
+export interface JobsConfig {
+  /** run jobs in this replica (role data never does) */
+  enabled: boolean;
+  /** jobs running at once in this replica; more wait in the queue */
+  maxConcurrent: number;
+  /**
+   * directories a caller without the admin role may read inputs from and write outputs to
+   * (relative paths resolve under the first); empty = `<dataDir>/batch`
+   */
+  roots: string[];
+  /** the job processes' CPU niceness (0–19): online inference gets the CPU first */
+  nice: number;
+}
+
 /** The whole configuration. `version` is the config format's version. */
 export interface BerthConfig {
   version: 1;
@@ -216,6 +231,7 @@ export interface BerthConfig {
   cors: CorsConfig;
   artifacts: ArtifactTrustConfig;
   extraction: ExtractionConfig;
+  jobs: JobsConfig;
   /** shared state across replicas (rate limits); null = in process */
   redis: { url: string | null };
   /** registry metadata in PostgreSQL (postgres://…, `?schema=name` optional); null = SQLite in the data dir */
@@ -239,6 +255,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   cors: { origins: [] },
   artifacts: { url: null, publicKeys: [], requireSignature: false },
   extraction: { enabled: true, windowMs: 3_600_000, minRows: 2000 },
+  jobs: { enabled: true, maxConcurrent: 1, roots: [], nice: 10 },
   redis: { url: null },
   database: { url: null },
   logLevel: 'info',
@@ -280,6 +297,8 @@ const ENV_KEYS: Record<string, [keyof BerthConfig, string | null, 'int' | 'str' 
   BERTH_ARTIFACTS_URL: ['artifacts', 'url', 'str'],
   BERTH_DATABASE_URL: ['database', 'url', 'str'],
   BERTH_INFERENCE_LOG: ['inferenceLog', 'enabled', 'bool'],
+  BERTH_JOBS: ['jobs', 'enabled', 'bool'],
+  BERTH_JOBS_MAX_CONCURRENT: ['jobs', 'maxConcurrent', 'int'],
   BERTH_INFERENCE_LOG_MAX_ROWS_PER_SECOND: ['inferenceLog', 'maxRowsPerSecond', 'int'],
   BERTH_INFERENCE_LOG_RETENTION_HOURS: ['inferenceLog', 'retentionHours', 'int'],
 };
@@ -442,6 +461,12 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   bool('extraction.enabled', cfg.extraction.enabled);
   int('extraction.windowMs', cfg.extraction.windowMs, 1000);
   int('extraction.minRows', cfg.extraction.minRows, 1);
+  bool('jobs.enabled', cfg.jobs.enabled);
+  int('jobs.maxConcurrent', cfg.jobs.maxConcurrent, 1);
+  if (!Array.isArray(cfg.jobs.roots) || cfg.jobs.roots.some((r) => typeof r !== 'string' || r === '')) {
+    problems.push(`jobs.roots: expected a list of directories, got ${JSON.stringify(cfg.jobs.roots)}`);
+  }
+  if (!Number.isInteger(cfg.jobs.nice) || cfg.jobs.nice < 0 || cfg.jobs.nice > 19) problems.push(`jobs.nice: expected a whole number from 0 to 19, got ${JSON.stringify(cfg.jobs.nice)}`);
   optStr('redis.url', cfg.redis.url);
   if (typeof cfg.redis.url === 'string' && !/^rediss?:\/\//.test(cfg.redis.url)) problems.push(`redis.url: expected redis://host:port or rediss://… (the value is not shown: it may hold a password), got another scheme`);
   // the value is never echoed: a database URL usually holds a password

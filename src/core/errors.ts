@@ -15,6 +15,7 @@ export const ERROR_CATALOG = {
   NOT_FOUND: { status: 404, summary: 'The route or resource does not exist.' },
   ALREADY_EXISTS: { status: 409, summary: 'The thing being created already exists.' },
   ROLLOUT_STATE: { status: 409, summary: 'The rollout is not in a state that allows this action (another rollout holds the deployment, or it already ended).' },
+  JOB_STATE: { status: 409, summary: 'The job is not in a state that allows this action (it already finished, or another replica runs it now).' },
   GATE_FAILED: { status: 422, summary: 'A version failed a check it must pass before it gets traffic (evaluation, latency, size, signature).' },
   UNAUTHENTICATED: { status: 401, summary: 'The request carries no credentials, or they are invalid, expired or revoked.' },
   FORBIDDEN: { status: 403, summary: 'The credentials are valid but lack the scope this route needs.' },
@@ -32,6 +33,7 @@ export const ERROR_CATALOG = {
   ARTIFACT_CORRUPTED: { status: 500, summary: 'A stored artifact no longer matches its sha256; it is never served.' },
   INFERENCE_FAILED: { status: 500, summary: 'The runtime failed while running a batch.' },
   SERVER_UNREACHABLE: { status: 503, summary: 'The CLI could not reach the Berth server.' },
+  UNAVAILABLE: { status: 503, summary: 'A service a job reads from (a batch input\'s database, web server or bucket) cannot be reached or dropped the connection; check it and run the job again (finished parts are kept).' },
   INTERNAL: { status: 500, summary: 'An unexpected internal error.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

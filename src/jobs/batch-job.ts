@@ -6,14 +6,16 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../core/index.js';
-import type { Registry, VersionRecord } from '../registry/index.js';
+import type { VersionRecord } from '../registry/index.js';
 import { FeatureMapping } from './mapping.js';
-import { Scorer } from './scorer.js';
+import { Scorer, type ModelArtifacts } from './scorer.js';
 import {
   assembleOutput, finishedParts, outputFormatOf, writePart,
   type OutputColumn, type OutputFormat, type PartMeta, type RejectedRow,
 } from './sink.js';
-import { TableSource, inputFormatOf, type Cell, type InputFormat } from './source.js';
+import { checkTableOutput, ifExistsOf, isTableOutput, loadTableOutput, parseTableOutput, type IfExists, type TableTarget } from './table-sink.js';
+import type { DownloadProgress } from './download.js';
+import { inputIdentity, inputRecordOf, openSource, parseInput, type Cell, type InputFormat, type InputSpec, type RowSource } from './source.js';
 
 /** What to do with a row that cannot be scored. */
 export const ON_ERROR = ['fail', 'skip'] as const;
@@ -23,10 +25,23 @@ export type OnError = (typeof ON_ERROR)[number];
 export interface BatchJobSpec {
   /** the version to score with (resolved by the caller) */
   version: VersionRecord;
+  /**
+   * a file or glob (`.csv`, `.jsonl`, `.parquet`), an `http(s)://` or `s3://bucket/key` URL of one
+   * file, or a database with `query`: `postgres://user@host:5432/db` or `sqlite:path/to/file.db`
+   */
   input: string;
+  /** files and URLs: default from the extension */
   inputFormat?: InputFormat;
+  /** a database input's query, `SELECT … ORDER BY …` (the order is what makes resume exact) */
+  query?: string;
+  /**
+   * an output file, or a database table: `postgres://user@host:5432/db?table=schema.name`
+   * (`postgresql://` too) or `sqlite:path/to/file.db?table=name` (docs/batch.md, "Writing to a table")
+   */
   output: string;
   format?: OutputFormat;
+  /** a table output whose table exists: refuse (`fail`, the default), `append` to it, or `replace` it */
+  ifExists?: IfExists;
   /** key columns written before the predictions (default: every input column that is not a feature) */
   key?: readonly string[];
   onError?: OnError;
@@ -47,10 +62,13 @@ export interface BatchProgress {
 
 /** What the job needs besides its spec. */
 export interface BatchJobDeps {
-  registry: Registry;
+  /** where the model file comes from (a Registry, or a server's API) */
+  registry: ModelArtifacts;
   /** the data dir: work dirs live in `<dataDir>/jobs/<job id>/` */
   dataDir: string;
   onProgress?: (p: BatchProgress) => void;
+  /** a URL input's download, as bytes arrive and once when it is whole (or reused from an earlier run) */
+  onDownload?: (p: DownloadProgress) => void;
   /** stop (without an error) once this many parts were written in this run: for tests of resume */
   stopAfterParts?: number;
   signal?: AbortSignal;
@@ -60,7 +78,10 @@ export interface BatchJobDeps {
 /** The job's result. */
 export interface BatchSummary {
   jobId: string;
+  /** the output file, or the table's URL without its password */
   output: string;
+  /** where rejected rows went (`<output>.rejected.jsonl`, or the table `<table>_rejected`), when there were any */
+  rejectedOutput?: string;
   rowsIn: number;
   rowsOut: number;
   rejected: number;
@@ -83,11 +104,20 @@ export interface BatchJobRecord {
   model: string;
   version: number;
   sha256: string;
+  /** the input file, URL or database, without any password (resume takes it from PGPASSWORD, or from --input) */
   input: string;
-  inputFormat: InputFormat;
+  /** files and URLs */
+  inputFormat?: InputFormat;
+  /** database inputs: the query */
+  query?: string;
+  /** the output file, or the table's URL without its password (resume takes it from PGPASSWORD or ~/.pgpass) */
   output: string;
+  /** the file format, or the parts' format (jsonl) of a table output */
   format: OutputFormat;
-  key: string[];
+  /** a table output's policy for an existing table */
+  ifExists?: IfExists;
+  /** the key columns as given; absent: the default (the input's columns that are not features) */
+  key?: string[];
   onError: OnError;
   batchRows: number;
   partRows: number;
@@ -129,16 +159,31 @@ export async function readJobRecord(dataDir: string, jobId: string): Promise<Bat
   return JSON.parse(text) as BatchJobRecord;
 }
 
-/** The job id: a hash of everything that decides the output bytes. */
-export async function batchJobId(spec: BatchJobSpec, key: readonly string[], format: OutputFormat, partRows: number): Promise<string> {
-  const input = path.resolve(spec.input);
-  // a plain file's size and time, so an input changed between runs starts a new job instead of resuming
-  const st = await stat(input).catch(() => undefined);
+/** `--input`, `--input-format` and `--query` of a job. */
+function inputSpecOf(spec: BatchJobSpec): InputSpec {
+  return {
+    input: spec.input,
+    ...(spec.inputFormat !== undefined ? { format: spec.inputFormat } : {}),
+    ...(spec.query !== undefined ? { query: spec.query } : {}),
+  };
+}
+
+/**
+ * The job id: a hash of everything that decides the output bytes, from the spec alone (so it is known
+ * before the input is opened, and a URL input can be downloaded into the job's work dir). `key` is the
+ * key columns as given (undefined: the default, which the input decides). A plain file's size and time
+ * are part of it, so a file changed between runs starts a new job; a URL or a database query counts as
+ * written (without its password): a table or remote file that changed between runs is not noticed.
+ */
+export async function batchJobId(spec: BatchJobSpec, key: readonly string[] | undefined, format: OutputFormat, partRows: number): Promise<string> {
   const doc = {
     model: spec.version.sha256,
-    input: { path: input, format: spec.inputFormat ?? inputFormatOf(spec.input), size: st?.size ?? null, mtimeMs: st?.mtimeMs ?? null },
-    key,
-    output: { path: path.resolve(spec.output), format },
+    input: await inputIdentity(parseInput(inputSpecOf(spec))),
+    key: key ?? null,
+    // a table: its URL without the password (the same job whoever's password it runs with) and the policy
+    output: isTableOutput(spec.output)
+      ? { table: parseTableOutput(spec.output).redacted, ifExists: ifExistsOf(spec.ifExists) }
+      : { path: path.resolve(spec.output), format },
     options: { onError: spec.onError ?? 'fail', partRows },
   };
   return createHash('sha256').update(JSON.stringify(doc)).digest('hex').slice(0, 16);
@@ -169,7 +214,34 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchJobDeps): Promi
   const partRows = positive('--part-rows', spec.partRows, DEFAULT_PART_ROWS);
   const format = outputFormatOf(spec.output, spec.format);
   const onError = spec.onError ?? 'fail';
-  const source = await TableSource.open({ path: spec.input, ...(spec.inputFormat !== undefined ? { format: spec.inputFormat } : {}) });
+  const table: TableTarget | undefined = isTableOutput(spec.output) ? parseTableOutput(spec.output) : undefined;
+  if (table === undefined && spec.ifExists !== undefined) {
+    throw new BerthError('INVALID_ARGUMENT', `--if-exists: applies to table outputs (postgres://…, sqlite:…), got --if-exists ${spec.ifExists} with the file ${JSON.stringify(spec.output)}; leave it out (a file output is replaced whole when the job is done)`, {
+      field: 'if-exists', got: spec.ifExists,
+    });
+  }
+  const ifExists = ifExistsOf(spec.ifExists);
+  // never the URL as given: it may hold a password
+  const outputName = table?.redacted ?? path.resolve(spec.output);
+  const rejectedOutput = table !== undefined ? `the table ${table.rejectedTableName}` : `${outputName}.rejected.jsonl`;
+  const location = parseInput(inputSpecOf(spec));
+  const jobId = await batchJobId(spec, spec.key, format, partRows);
+  const workDir = path.join(path.resolve(deps.dataDir), 'jobs', jobId);
+  const recordFile = path.join(workDir, 'job.json');
+  // until job.json is written the job has not started: refused, it leaves no work dir (nor download) behind
+  let recorded = await stat(recordFile).then(() => true, () => false);
+  await mkdir(workDir, { recursive: true });
+  let source: RowSource;
+  try {
+    source = await openSource(location, {
+      workDir,
+      ...(deps.onDownload !== undefined ? { onDownload: deps.onDownload } : {}),
+      ...(deps.signal !== undefined ? { signal: deps.signal } : {}),
+    });
+  } catch (err) {
+    if (!recorded) await rm(workDir, { recursive: true, force: true });
+    throw err;
+  }
   let scorer: Scorer | undefined;
   try {
     const names = source.columns.map((c) => c.name);
@@ -183,13 +255,12 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchJobDeps): Promi
       });
     }
     const keyIndex = key.map((k) => names.indexOf(k));
-    const jobId = await batchJobId(spec, key, format, partRows);
-    const workDir = path.join(path.resolve(deps.dataDir), 'jobs', jobId);
-    await mkdir(workDir, { recursive: true });
-    await writeFile(path.join(workDir, 'job.json'), JSON.stringify({
+    await writeFile(recordFile, JSON.stringify({
       jobId, model: spec.version.model, version: spec.version.version, sha256: spec.version.sha256,
-      input: path.resolve(spec.input), inputFormat: source.spec.format, output: path.resolve(spec.output), format, key, onError, batchRows, partRows,
+      ...inputRecordOf(location), output: outputName, format, ...(table !== undefined ? { ifExists } : {}),
+      ...(spec.key !== undefined ? { key: [...spec.key] } : {}), onError, batchRows, partRows,
     } satisfies BatchJobRecord, null, 2) + '\n');
+    recorded = true;
 
     scorer = await Scorer.load(deps.registry, spec.version);
     const predictionNames = new Set(scorer.columns.map((c) => c.name));
@@ -201,6 +272,22 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchJobDeps): Promi
       ...keyIndex.map((i) => ({ name: source.columns[i]!.name, kind: source.columns[i]!.kind })),
       ...scorer.columns,
     ];
+    if (table !== undefined) {
+      // before any scoring: a job delivered already is done; a table it may not write is refused now
+      const delivered = await checkTableOutput({ target: table, jobId, columns, ifExists }).catch(async (err: unknown) => {
+        // refused before any work: leave no unfinished job behind for `berth batch list`
+        if ((await finishedParts(workDir, format)).length === 0) await rm(workDir, { recursive: true, force: true });
+        throw err;
+      });
+      if (delivered !== null) {
+        await rm(workDir, { recursive: true, force: true });
+        return {
+          jobId, output: outputName, rowsIn: delivered.rowsIn, rowsOut: delivered.rowsOut, rejected: delivered.rejected,
+          ...(delivered.rejected > 0 ? { rejectedOutput } : {}),
+          seconds: (now() - started) / 1000, rowsPerSecond: 0, parts: delivered.parts, resumed: true, complete: true,
+        };
+      }
+    }
 
     const done = await finishedParts(workDir, format);
     const resumed = done.length > 0;
@@ -231,7 +318,7 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchJobDeps): Promi
       partIn = 0;
     };
 
-    const textColumns = source.spec.format === 'csv' ? mapping.features : [];
+    const textColumns = source.format === 'csv' ? mapping.features : [];
     for await (const chunk of source.chunks({ skipRows, chunkRows: Math.max(CHUNK_ROWS, batchRows), textColumns })) {
       let at = 0;
       while (at < chunk.rows) {
@@ -246,7 +333,7 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchJobDeps): Promi
         if (mapped.errors.length > 0) {
           const first = mapped.errors[0]!;
           if (onError === 'fail') {
-            throw new BerthError('INVALID_INPUT', `row ${first.row}, column "${first.column}": ${first.reason}; fix the input, or pass --on-error skip to write such rows to ${spec.output}.rejected.jsonl and go on`, {
+            throw new BerthError('INVALID_INPUT', `row ${first.row}, column "${first.column}": ${first.reason}; fix the input, or pass --on-error skip to write such rows to ${rejectedOutput} and go on`, {
               field: first.column, got: first.row,
             });
           }
@@ -282,17 +369,26 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchJobDeps): Promi
     }
     if (!stopped && partIn > 0) await flush();
 
-    const seconds = (now() - started) / 1000;
-    const summaryOf = (complete: boolean): BatchSummary => ({
-      jobId, output: path.resolve(spec.output), rowsIn, rowsOut, rejected, seconds,
-      rowsPerSecond: seconds > 0 ? Math.round((rowsIn - skipRows) / seconds) : 0, parts: part, resumed, complete,
-    });
+    // the time to the end, the final file or the table's load included
+    const summaryOf = (complete: boolean): BatchSummary => {
+      const seconds = (now() - started) / 1000;
+      return {
+        jobId, output: outputName, rowsIn, rowsOut, rejected, ...(rejected > 0 ? { rejectedOutput } : {}), seconds,
+        rowsPerSecond: seconds > 0 ? Math.round((rowsIn - skipRows) / seconds) : 0, parts: part, resumed, complete,
+      };
+    };
     if (stopped) return summaryOf(false);
-    await assembleOutput(workDir, part, format, columns, spec.output, jobId, rejected > 0);
+    if (table !== undefined) {
+      // one transaction with the job's marker row: loaded once, whenever the process dies
+      await loadTableOutput({ target: table, jobId, columns, ifExists, dir: workDir, parts: part, partRows, rowsIn, rejected });
+    } else {
+      await assembleOutput(workDir, part, format, columns, spec.output, jobId, rejected > 0);
+    }
     await rm(workDir, { recursive: true, force: true });
     return summaryOf(true);
   } finally {
     await scorer?.dispose().catch(() => undefined);
-    source.close();
+    await source.close();
+    if (!recorded) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
   }
 }

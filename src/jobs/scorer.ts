@@ -11,6 +11,14 @@ import type { Registry, VersionRecord } from '../registry/index.js';
 import type { LoadedModel } from '../runtime/index.js';
 import type { Cell, CellKind } from './source.js';
 
+/**
+ * Where a job gets model files: the registry itself, or a server's API (`berth batch run --server`).
+ * A `Registry` is one.
+ */
+export interface ModelArtifacts {
+  artifacts: { read(sha256: string): Promise<Uint8Array> };
+}
+
 /** One prediction column: its name and what it holds. */
 export interface PredictionColumn {
   name: string;
@@ -57,7 +65,7 @@ export class Scorer {
   ) {}
 
   /** Load a version's model from the registry's artifacts. */
-  static async load(registry: Registry, version: VersionRecord): Promise<Scorer> {
+  static async load(registry: ModelArtifacts, version: VersionRecord): Promise<Scorer> {
     const { OnnxBackend } = await import('../runtime/index.js');
     const bytes = await registry.artifacts.read(version.sha256);
     const model = await new OnnxBackend().load(bytes, { intraOpThreads: 1, interOpThreads: 1 });

@@ -36,8 +36,27 @@ export interface PartMeta {
   rejected: number;
 }
 
-/** The output format for a path: `--format` if given, else its extension. */
+/**
+ * Whether `--output` names a database table (`postgres://…?table=…`, `postgresql://…`,
+ * `sqlite:file.db?table=…`) rather than a file; table-sink.ts parses it.
+ */
+export function isTableOutput(output: string): boolean {
+  return /^(postgres|postgresql|sqlite):/i.test(output);
+}
+
+/**
+ * The output format for a path: `--format` if given, else its extension. A table output's parts
+ * are JSONL (they are read back into the table at the end), and it takes no `--format`.
+ */
 export function outputFormatOf(file: string, explicit?: string): OutputFormat {
+  if (isTableOutput(file)) {
+    if (explicit !== undefined) {
+      throw new BerthError('INVALID_ARGUMENT', `--format: a table output (postgres://…, sqlite:…) has no file format, got --format ${JSON.stringify(explicit)}; leave --format out`, {
+        field: 'format', expected: 'no --format with a table output', got: explicit,
+      });
+    }
+    return 'jsonl';
+  }
   if (explicit !== undefined) {
     if ((OUTPUT_FORMATS as readonly string[]).includes(explicit)) return explicit as OutputFormat;
     throw new BerthError('INVALID_ARGUMENT', `--format: expected one of ${OUTPUT_FORMATS.join(', ')}, got ${JSON.stringify(explicit)}`, {

@@ -123,6 +123,21 @@ export function registerManagementRoutes(app: FastifyInstance, opts: ManagementR
     '/v1/models/:name/versions/:version',
     wrap<VersionP>(async (req) => api.getVersion(modelParam(req.params.name), parseVersion(req.params.version))),
   );
+  // the model file itself, for clients that score in their own process (`berth batch run --server`)
+  app.get<P<VersionP>>(
+    '/v1/models/:name/versions/:version/artifact',
+    wrap<VersionP>(async (req, reply) => {
+      const name = modelParam(req.params.name);
+      const v = await api.getVersion(name, parseVersion(req.params.version));
+      await opts.verifyVersion?.(v);
+      const bytes = await opts.registry.artifacts.read(v.sha256);
+      return reply
+        .header('content-type', 'application/octet-stream')
+        .header('content-disposition', `attachment; filename="${name}-${v.version}.onnx"`)
+        .header('x-berth-sha256', v.sha256)
+        .send(bytes);
+    }),
+  );
   app.patch<P<VersionP>>(
     '/v1/models/:name/versions/:version',
     wrap<VersionP>(async (req) =>

@@ -29,6 +29,86 @@ const obj = (properties: Record<string, Json>, required: string[] = [], extra: J
 const iso = (description = 'ISO 8601 time'): Json => str(description, { format: 'date-time' });
 
 const SCHEMAS: Record<string, Json> = {
+  ScheduleRequest: obj(
+    {
+      name: str('the schedule name'),
+      cron: str('5 fields (minute hour day-of-month month day-of-week) or @daily, @hourly…'),
+      timezone: str('IANA zone the fields are read in (default UTC)'),
+      missed: str('runs that fell in downtime (default run-once)', { enum: ['skip', 'run-once', 'run-all'] }),
+      job: ref('JobRequest'),
+      enabled: bool('default true'),
+    },
+    ['name', 'cron', 'job'],
+    { additionalProperties: false },
+  ),
+  ScheduleRecord: obj(
+    {
+      name: str(),
+      cron: str(),
+      timezone: str(),
+      description: str('the timetable in words'),
+      missed: str(undefined, { enum: ['skip', 'run-once', 'run-all'] }),
+      spec: ref('JobRequest'),
+      enabled: bool(),
+      createdAt: iso(),
+      updatedAt: iso(),
+      actor: str(),
+      lastScheduledAt: nullable(iso()),
+      nextAt: iso(),
+      lastJob: nullable(int('the newest run (GET /v1/jobs?schedule=NAME lists them all)')),
+    },
+    ['name', 'cron', 'timezone', 'missed', 'spec', 'enabled', 'nextAt'],
+  ),
+  JobRequest: obj(
+    {
+      model: str('NAME, NAME@version or NAME@alias (resolved when the job is submitted)'),
+      input: str('a file or glob on the server (relative: under the jobs root), an http(s) or s3 URL, or a database URL with `query`'),
+      inputFormat: str('default: from the extension', { enum: ['csv', 'jsonl', 'parquet'] }),
+      query: str('the SQL query of a database input (with ORDER BY)'),
+      output: str('a file on the server (written atomically when the job is done) or a database table URL'),
+      format: str('default: from the extension', { enum: ['csv', 'jsonl', 'parquet'] }),
+      ifExists: str('a table output that exists: fail, append or replace'),
+      key: arr(str(), 'columns copied before the predictions (default: every input column that is not a feature)'),
+      onError: str('a row that cannot be scored', { enum: ['fail', 'skip'] }),
+      batchRows: int('rows per runtime call (default 1024)', { minimum: 1 }),
+      partRows: int('input rows per output part, the unit of resume (default 100000)', { minimum: 1 }),
+    },
+    ['model', 'input', 'output'],
+    { additionalProperties: false },
+  ),
+  JobRecord: obj(
+    {
+      id: int(),
+      kind: str(undefined, { enum: ['batch'] }),
+      state: str(undefined, { enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] }),
+      ref: str('what was asked for'),
+      model: str(),
+      version: int('the version the reference resolved to at submit'),
+      spec: ref('JobRequest'),
+      actor: str(),
+      createdAt: iso(),
+      startedAt: nullable(iso()),
+      finishedAt: nullable(iso()),
+      holder: nullable(str('the replica running it')),
+      attempts: int('runs so far (a run whose process died is run again from its finished parts)'),
+      cancelRequested: bool(),
+      progress: nullable(obj({ rowsDone: int(), rowsTotal: nullable(int()), rowsPerSecond: num(), seconds: num() })),
+      summary: nullable({ type: 'object', description: 'the batch summary: rowsIn, rowsOut, rejected, seconds, rowsPerSecond, parts, output' }),
+      error: nullable(obj({ code: str(), message: str() })),
+      schedule: nullable(str('the schedule that submitted it')),
+      scheduledAt: nullable(iso('the instant it ran for')),
+    },
+    ['id', 'state', 'model', 'version', 'spec', 'createdAt'],
+  ),
+  JobLogs: obj(
+    {
+      job: int(),
+      state: str(),
+      lines: arr(obj({ seq: int(), at: iso(), level: str(undefined, { enum: ['info', 'warn', 'error'] }), message: str() })),
+      next: int('pass as `after` to read only newer lines'),
+    },
+    ['job', 'state', 'lines', 'next'],
+  ),
   Error: obj(
     {
       error: str('what was wrong, what was expected, what came, and what to do'),
@@ -1084,6 +1164,85 @@ function buildPaths(): Record<string, Json> {
         errors: [400, 404, 409],
       }),
     },
+    '/v1/models/{name}/versions/{version}/artifact': {
+      get: op({
+        id: 'downloadArtifact',
+        tag: 'models',
+        summary: "the version's model file (ONNX bytes; `x-berth-sha256` carries its digest), for clients that score in their own process",
+        params: [p.model, p.version],
+        ok: { '200': { description: 'the model file', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } } },
+        errors: [404, 422],
+      }),
+    },
+    '/v1/schedules': {
+      post: op({ id: 'createSchedule', tag: 'jobs', summary: 'a cron schedule that submits a batch job (the job is checked now)', body: ref('ScheduleRequest'), params: [p.actor], ok: { '201': json('the schedule', ref('ScheduleRecord')) }, errors: [400, 403, 404, 409] }),
+      get: op({ id: 'listSchedules', tag: 'jobs', summary: 'every schedule', ok: { '200': json('schedules', obj({ schedules: arr(ref('ScheduleRecord')) }, ['schedules'])) }, errors: [] }),
+    },
+    '/v1/schedules/{name}': {
+      get: op({ id: 'getSchedule', tag: 'jobs', summary: 'one schedule', params: [{ name: 'name', in: 'path', description: 'schedule name', schema: str() } as Param], ok: { '200': json('the schedule', ref('ScheduleRecord')) }, errors: [404] }),
+      delete: op({ id: 'deleteSchedule', tag: 'jobs', summary: 'delete a schedule (its past runs stay)', params: [{ name: 'name', in: 'path', description: 'schedule name', schema: str() } as Param, p.actor], ok: { '200': json('deleted', obj({ name: str(), deleted: bool() }, ['name', 'deleted'])) }, errors: [403, 404] }),
+    },
+    '/v1/schedules/{name}/pause': {
+      post: op({ id: 'pauseSchedule', tag: 'jobs', summary: 'stop firing (runs due while paused are not owed)', params: [{ name: 'name', in: 'path', description: 'schedule name', schema: str() } as Param, p.actor], ok: { '200': json('the schedule', ref('ScheduleRecord')) }, errors: [403, 404] }),
+    },
+    '/v1/schedules/{name}/resume': {
+      post: op({ id: 'resumeSchedule', tag: 'jobs', summary: 'fire again from the next instant on', params: [{ name: 'name', in: 'path', description: 'schedule name', schema: str() } as Param, p.actor], ok: { '200': json('the schedule', ref('ScheduleRecord')) }, errors: [403, 404] }),
+    },
+    '/v1/schedules/{name}/run': {
+      post: op({ id: 'runSchedule', tag: 'jobs', summary: "submit the schedule's job now (its timetable is unchanged)", params: [{ name: 'name', in: 'path', description: 'schedule name', schema: str() } as Param, p.actor], ok: { '201': json('the queued job', ref('JobRecord')) }, errors: [403, 404] }),
+    },
+    '/v1/jobs': {
+      post: op({
+        id: 'submitJob',
+        tag: 'jobs',
+        summary: 'queue a batch job: score a whole table with a model version on the server (checked before it is queued)',
+        body: ref('JobRequest'),
+        params: [p.actor],
+        ok: { '201': json('the queued job', ref('JobRecord')) },
+        errors: [400, 403, 404],
+      }),
+      get: op({
+        id: 'listJobs',
+        tag: 'jobs',
+        summary: 'jobs, newest first',
+        params: [
+          { name: 'state', in: 'query', description: 'only jobs in this state', schema: str(undefined, { enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] }) } as Param,
+          { name: 'model', in: 'query', description: 'only jobs of this model', schema: str() } as Param,
+          { name: 'schedule', in: 'query', description: 'only runs of this schedule', schema: str() } as Param,
+          { name: 'limit', in: 'query', description: 'most jobs (1-500, default 50)', schema: int(undefined, { minimum: 1, maximum: 500 }) } as Param,
+          { name: 'before', in: 'query', description: 'only jobs with a smaller id (paging)', schema: int() } as Param,
+        ],
+        ok: { '200': json('jobs', obj({ jobs: arr(ref('JobRecord')) }, ['jobs'])) },
+        errors: [400],
+      }),
+    },
+    '/v1/jobs/{id}': {
+      get: op({ id: 'getJob', tag: 'jobs', summary: 'one job: state, progress, summary or error', params: [{ name: 'id', in: 'path', description: 'job id', schema: int() } as Param], ok: { '200': json('the job', ref('JobRecord')) }, errors: [400, 404] }),
+    },
+    '/v1/jobs/{id}/cancel': {
+      post: op({
+        id: 'cancelJob',
+        tag: 'jobs',
+        summary: 'stop a job: a queued one at once, a running one at its next batch (its finished parts stay)',
+        params: [{ name: 'id', in: 'path', description: 'job id', schema: int() } as Param, p.actor],
+        ok: { '200': json('the job', ref('JobRecord')) },
+        errors: [400, 403, 404, 409],
+      }),
+    },
+    '/v1/jobs/{id}/logs': {
+      get: op({
+        id: 'jobLogs',
+        tag: 'jobs',
+        summary: "a job's log lines, oldest first",
+        params: [
+          { name: 'id', in: 'path', description: 'job id', schema: int() } as Param,
+          { name: 'after', in: 'query', description: 'only lines after this seq (default 0)', schema: int() } as Param,
+          { name: 'limit', in: 'query', description: 'most lines (default 1000)', schema: int() } as Param,
+        ],
+        ok: { '200': json('log lines', ref('JobLogs')) },
+        errors: [400, 404],
+      }),
+    },
     '/v1/security/findings': {
       get: op({
         id: 'listExtractionFindings',
@@ -1159,6 +1318,7 @@ export function buildOpenApiDocument(opts: { version: string }): { openapi: stri
       { name: 'deployments', description: 'named endpoints and what they serve, with history' },
       { name: 'audit', description: 'who changed what, when' },
       { name: 'rollouts', description: 'progressive rollouts: steps, analysis, gates, promotion and rollback' },
+      { name: 'jobs', description: 'batch jobs the server runs: whole tables scored in resumable parts' },
       { name: 'operations', description: 'status, metrics and this document' },
       { name: 'security', description: 'API tokens and the caller’s identity' },
     ],

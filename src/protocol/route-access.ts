@@ -77,6 +77,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'DELETE /v1/models/:name/tags/:key': DEPLOY,
   'POST /v1/models/:name/versions': DEPLOY,
   'PATCH /v1/models/:name/versions/:version': DEPLOY,
+  // the model file: those who may ship a model may take it (a reader must not walk off with it)
+  'GET /v1/models/:name/versions/:version/artifact': DEPLOY,
   'DELETE /v1/models/:name/versions/:version/tags/:key': DEPLOY,
   'POST /v1/models/:name/versions/:version/profile': DEPLOY,
   'POST /v1/models/:name/versions/:version/signatures': DEPLOY,
@@ -94,6 +96,22 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'POST /v1/deployments/:name/rollout/rollback': DEPLOY,
   'POST /v2/repository/models/:name/load': DEPLOY,
   'POST /v2/repository/models/:name/unload': DEPLOY,
+
+  // server batch jobs: submitting and cancelling need predict on the job's model, checked by the
+  // handler (the model is in the body); paths outside the jobs roots need admin
+  'POST /v1/jobs': ANY,
+  'GET /v1/jobs': READ_ALL,
+  'GET /v1/jobs/:id': READ_ALL,
+  'POST /v1/jobs/:id/cancel': ANY,
+  'GET /v1/jobs/:id/logs': READ_ALL,
+  // schedules submit jobs: the same rights, checked by the handler against the schedule's model
+  'POST /v1/schedules': ANY,
+  'GET /v1/schedules': READ_ALL,
+  'GET /v1/schedules/:name': READ_ALL,
+  'DELETE /v1/schedules/:name': ANY,
+  'POST /v1/schedules/:name/pause': ANY,
+  'POST /v1/schedules/:name/resume': ANY,
+  'POST /v1/schedules/:name/run': ANY,
 
   // administration
   'GET /v1/audit': ADMIN,

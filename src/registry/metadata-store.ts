@@ -194,6 +194,66 @@ export interface RolloutDecisionsTable {
   actor: string;
 }
 
+/** A batch job the server runs (the jobs layer's records); JSON columns are serialised by it. */
+export interface JobsTable {
+  id: Generated<number>;
+  kind: string;
+  state: string;
+  model: string;
+  version: number;
+  /** what the submitter asked for (`credit@production`); `version` is what it resolved to */
+  ref: string;
+  /** JSON: the job's spec */
+  spec: string;
+  actor: string;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  /** the replica running it, while it holds the lease */
+  holder: string | null;
+  lease_until: number | null;
+  attempts: number;
+  cancel_requested: number;
+  /** JSON */
+  progress: string | null;
+  /** JSON */
+  summary: string | null;
+  /** JSON: code and message */
+  error: string | null;
+  /** the schedule that submitted it, and for which instant */
+  schedule: string | null;
+  scheduled_at: number | null;
+}
+
+/** One line of a job's log. */
+export interface JobLogsTable {
+  job_id: number;
+  seq: number;
+  at: number;
+  level: string;
+  message: string;
+}
+
+/** A cron schedule that submits a job spec. */
+export interface SchedulesTable {
+  name: string;
+  cron: string;
+  timezone: string;
+  /** skip | run-once | run-all */
+  missed: string;
+  /** JSON: the job request */
+  spec: string;
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+  actor: string;
+  /** the last instant a run was submitted for */
+  last_scheduled_at: number | null;
+  next_at: number;
+  last_job: number | null;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -216,6 +276,9 @@ export interface RegistryDatabase {
   leases: LeasesTable;
   rollout_windows: RolloutWindowsTable;
   feedback: FeedbackTable;
+  jobs: JobsTable;
+  job_logs: JobLogsTable;
+  schedules: SchedulesTable;
   berth_schema_migrations: SchemaMigrationsTable;
 }
 

@@ -267,6 +267,66 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
       await db.schema.createIndex('feedback_received').on('feedback').columns(['deployment', 'received_at']).execute();
     },
   },
+  {
+    version: 9,
+    name: 'jobs-and-schedules',
+    async up(db, dialect) {
+      // batch jobs run by the server (any replica lists them; the one running a job holds its lease),
+      // their log lines, and the cron schedules that submit them
+      const text = textType(dialect);
+      const idType = dialect === 'postgres' ? 'bigserial' : 'integer';
+      await db.schema
+        .createTable('jobs')
+        .addColumn('id', idType, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('kind', text, (c) => c.notNull())
+        .addColumn('state', text, (c) => c.notNull())
+        .addColumn('model', text, (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('ref', text, (c) => c.notNull())
+        .addColumn('spec', text, (c) => c.notNull())
+        .addColumn('actor', text, (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('started_at', 'bigint')
+        .addColumn('finished_at', 'bigint')
+        .addColumn('holder', text)
+        .addColumn('lease_until', 'bigint')
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('cancel_requested', 'integer', (c) => c.notNull())
+        .addColumn('progress', text)
+        .addColumn('summary', text)
+        .addColumn('error', text)
+        .addColumn('schedule', text)
+        .addColumn('scheduled_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('jobs_state').on('jobs').columns(['state', 'id']).execute();
+      await db.schema.createIndex('jobs_schedule').on('jobs').columns(['schedule', 'id']).execute();
+      await db.schema
+        .createTable('job_logs')
+        .addColumn('job_id', 'bigint', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('level', text, (c) => c.notNull())
+        .addColumn('message', text, (c) => c.notNull())
+        .addPrimaryKeyConstraint('job_logs_pk', ['job_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('schedules')
+        .addColumn('name', text, (c) => c.primaryKey())
+        .addColumn('cron', text, (c) => c.notNull())
+        .addColumn('timezone', text, (c) => c.notNull())
+        .addColumn('missed', text, (c) => c.notNull())
+        .addColumn('spec', text, (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('actor', text, (c) => c.notNull())
+        .addColumn('last_scheduled_at', 'bigint')
+        .addColumn('next_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_job', 'bigint')
+        .execute();
+    },
+  },
 ];
 
 /**

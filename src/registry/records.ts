@@ -219,6 +219,11 @@ export const AUDIT_ACTIONS = [
   'token.create',
   'token.revoke',
   'config.change',
+  'job.submit',
+  'job.cancel',
+  'schedule.create',
+  'schedule.update',
+  'schedule.delete',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -784,6 +784,14 @@ export class Registry {
     return Number(r.n);
   }
 
+  /**
+   * The database's clock (PostgreSQL's, so replicas agree on lease times; this process's with
+   * SQLite). For leases held outside this class (the jobs layer's).
+   */
+  async databaseTime(trx?: Db): Promise<number> {
+    return this.databaseNow(trx ?? this.metadata.db);
+  }
+
   private async databaseNow(trx: Db): Promise<number> {
     if (this.metadata.dialect !== 'postgres') return Date.now();
     const r = await sql<{ now: number | string }>`select (extract(epoch from clock_timestamp()) * 1000)::bigint as now`.execute(trx);

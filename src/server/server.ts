@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -22,6 +23,7 @@ import {
   registerManagementRoutes,
   registerMonitorRoutes,
   registerPredictRoutes,
+  registerJobRoutes,
   registerRolloutRoutes,
   registerV2Routes,
   sendError,
@@ -39,6 +41,7 @@ import {
   type ResolvedTraffic,
 } from '../serving/index.js';
 import { RolloutController, RolloutStats, SharedRolloutWindows } from '../rollout/index.js';
+import { JobRunner, JobService, JobStore, Scheduler, type JobRecord } from '../jobs/index.js';
 import {
   Authenticator,
   ExtractionDetector,
@@ -70,6 +73,10 @@ export interface BerthServerOptions {
   rolloutClock?: Clock;
   /** the bootstrap admin secret; default: BERTH_ADMIN_TOKEN, else the first line of `auth.adminTokenFile` */
   adminToken?: string;
+  /** the argv that runs `berth` for server jobs (default: this node and this package's bin/berth.js) */
+  jobCommand?: readonly string[];
+  /** how often the job runner looks at the queue and renews leases (ms; tests shorten them) */
+  jobTimings?: { pollMs?: number; heartbeatMs?: number; leaseMs?: number };
 }
 
 /** A running Berth: the HTTP app and everything behind it. */
@@ -86,6 +93,12 @@ export interface BerthServer {
   /** this process's share of the pooled rollout numbers (null when it serves alone) */
   readonly rolloutWindows: SharedRolloutWindows | null;
   readonly tokens: TokenService;
+  /** server batch jobs (`/v1/jobs`) */
+  readonly jobs: JobService;
+  /** this replica's job runner (null when it runs no jobs: role data, or jobs.enabled false) */
+  readonly jobRunner: JobRunner | null;
+  /** cron schedules of jobs (fired by the rollout leader) */
+  readonly schedules: Scheduler;
   /** recompute the monitoring gauges of /metrics now (they refresh every alerts.intervalMs) */
   refreshMonitorGauges(): Promise<void>;
   /** this process's inference log (null when `inferenceLog.enabled` is false) */
@@ -584,6 +597,50 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   registerRolloutRoutes(app, { rollouts: controller, logger, datasetRoot: path.join(dataDir, 'datasets') });
   registerSignatureRoutes(app, { guard: artifactGuard, logger });
   registerMonitorRoutes(app, { monitor, alerts, logger });
+  // batch jobs: any control replica takes submissions; those that run jobs take them from the queue
+  const jobStore = new JobStore(registry);
+  const jobRoots = config.jobs.roots.length > 0 ? config.jobs.roots.map((r) => path.resolve(r)) : [path.join(dataDir, 'batch')];
+  await mkdir(jobRoots[0]!, { recursive: true }).catch(() => undefined);
+  const jobRunner = role !== 'data' && config.jobs.enabled && (!opts.clusterWorker || leadsRollouts())
+    ? new JobRunner({
+        store: jobStore,
+        holder: replica,
+        maxConcurrent: config.jobs.maxConcurrent,
+        command: opts.jobCommand ?? [process.execPath, fileURLToPath(new URL('../../bin/berth.js', import.meta.url))],
+        dataDir,
+        env: {
+          ...process.env,
+          ...(config.database.url !== null ? { BERTH_DATABASE_URL: config.database.url } : {}),
+          ...(config.artifacts.url !== null ? { BERTH_ARTIFACTS_URL: config.artifacts.url } : {}),
+        },
+        nice: config.jobs.nice,
+        logger,
+        ...(opts.jobTimings ?? {}),
+        // a scheduled run that failed is an alert (an ad-hoc job's submitter is watching it)
+        onFinished: (job: JobRecord) => {
+          if (job.state !== 'failed' || job.schedule === null) return;
+          alerts.raise({
+            rule: 'scheduled-job-failed', deployment: job.model, severity: 'critical', value: null,
+            message: `scheduled job ${job.id} of schedule "${job.schedule}" failed: ${job.error?.code ?? 'INTERNAL'}: ${job.error?.message ?? 'see its logs'} (berth batch logs ${job.id})`,
+            details: { job: job.id, schedule: job.schedule, scheduledAt: job.scheduledAt, error: job.error },
+          });
+        },
+      })
+    : null;
+  const jobs = new JobService({ registry, store: jobStore, runner: jobRunner, roots: jobRoots, verifyVersion: (v) => artifactGuard.verifyLoad(v) });
+  // schedules fire where rollouts are led: one process among replicas
+  const scheduler = new Scheduler({
+    registry, jobs, logger,
+    leading: () => role !== 'data' && controller.leading,
+    ...(opts.jobTimings?.pollMs !== undefined ? { pollMs: opts.jobTimings.pollMs } : {}),
+    onSubmitFailed: (s, at, e) =>
+      void alerts.raise({
+        rule: 'scheduled-job-failed', deployment: s.spec.model.split('@')[0]!, severity: 'critical', value: null,
+        message: `schedule "${s.name}" could not submit its run for ${at.toISOString()}: ${e.code}: ${e.message}`,
+        details: { schedule: s.name, scheduledAt: at.toISOString(), error: { code: e.code, message: e.message } },
+      }),
+  });
+  registerJobRoutes(app, { jobs, schedules: scheduler, logger });
   const grpcHandlers = createGrpcHandlers({
     service,
     guard,
@@ -624,6 +681,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   if (role !== 'data') alerts.start();
   sharedWindows?.start();
   shipper?.start();
+  jobRunner?.start();
+  if (role !== 'data') scheduler.start();
   // the shared log's retention: the rollout leader deletes old hours from the store, every
   // reporting process its mirror's
   const applyLogRetention = async (): Promise<void> => {
@@ -651,6 +710,9 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     rolloutStats,
     rolloutWindows: sharedWindows,
     tokens,
+    jobs,
+    jobRunner,
+    schedules: scheduler,
     refreshMonitorGauges,
     inferenceLog,
     config,
@@ -679,6 +741,9 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       await stopChangeFeed?.();
       // both transports stop taking calls and let the running ones finish
       await Promise.all([app.close(), grpc?.close(30_000)]);
+      // running jobs stop at their next batch and go back to the queue (their parts stay)
+      await scheduler.close();
+      await jobRunner?.close();
       // give the lease up first, so another replica takes the rollouts over at once
       await leadership?.stop();
       await controller.close();

@@ -249,6 +249,6 @@ describe('berth batch run (jobs)', () => {
     const remote = await main(['node', 'berth', '--server', 'http://127.0.0.1:1', 'batch', 'run', '--model', 'credit', '--input', 'x.csv', '--output', 'y.csv'],
       { out: () => undefined, err: (t) => void (err += t), env: {} });
     expect(remote).toBe(1);
-    expect(err).toContain('not supported yet');
+    expect(err).toContain('no Berth server at http://127.0.0.1:1');
   });
 });

@@ -135,7 +135,7 @@ describe('exportRegistry', () => {
       artifacts: { count: number };
     };
     expect(manifest.format).toBe('berth-export/1');
-    expect(manifest.schemaVersion).toBe(8);
+    expect(manifest.schemaVersion).toBe(9);
     expect(manifest.tables.versions.rows).toBe(2);
     expect(manifest.tables.tokens.rows).toBe(1);
     expect(manifest.tables.rollouts.rows).toBe(1);
@@ -238,14 +238,14 @@ describe('importRegistry refuses before writing anything', () => {
     await cp(exportDir, dir, { recursive: true });
     const manifestPath = join(dir, 'manifest.json');
     const m = JSON.parse(await readFile(manifestPath, 'utf8')) as { schemaVersion: number };
-    m.schemaVersion = 9;
+    m.schemaVersion = 10;
     await writeFile(manifestPath, JSON.stringify(m, null, 2) + '\n');
     // a consistent checksum list: only the schema check stands in the way
     const sums = (await readFile(join(dir, 'checksums.sha256'), 'utf8')).replace(/^[0-9a-f]{64}(?=  manifest\.json$)/m, sha(await readFile(manifestPath)));
     await writeFile(join(dir, 'checksums.sha256'), sums);
     const target = await openEmbeddedRegistry(join(root, 'target-schema'));
     try {
-      await expectBerthError(importRegistry(target, dir), 'INVALID_CONFIG', /schema version 9, the target registry 8; run `berth migrate`/);
+      await expectBerthError(importRegistry(target, dir), 'INVALID_CONFIG', /schema version 10, the target registry 9; run `berth migrate`/);
       expect(await rowCount(target)).toBe(0);
     } finally {
       await target.close();

@@ -10,6 +10,7 @@ import type { AliasDeleteResult, DeploymentDeleteResult, DeploymentList, Deploym
 import type { AliasMoveResult, DeployResult, DeploymentRecord, ModelRecord, RegisterVersionResult, VersionRecord } from '../../src/registry/index.js';
 import type { RolloutRecord, StartRolloutRequest } from '../../src/rollout/index.js';
 import type { ModelStatisticsView } from '../../src/serving/index.js';
+import type { JobRecord, JobRequest } from '../../src/jobs/index.js';
 
 /** Compiles only when `From` can be used where `To` is expected. */
 type Fits<From, To> = [From] extends [To] ? true : false;
@@ -30,8 +31,10 @@ describe('SDK types describe what the server answers', () => {
     expect(fits<Fits<DeployResult, Sdk.DeployResult>>()).toBe(true);
     expect(fits<Fits<DeploymentDeleteResult, Sdk.DeploymentDeleteResult>>()).toBe(true);
     expect(fits<Fits<RolloutRecord, Sdk.RolloutRecord>>()).toBe(true);
+    expect(fits<Fits<JobRecord, Sdk.JobRecord>>()).toBe(true);
     // what the SDK sends must be what the server takes
     expect(fits<Fits<Sdk.StartRolloutRequest, StartRolloutRequest>>()).toBe(true);
+    expect(fits<Fits<Sdk.JobRequest, JobRequest>>()).toBe(true);
   });
 
   it('statistics: the same numbers, camel-cased', () => {
