@@ -21,7 +21,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FIXTURES, fmtInt, fmtMs, root, run, runAsScript, sleep, tempDir } from './lib.js';
+import { FIXTURES, fmtInt, fmtMs, killGroup, root, run, runAsScript, sleep, tempDir } from './lib.js';
 import { ensureBuild } from './monitor.js';
 
 const log = (s) => process.stderr.write(`${s}\n`);
@@ -54,11 +54,15 @@ function child(args) {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
-/** `berth stream run` as a child process; `ready` resolves once it consumes. */
-function startStream(dataDir, natsUrl, names, batchRows, extra = []) {
+/**
+ * `berth stream run` as a child process in its own process group; `ready` resolves once it consumes.
+ * `timed` runs it under /usr/bin/time -v for the peak RSS (then stop() is not forwarded: use it with
+ * --exit-when-empty).
+ */
+function startStream(dataDir, natsUrl, names, batchRows, { timed = false, extra = [] } = {}) {
   const args = [berthBin, '--local', '--data-dir', dataDir, 'stream', 'run', '--model', 'credit', '--from', `${natsUrl}/${names.input}`, '--to', names.output, '--batch-rows', String(batchRows), '--json', ...extra];
-  const timed = existsSync('/usr/bin/time');
-  const proc = timed ? spawn('/usr/bin/time', ['-v', process.execPath, ...args], { cwd: root, env: { ...process.env, CI: '1' } }) : spawn(process.execPath, args, { cwd: root, env: { ...process.env, CI: '1' } });
+  const opts = { cwd: root, env: { ...process.env, CI: '1' }, detached: true };
+  const proc = timed && existsSync('/usr/bin/time') ? spawn('/usr/bin/time', ['-v', process.execPath, ...args], opts) : spawn(process.execPath, args, opts);
   let out = '';
   let err = '';
   let markReady;
@@ -73,7 +77,7 @@ function startStream(dataDir, natsUrl, names, batchRows, extra = []) {
     const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err);
     resolve({ code, signal, out, err, peakRssMb: rss ? Number(rss[1]) / 1024 : null });
   }));
-  return { proc, ready, exited, stop: () => proc.kill('SIGTERM') };
+  return { proc, ready, exited, stop: () => proc.kill('SIGTERM'), kill: () => killGroup(proc, 'SIGKILL') };
 }
 
 async function bench(argv) {
@@ -139,7 +143,7 @@ async function bench(argv) {
     }
     log(`  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     log('berth stream run --exit-when-empty: draining it');
-    const drain = startStream(dataDir, natsUrl, a, batchRows, ['--exit-when-empty']);
+    const drain = startStream(dataDir, natsUrl, a, batchRows, { timed: true, extra: ['--exit-when-empty'] });
     children.push(drain);
     const samples = [];
     let done = false;
@@ -227,7 +231,7 @@ async function bench(argv) {
     rmSync(dataDir, { recursive: true, force: true });
     return 0;
   } finally {
-    for (const c of children) c.proc.kill('SIGKILL');
+    for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.kill();
     for (const s of made) await jsm.streams.delete(s).catch(() => undefined);
     await nc.close();
   }

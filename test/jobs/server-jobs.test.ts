@@ -162,7 +162,7 @@ describe('server batch jobs', () => {
       [{ model: 'nope', input: 'golden.csv', output: 'x.csv' }, 404, 'MODEL_NOT_FOUND', ''],
       [{ model: 'credit@9', input: 'golden.csv', output: 'x.csv' }, 404, 'VERSION_NOT_FOUND', ''],
       [[1, 2], 400, 'INVALID_ARGUMENT', 'job'],
-      [{ model: 'credit', input: 'postgres://u:secret@127.0.0.1/db', query: 'select 1 order by 1', output: 'x.csv' }, 400, 'INVALID_ARGUMENT', 'input'],
+      [{ model: 'credit', input: 'postgres://u:hunter2pw@127.0.0.1/db', query: 'select 1 order by 1', output: 'x.csv' }, 400, 'INVALID_ARGUMENT', 'input'],
     ];
     for (const [body, status, code, field] of cases) {
       const r = await call('POST', '/v1/jobs', body);
@@ -174,8 +174,8 @@ describe('server batch jobs', () => {
     expect((await call('GET', '/v1/jobs?state=done')).body['field']).toBe('state');
     expect((await ts.server.jobs.list({ limit: 500 })).length).toBe(before);
     // nothing about a refused password is echoed back
-    const pw = await call('POST', '/v1/jobs', { model: 'credit', input: 'postgres://u:secret@127.0.0.1/db', query: 'select 1 order by 1', output: 'x.csv' });
-    expect(JSON.stringify(pw.body)).not.toContain('secret');
+    const pw = await call('POST', '/v1/jobs', { model: 'credit', input: 'postgres://u:hunter2pw@127.0.0.1/db', query: 'select 1 order by 1', output: 'x.csv' });
+    expect(JSON.stringify(pw.body)).not.toContain('hunter2pw');
   });
 
   it('keep callers without admin inside the jobs roots, and need predict on the model', async () => {
