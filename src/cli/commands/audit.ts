@@ -17,7 +17,7 @@ export const AUDIT_ACTION_CHOICES = [
   'alias.set', 'alias.delete', 'alias.rollback',
   'deployment.create', 'deployment.update', 'deployment.rollback', 'deployment.delete', 'deployment.fallback',
   'rollout.start', 'rollout.step', 'rollout.analysis', 'rollout.pause', 'rollout.resume', 'rollout.promote', 'rollout.abort', 'rollout.rollback', 'rollout.gates',
-  'token.create', 'token.revoke', 'config.change',
+  'token.create', 'token.revoke', 'config.change', 'job.submit', 'job.cancel', 'schedule.create', 'schedule.update', 'schedule.delete',
 ] as const;
 
 /**

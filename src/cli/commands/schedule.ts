@@ -107,6 +107,7 @@ export function addScheduleCommands(program: Command, ctx: CliContext): void {
     .command('list')
     .description('every schedule, with its next run')
     .option('--json', 'print them as JSON')
+    .addHelpText('after', examples('berth schedule list', 'berth schedule list --json'))
     .action(async (o: { json?: boolean }) => {
       const { schedules } = await (await server(ctx)).listSchedules();
       if (ctx.globals.json || o.json === true) {
@@ -127,6 +128,7 @@ export function addScheduleCommands(program: Command, ctx: CliContext): void {
     .argument('<name>')
     .option('--runs <n>', 'recent runs to show (default 10)', optionParser((t) => parseCount('--runs', t, 1)))
     .option('--json', 'print the schedule and its runs as JSON')
+    .addHelpText('after', examples('berth schedule show nightly-credit', 'berth schedule show nightly-credit --runs 30 --json'))
     .action(async (name: string, o: { runs?: number; json?: boolean }) => {
       const client = await server(ctx);
       const s = await client.getSchedule(name);
@@ -143,6 +145,7 @@ export function addScheduleCommands(program: Command, ctx: CliContext): void {
       .description(what)
       .argument('<name>')
       .option('--json', 'print the schedule as JSON')
+      .addHelpText('after', examples(`berth schedule ${action} nightly-credit`))
       .action(async (name: string, o: { json?: boolean }) => {
         const s = (await (await server(ctx)).scheduleAction(name, action)) as ScheduleRecord;
         if (ctx.globals.json || o.json === true) ctx.io.out(JSON.stringify(s, null, 2) + '\n');
@@ -154,6 +157,7 @@ export function addScheduleCommands(program: Command, ctx: CliContext): void {
     .description("submit the schedule's job now (the timetable is unchanged)")
     .argument('<name>')
     .option('--json', 'print the job as JSON')
+    .addHelpText('after', examples('berth schedule run nightly-credit', 'berth batch logs $(berth schedule run nightly-credit --json | jq .id) --follow'))
     .action(async (name: string, o: { json?: boolean }) => {
       const j = (await (await server(ctx)).scheduleAction(name, 'run')) as JobRecord;
       if (ctx.globals.json || o.json === true) ctx.io.out(JSON.stringify(j, null, 2) + '\n');
@@ -164,6 +168,7 @@ export function addScheduleCommands(program: Command, ctx: CliContext): void {
     .description('delete a schedule (its past runs stay in berth batch list --remote)')
     .argument('<name>')
     .option('--json', 'print the answer as JSON')
+    .addHelpText('after', examples('berth schedule delete nightly-credit'))
     .action(async (name: string, o: { json?: boolean }) => {
       const r = await (await server(ctx)).deleteSchedule(name);
       if (ctx.globals.json || o.json === true) ctx.io.out(JSON.stringify(r, null, 2) + '\n');
