@@ -2,15 +2,16 @@
 // `npm run bench -- stream`: `berth stream run` on the credit model over NATS JetStream, against raw
 // onnxruntime-node on the same model at the same batch size, all in one run (bench/README.md, "Stream").
 //
-//   npm run bench -- stream [--nats nats://127.0.0.1:4222] [--backlog 50000] [--batch-rows 256]
-//                           [--latency-seconds 10] [--no-build] [--json out.json]
+//   npm run bench -- stream [--nats nats://127.0.0.1:4222] [--backlog 100000] [--small 25000] [--batch-rows 256]
+//                           [--latency-seconds 10] [--latency-rate N] [--no-build] [--json out.json]
 //
 // 1. Raw onnxruntime-node (child process): credit with Berth's session options on tensors built beforehand
 //    from the fixture's reference rows, at --batch-rows: rows/s.
 // 2. Sustained rate: --backlog messages (one credit row each, the reference rows over and over with distinct
 //    ids) are stored in a fresh stream first; then `berth stream run … --exit-when-empty` (the real binary,
 //    under /usr/bin/time -v for its peak RSS) drains them. The rate is taken from the output stream's message
-//    count between 10 % and 90 % of the backlog, so process start and the exit check do not count.
+//    count between 10 % and 90 % of the backlog, so process start and the exit check do not count. A --small
+//    backlog (default a quarter) is drained first, so the two peak RSS figures show whether memory follows the backlog.
 // 3. Latency: a fresh pair of streams and a running `berth stream run`; this process publishes at half the
 //    sustained rate for --latency-seconds, each message stamped with its send time in a header, and a
 //    subscriber on the output subject (in this process, same clock) measures send → result. The first second
@@ -85,9 +86,11 @@ async function bench(argv) {
     args: argv,
     options: {
       nats: { type: 'string', default: process.env.BERTH_TEST_NATS_URL || 'nats://127.0.0.1:4222' },
-      backlog: { type: 'string', default: '50000' },
+      backlog: { type: 'string', default: '100000' },
+      small: { type: 'string' },
       'batch-rows': { type: 'string', default: '256' },
       'latency-seconds': { type: 'string', default: '10' },
+      'latency-rate': { type: 'string' },
       'no-build': { type: 'boolean', default: false },
       json: { type: 'string' },
     },
@@ -95,8 +98,10 @@ async function bench(argv) {
   const natsUrl = values.nats.replace(/\/+$/, '');
   const backlog = Number(values.backlog);
   const batchRows = Number(values['batch-rows']);
+  const small = values.small !== undefined ? Number(values.small) : Math.round(backlog / 4);
   const latencySeconds = Number(values['latency-seconds']);
   if (!Number.isInteger(backlog) || backlog < 1000) throw new Error(`--backlog: expected an integer ≥ 1000, got ${values.backlog}`);
+  if (!Number.isInteger(small) || small < 1000 || small >= backlog) throw new Error(`--small: expected an integer in [1000, --backlog), got ${values.small}`);
   if (!Number.isInteger(batchRows) || batchRows < 1) throw new Error(`--batch-rows: expected a positive integer, got ${values['batch-rows']}`);
   if (!(latencySeconds >= 2)) throw new Error(`--latency-seconds: expected ≥ 2, got ${values['latency-seconds']}`);
   if (!FIXTURES) throw new Error('fixtures not found: set BERTH_FIXTURES or put them at ../shared/fixtures');
@@ -130,41 +135,50 @@ async function bench(argv) {
     const raw = child(['raw', String(batchRows)]);
     log(`  ${fmtInt(raw.rows_per_s)} rows/s`);
 
-    // 2. sustained: drain a stored backlog
+    // 2. sustained: drain a stored backlog (a small one first, for the memory comparison)
     const tag = `${process.pid}_${Date.now().toString(36)}`;
-    const a = await makeStreams(`${tag}_a`);
-    log(`storing a backlog of ${fmtInt(backlog)} messages`);
-    const t0 = performance.now();
-    for (let at = 0; at < backlog; at += 1000) {
-      await Promise.all(Array.from({ length: Math.min(1000, backlog - at) }, (_, k) => {
-        const i = at + k;
-        return js.publish(a.input, JSON.stringify({ id: `m${i + 1}`, ...rows[i % rows.length] }));
-      }));
-    }
-    log(`  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    log('berth stream run --exit-when-empty: draining it');
-    const drain = startStream(dataDir, natsUrl, a, batchRows, { timed: true, extra: ['--exit-when-empty'] });
-    children.push(drain);
-    const samples = [];
-    let done = false;
-    void drain.exited.then(() => (done = true));
-    while (!done) {
-      const count = (await jsm.streams.info(a.streams[1])).state.messages;
-      samples.push({ t: performance.now(), count });
-      if (count >= backlog) break;
-      await sleep(50);
-    }
-    const drained = await drain.exited;
-    if (drained.code !== 0) throw new Error(`berth stream run exited ${drained.code}: ${drained.err.trim().split('\n').slice(-5).join(' | ')}`);
-    const summary = JSON.parse(drained.out);
-    const at = (q) => samples.find((s) => s.count >= q * backlog);
-    const s10 = at(0.1);
-    const s90 = at(0.9);
-    const sustained = s10 && s90 && s90.t > s10.t ? (s90.count - s10.count) / ((s90.t - s10.t) / 1000) : summary.messagesPerSecond;
-    log(`  ${fmtInt(sustained)} msgs/s (10 % → 90 %), summary ${fmtInt(summary.messagesPerSecond)} msgs/s over ${summary.seconds.toFixed(1)} s, peak RSS ${drained.peakRssMb?.toFixed(0) ?? 'n/a'} MB`);
+    const drainBacklog = async (label, count) => {
+      const a = await makeStreams(`${tag}_${label}`);
+      log(`storing a backlog of ${fmtInt(count)} messages`);
+      const t0 = performance.now();
+      for (let at = 0; at < count; at += 1000) {
+        await Promise.all(Array.from({ length: Math.min(1000, count - at) }, (_, k) => {
+          const i = at + k;
+          return js.publish(a.input, JSON.stringify({ id: `m${i + 1}`, ...rows[i % rows.length] }));
+        }));
+      }
+      log(`  stored in ${((performance.now() - t0) / 1000).toFixed(1)} s; berth stream run --exit-when-empty drains it`);
+      const drain = startStream(dataDir, natsUrl, a, batchRows, { timed: true, extra: ['--exit-when-empty'] });
+      children.push(drain);
+      const samples = [];
+      let done = false;
+      void drain.exited.then(() => (done = true));
+      while (!done) {
+        const stored = (await jsm.streams.info(a.streams[1])).state.messages;
+        samples.push({ t: performance.now(), count: stored });
+        if (stored >= count) break;
+        await sleep(50);
+      }
+      const drained = await drain.exited;
+      if (drained.code !== 0) throw new Error(`berth stream run exited ${drained.code}: ${drained.err.trim().split('\n').slice(-5).join(' | ')}`);
+      const summary = JSON.parse(drained.out);
+      if (summary.published !== count) throw new Error(`berth stream run published ${summary.published} results for ${count} messages`);
+      const at = (q) => samples.find((x) => x.count >= q * count);
+      const s10 = at(0.1);
+      const s90 = at(0.9);
+      const rate = s10 && s90 && s90.t > s10.t ? (s90.count - s10.count) / ((s90.t - s10.t) / 1000) : summary.messagesPerSecond;
+      log(`  ${fmtInt(rate)} msgs/s (10 % → 90 %); whole run ${fmtInt(summary.messagesPerSecond)} msgs/s over ${summary.seconds.toFixed(1)} s; peak RSS ${drained.peakRssMb?.toFixed(0) ?? 'n/a'} MB`);
+      for (const x of a.streams) await jsm.streams.delete(x).catch(() => undefined);
+      return { count, rate, summary, peakRssMb: drained.peakRssMb };
+    };
+    const smallDrain = await drainBacklog('s', small);
+    const bigDrain = await drainBacklog('a', backlog);
+    const sustained = bigDrain.rate;
+    const summary = bigDrain.summary;
+    const drained = bigDrain;
 
     // 3. latency at half the sustained rate
-    const rate = Math.max(100, Math.round(sustained / 2));
+    const rate = values['latency-rate'] !== undefined ? Number(values['latency-rate']) : Math.max(100, Math.round(sustained / 2));
     const b = await makeStreams(`${tag}_b`);
     const live = startStream(dataDir, natsUrl, b, batchRows);
     children.push(live);
@@ -180,7 +194,7 @@ async function bench(argv) {
         if (m.headers?.get('Bench-Counted') === '1') latencies.push(now - stamp);
       },
     });
-    log(`paced publisher: ${fmtInt(rate)} msgs/s for ${latencySeconds} s (half the sustained rate)`);
+    log(`paced publisher: ${fmtInt(rate)} msgs/s for ${latencySeconds} s${values['latency-rate'] === undefined ? ' (half the sustained rate)' : ''}`);
     let sent = 0;
     const start = performance.now();
     await new Promise((resolve) => {
@@ -222,12 +236,12 @@ async function bench(argv) {
       `| sustained: draining a stored backlog of ${fmtInt(backlog)} messages (10 % → 90 %) | ${fmtInt(sustained)} msgs/s |`,
       `| sustained ÷ raw | ${(ratio * 100).toFixed(1)} % |`,
       `| the whole run (start, drain, exit check) | ${summary.seconds.toFixed(1)} s, ${fmtInt(summary.messagesPerSecond)} msgs/s |`,
-      `| peak RSS while draining | ${drained.peakRssMb?.toFixed(0) ?? 'n/a'} MB |`,
-      `| end to end at ${fmtInt(rate)} msgs/s (half), ${fmtInt(lat.count)} messages after 1 s warm-up: p50 / p99 / max | ${fmtMs(lat.p50)} / ${fmtMs(lat.p99)} / ${fmtMs(lat.max)} ms |`,
+      `| peak RSS draining ${fmtInt(small)} → ${fmtInt(backlog)} messages | ${smallDrain.peakRssMb?.toFixed(0) ?? 'n/a'} → ${drained.peakRssMb?.toFixed(0) ?? 'n/a'} MB |`,
+      `| end to end at ${fmtInt(rate)} msgs/s${values['latency-rate'] === undefined ? ' (half)' : ''}, ${fmtInt(lat.count)} messages after 1 s warm-up: p50 / p99 / max | ${fmtMs(lat.p50)} / ${fmtMs(lat.p99)} / ${fmtMs(lat.max)} ms |`,
       '',
     ];
     process.stdout.write(L.join('\n'));
-    if (values.json) writeFileSync(values.json, JSON.stringify({ backlog, batchRows, raw, sustained, ratio, drain: { summary, peakRssMb: drained.peakRssMb }, latency: { rate, sent, received, ...lat } }, null, 2));
+    if (values.json) writeFileSync(values.json, JSON.stringify({ backlog, batchRows, raw, sustained, ratio, drain: { summary, peakRssMb: drained.peakRssMb }, small: { count: small, rate: smallDrain.rate, peakRssMb: smallDrain.peakRssMb }, latency: { rate, sent, received, ...lat } }, null, 2));
     rmSync(dataDir, { recursive: true, force: true });
     return 0;
   } finally {

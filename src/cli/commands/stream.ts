@@ -59,13 +59,13 @@ Results on --to, one message per row, with the prediction columns batch jobs wri
   {"id": "a1", "model": "credit", "version": 3, "label": "repaid", "p_repaid": 0.93, "p_default": 0.07}
 Ctrl-C (SIGINT) or SIGTERM stops gracefully: in-flight batches finish and are acked; a second signal stops at once.
 ${examples(
-  '# streams first: inputs, and results with their dead letters',
-  "nats stream add LOANS --subjects 'loans.new' --defaults",
-  "nats stream add SCORES --subjects 'loans.scored' --subjects 'loans.scored.rejected' --defaults",
   'berth stream run --model credit@production --from nats://127.0.0.1:4222/loans.new --to loans.scored',
   'berth stream run --model credit --from nats://nats:4222/loans.new --to loans.scored --batch-rows 512 --max-delay-ms 10',
   'berth stream run --model bc@3 --from nats://127.0.0.1:4222/bc.in --to bc.out --format v2 --exit-when-empty --json',
   '# run it again (same --durable, or the same model and subjects): it resumes where it stopped',
+  '# the streams, made once beforehand: the inputs, and the results with their dead letters',
+  "nats stream add LOANS --subjects 'loans.new' --defaults",
+  "nats stream add SCORES --subjects 'loans.scored' --subjects 'loans.scored.rejected' --defaults",
 )}`,
     )
     .action(async (o: StreamRunFlags) => {
