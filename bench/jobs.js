@@ -143,6 +143,7 @@ export async function jobs(argv) {
     const rpsRatio = median(rounds.map((r) => r.busy.ok_rps / r.idle.ok_rps));
     const errors = rounds.reduce((s, r) => s + r.idle.non2xx + r.busy.non2xx + (r.idle.sockerr ?? 0) + (r.busy.sockerr ?? 0), 0);
     const rawP50 = raw?.latency?.p50_ms;
+    const rawB1 = raw?.throughput?.find((t) => t.batch === 1)?.rows_per_s;
     const lines = [
       `## Server jobs: online inference while a batch job runs (${conns} connections, ${duration} s × ${repeat} rounds)`,
       '',
@@ -150,7 +151,7 @@ export async function jobs(argv) {
       '|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...rounds.map((r, i) => `| ${i + 1} | ${fmtMs(r.idle.p50)} | ${fmtMs(r.idle.p99)} | ${fmtInt(r.idle.ok_rps)} | ${fmtMs(r.busy.p50)} | ${fmtMs(r.busy.p99)} | ${fmtInt(r.busy.ok_rps)} | ${fmtInt(r.jobRowsPerSecond)} |`),
       '',
-      `raw onnxruntime-node, breast-cancer-gbt batch 1: p50 ${fmtMs(rawP50)} ms (same run)`,
+      `raw onnxruntime-node, breast-cancer-gbt batch 1: p50 ${fmtMs(rawP50)} ms, ${fmtInt(rawB1)} rows/s (same run); online req/s ÷ raw batch-1 rows/s: idle ${fmtX(median(rounds.map((r) => r.idle.ok_rps)) / rawB1)}, with a job ${fmtX(median(rounds.map((r) => r.busy.ok_rps)) / rawB1)}`,
       `p99 with a job ÷ p99 idle (median of rounds): ${fmtX(ratio)}; req/s with a job ÷ idle: ${fmtX(rpsRatio)}; failed requests: ${errors}`,
       `${ratio <= TARGET && errors === 0 ? 'PASS' : 'MISS'} online p99 while a job runs ≤ ${TARGET}× idle`,
     ];

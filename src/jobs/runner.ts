@@ -142,7 +142,8 @@ export class JobRunner {
 
   private launch(job: JobRecord): void {
     const [bin, ...pre] = this.opts.command;
-    const args = [...pre, ...jobArguments(job, this.opts.dataDir)];
+    const jobArgs = jobArguments(job, this.opts.dataDir);
+    const args = [...pre, ...jobArgs];
     const child = spawn(bin!, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...this.opts.env, BERTH_JOB_IPC: '1', NO_COLOR: '1' },
@@ -182,7 +183,7 @@ export class JobRunner {
         r.error = { code: m.code, message: m.message };
       }
     });
-    void this.opts.store.log(job.id, 'info', `run ${job.attempts} on ${this.opts.holder} (pid ${child.pid ?? '?'}, nice ${this.opts.nice}): berth ${jobArguments(job, this.opts.dataDir).join(' ')}`).catch(() => undefined);
+    void this.opts.store.log(job.id, 'info', `run ${job.attempts} on ${this.opts.holder} (pid ${child.pid ?? '?'}, nice ${this.opts.nice}): berth ${jobArgs.join(' ')}`).catch(() => undefined);
     void exited.then(async (how) => {
       if (partial.trim() !== '') r.pendingLines.push(partial);
       await this.settle(r, how).catch((err) => this.opts.logger.error('jobs: recording how a job ended failed', { job: job.id, error: toBerthError(err).message }));

@@ -39,9 +39,7 @@ export class JobService {
    * version the alias pointed at when it was submitted, whatever happens to the alias meanwhile.
    */
   async submit(body: unknown, who: SubmitOptions): Promise<JobRecord> {
-    const req = confineJobPaths(parseJobRequest(body), this.opts.roots, who.admin);
-    const version = await this.opts.registry.resolve(ModelRef.parse(req.model));
-    await this.opts.verifyVersion?.(version);
+    const { req, version } = await this.checked(body, who.admin);
     checkInput(req);
     const job = await this.opts.store.submit({
       request: req, model: version.model, version: version.version, actor: who.actor,
@@ -59,9 +57,15 @@ export class JobService {
    * resolved, ready to store.
    */
   async check(body: unknown, admin: boolean): Promise<JobRequest> {
+    return (await this.checked(body, admin)).req;
+  }
+
+  /** Fields, paths (against the caller's rights), the model reference and the version's trust. */
+  private async checked(body: unknown, admin: boolean): Promise<{ req: JobRequest; version: VersionRecord }> {
     const req = confineJobPaths(parseJobRequest(body), this.opts.roots, admin);
-    await this.opts.registry.resolve(ModelRef.parse(req.model));
-    return req;
+    const version = await this.opts.registry.resolve(ModelRef.parse(req.model));
+    await this.opts.verifyVersion?.(version);
+    return { req, version };
   }
 
   get(id: number): Promise<JobRecord> {

@@ -65,3 +65,21 @@ export function sendError(reply: FastifyReply, request: FastifyRequest | undefin
 function jsonSafe(_k: string, v: unknown): unknown {
   return typeof v === 'bigint' ? v.toString() : v;
 }
+
+/**
+ * A JSON route's answer: `fn`'s result as JSON with `status`, or the error answer for what it threw.
+ *
+ * @example
+ * const send = jsonSender(logger);
+ * app.get('/v1/things', (req, reply) => send(req, reply, async () => things.list()));
+ */
+export function jsonSender(logger: Logger): (req: FastifyRequest, reply: FastifyReply, fn: () => Promise<unknown>, status?: number) => Promise<FastifyReply> {
+  return async (req, reply, fn, status = 200) => {
+    try {
+      const out = await fn();
+      return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(out));
+    } catch (err) {
+      return sendError(reply, req, err, logger);
+    }
+  };
+}

@@ -3,7 +3,7 @@ import { BerthError, type Logger } from '../core/index.js';
 import { JOB_STATES, type JobService, type JobState, type Scheduler } from '../jobs/index.js';
 import { allows } from '../security/index.js';
 import { principalOf } from './guard.js';
-import { sendError } from './http-errors.js';
+import { jsonSender } from './http-errors.js';
 import { actorOf } from './management-rest.js';
 
 export interface JobsRestOptions {
@@ -73,14 +73,7 @@ function modelOfBody(body: unknown): string {
  */
 export function registerJobRoutes(app: FastifyInstance, opts: JobsRestOptions): void {
   const { jobs, logger } = opts;
-  const send = async (req: FastifyRequest, reply: FastifyReply, fn: () => Promise<unknown>, status = 200): Promise<unknown> => {
-    try {
-      const out = await fn();
-      return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(out));
-    } catch (err) {
-      return sendError(reply, req, err, logger);
-    }
-  };
+  const send = jsonSender(logger);
 
   app.post('/v1/jobs', async (req, reply) =>
     send(

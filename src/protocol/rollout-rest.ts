@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseRolloutRequest, type RolloutController, type StartRolloutRequest } from '../rollout/index.js';
 import { allows } from '../security/index.js';
 import { principalOf } from './guard.js';
-import { sendError } from './http-errors.js';
+import { jsonSender } from './http-errors.js';
 import { actorOf } from './management-rest.js';
 
 export interface RolloutRestOptions {
@@ -31,14 +31,7 @@ type NameP = { Params: { name: string } };
  */
 export function registerRolloutRoutes(app: FastifyInstance, opts: RolloutRestOptions): void {
   const { rollouts, logger } = opts;
-  const send = async (req: FastifyRequest, reply: FastifyReply, fn: () => Promise<unknown>, status = 200): Promise<unknown> => {
-    try {
-      const out = await fn();
-      return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(out));
-    } catch (err) {
-      return sendError(reply, req, err, logger);
-    }
-  };
+  const send = jsonSender(logger);
   const name = (req: FastifyRequest<NameP>): string => assertName('deployment', req.params.name);
 
   app.post<NameP>('/v1/deployments/:name/rollout', async (req, reply) =>

@@ -27,12 +27,24 @@ export interface RemoteRunFlags {
   detach?: boolean;
 }
 
-async function server(ctx: CliContext): Promise<RemoteClient> {
+/** The server for commands that only a server can answer (jobs, schedules). */
+export async function serverClient(ctx: CliContext, what: string): Promise<RemoteClient> {
   const c = await ctx.client({ needServer: true });
-  if (c.kind !== 'remote') {
-    throw new BerthError('SERVER_UNREACHABLE', `server jobs need a running server; start one with \`berth serve\` or pass --server URL`);
-  }
+  if (c.kind !== 'remote') throw new BerthError('SERVER_UNREACHABLE', `${what} live on a server; start one with \`berth serve\` or pass --server URL`);
   return c as RemoteClient;
+}
+
+const server = (ctx: CliContext): Promise<RemoteClient> => serverClient(ctx, 'server jobs');
+
+/** The flags a job is made of (`batch run --remote`, `schedule create`), as the API's job request. */
+export function jobRequestOf(o: Omit<RemoteRunFlags, 'json' | 'detach'>): JobRequest {
+  const req = { model: o.model, input: o.input, output: o.output } as JobRequest & Record<string, unknown>;
+  for (const [k, v] of Object.entries({ inputFormat: o.inputFormat, query: o.query, format: o.format, ifExists: o.ifExists, onError: o.onError, batchRows: o.batchRows, partRows: o.partRows })) {
+    if (v !== undefined) req[k] = v;
+  }
+  const key = o.key?.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  if (key !== undefined && key.length > 0) req.key = key;
+  return req;
 }
 
 function jobIdOf(raw: string): number {
@@ -86,13 +98,7 @@ function renderJob(j: JobRecord): string {
 /** `berth batch run --remote`: submit, then follow the job to its end (or `--detach`). */
 export async function runRemote(ctx: CliContext, o: RemoteRunFlags): Promise<void> {
   const client = await server(ctx);
-  const req: JobRequest = { model: o.model, input: o.input, output: o.output } as JobRequest;
-  const extra = req as unknown as Record<string, unknown>;
-  for (const [k, v] of Object.entries({ inputFormat: o.inputFormat, query: o.query, format: o.format, ifExists: o.ifExists, onError: o.onError, batchRows: o.batchRows, partRows: o.partRows })) {
-    if (v !== undefined) extra[k] = v;
-  }
-  const key = o.key?.split(',').map((k) => k.trim()).filter((k) => k !== '');
-  if (key !== undefined && key.length > 0) req.key = key;
+  const req = jobRequestOf(o);
   const json = ctx.globals.json || o.json === true;
   const job = await client.submitJob(req);
   if (o.detach === true) {

@@ -1,36 +1,19 @@
 import { Command, Option } from 'commander';
-import { BerthError } from '../../core/index.js';
 import { INPUT_FORMATS, MISSED_POLICIES, ON_ERROR, OUTPUT_FORMATS, parseCron, type JobRecord, type ScheduleRecord } from '../../jobs/index.js';
 import type { CliContext } from '../context.js';
 import { parseCount } from '../parse.js';
 import type { RemoteClient } from '../remote-client.js';
-import { renderJobLine } from './batch-remote.js';
+import { jobRequestOf, renderJobLine, serverClient, type RemoteRunFlags } from './batch-remote.js';
 import { examples, optionParser } from './options.js';
 
-interface CreateFlags {
+interface CreateFlags extends Omit<RemoteRunFlags, 'detach'> {
   cron: string;
   timezone?: string;
   missed?: string;
   paused?: boolean;
-  model: string;
-  input: string;
-  inputFormat?: string;
-  query?: string;
-  output: string;
-  format?: string;
-  ifExists?: string;
-  key?: string;
-  onError?: string;
-  batchRows?: number;
-  partRows?: number;
-  json?: boolean;
 }
 
-async function server(ctx: CliContext): Promise<RemoteClient> {
-  const c = await ctx.client({ needServer: true });
-  if (c.kind !== 'remote') throw new BerthError('SERVER_UNREACHABLE', 'schedules live on a server; start one with `berth serve` or pass --server URL');
-  return c as RemoteClient;
-}
+const server = (ctx: CliContext): Promise<RemoteClient> => serverClient(ctx, 'schedules');
 
 function renderSchedule(s: ScheduleRecord, runs: JobRecord[]): string {
   const lines = [
@@ -92,12 +75,7 @@ export function addScheduleCommands(program: Command, ctx: CliContext): void {
       ),
     )
     .action(async (name: string, o: CreateFlags) => {
-      const job: Record<string, unknown> = { model: o.model, input: o.input, output: o.output };
-      for (const [k, v] of Object.entries({ inputFormat: o.inputFormat, query: o.query, format: o.format, ifExists: o.ifExists, onError: o.onError, batchRows: o.batchRows, partRows: o.partRows })) {
-        if (v !== undefined) job[k] = v;
-      }
-      const key = o.key?.split(',').map((k) => k.trim()).filter((k) => k !== '');
-      if (key !== undefined && key.length > 0) job['key'] = key;
+      const job = jobRequestOf(o);
       const body = { name, cron: o.cron, job, enabled: o.paused !== true, ...(o.timezone !== undefined ? { timezone: o.timezone } : {}), ...(o.missed !== undefined ? { missed: o.missed } : {}) };
       const s = await (await server(ctx)).createSchedule(body);
       if (ctx.globals.json || o.json === true) ctx.io.out(JSON.stringify(s, null, 2) + '\n');
