@@ -210,7 +210,12 @@ export interface JobsConfig {
    * (relative paths resolve under the first); empty = `<dataDir>/batch`
    */
   roots: string[];
-  /** the job processes' CPU niceness (0–19): online inference gets the CPU first */
+  /**
+   * start job processes in the kernel's idle scheduling class (Linux, through `chrt`): any online
+   * request preempts them at once, and a job only uses CPU that online traffic leaves over
+   */
+  idlePriority: boolean;
+  /** the job processes' CPU niceness (0–19) where the idle class is off or missing */
   nice: number;
 }
 
@@ -255,7 +260,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   cors: { origins: [] },
   artifacts: { url: null, publicKeys: [], requireSignature: false },
   extraction: { enabled: true, windowMs: 3_600_000, minRows: 2000 },
-  jobs: { enabled: true, maxConcurrent: 1, roots: [], nice: 10 },
+  jobs: { enabled: true, maxConcurrent: 1, roots: [], idlePriority: true, nice: 10 },
   redis: { url: null },
   database: { url: null },
   logLevel: 'info',
@@ -463,6 +468,7 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   int('extraction.minRows', cfg.extraction.minRows, 1);
   bool('jobs.enabled', cfg.jobs.enabled);
   int('jobs.maxConcurrent', cfg.jobs.maxConcurrent, 1);
+  bool('jobs.idlePriority', cfg.jobs.idlePriority);
   if (!Array.isArray(cfg.jobs.roots) || cfg.jobs.roots.some((r) => typeof r !== 'string' || r === '')) {
     problems.push(`jobs.roots: expected a list of directories, got ${JSON.stringify(cfg.jobs.roots)}`);
   }

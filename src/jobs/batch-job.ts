@@ -8,6 +8,7 @@ import path from 'node:path';
 import { BerthError } from '../core/index.js';
 import type { VersionRecord } from '../registry/index.js';
 import { FeatureMapping } from './mapping.js';
+import { collectGarbage } from './memory.js';
 import { Scorer, type ModelArtifacts } from './scorer.js';
 import {
   assembleOutput, finishedParts, outputFormatOf, writePart,
@@ -316,6 +317,8 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchJobDeps): Promi
       partValues = columns.map(() => []);
       partRejected = [];
       partIn = 0;
+      // the part's values and the chunks behind them are garbage now: collect it before the next part
+      collectGarbage();
     };
 
     const textColumns = source.format === 'csv' ? mapping.features : [];

@@ -14,7 +14,7 @@ export {
 } from './source.js';
 export type { DownloadProgress } from './download.js';
 export { JobStore, JOB_STATES, FINISHED_JOB_STATES, jobNotFound, type JobRecord, type JobState, type JobProgress, type JobLogLine, type JobListOptions } from './store.js';
-export { JobRunner, jobArguments, type JobRunnerOptions, type JobChildMessage } from './runner.js';
+export { JobRunner, jobArguments, jobPriority, type JobPriority, type JobRunnerOptions, type JobChildMessage } from './runner.js';
 export { parseJobRequest, confineJobPaths, isUrl, type JobRequest } from './job-request.js';
 export { JobService, type JobServiceOptions, type SubmitOptions } from './service.js';
 export { runStream, parseNatsAddress, subjectMatches, defaultDurableName, STREAM_FORMATS, type NatsAddress, type StreamDeps, type StreamFormat, type StreamRun, type StreamSpec, type StreamStats, type StreamSummary } from './stream.js';

@@ -1,12 +1,17 @@
 /**
  * Runs the server's batch jobs. Each job is a `berth batch run` child process at a lower CPU
- * priority (nice), so a job never runs on the server's event loop, never shares its heap, and the
- * kernel gives online inference the CPU first. The child reports progress over an IPC channel and
+ * priority, so a job never runs on the server's event loop, never shares its heap, and the kernel
+ * gives online inference the CPU first. On Linux the child starts in the kernel's idle scheduling
+ * class (SCHED_IDLE, through `chrt`): a waking server thread preempts it at once, so a job only
+ * uses CPU that online requests leave over. Elsewhere, or with `jobs.idlePriority: false`, it
+ * starts under `nice`. Either way the class is set before the process starts, so every thread it
+ * creates (runtime, DuckDB, V8) inherits it. The child reports progress over an IPC channel and
  * stops at its next batch when told to (cancel, shutdown) or when the channel closes (the server
  * died): its finished parts stay, and the job's next run resumes from them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { setPriority } from 'node:os';
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
 import { toBerthError, type Logger } from '../core/index.js';
 import { type JobProgress, type JobRecord, type JobStore } from './store.js';
 
@@ -22,8 +27,10 @@ export interface JobRunnerOptions {
   dataDir: string;
   /** the children's environment (the registry's database and artifact URLs travel here) */
   env: NodeJS.ProcessEnv;
-  /** CPU niceness of the children, 0–19 */
+  /** CPU niceness of the children, 0–19 (used where the idle class is off or unavailable) */
   nice: number;
+  /** start children in the idle scheduling class where the OS has one (default true) */
+  idlePriority?: boolean;
   logger: Logger;
   /** how often the queue is looked at for work (ms, default 1,000) */
   pollMs?: number;
@@ -69,6 +76,44 @@ export function jobArguments(job: JobRecord, dataDir: string): string[] {
   return args;
 }
 
+/** How job processes are started at a low CPU priority: the argv prefix, and words for the logs. */
+export interface JobPriority {
+  prefix: string[];
+  describe: string;
+}
+
+function findExecutable(name: string, envPath: string | undefined): string | null {
+  const dirs = [...(envPath ?? '').split(path.delimiter).filter((d) => d !== ''), '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+  for (const dir of dirs) {
+    const file = path.join(dir, name);
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/**
+ * The wrapper that starts a job at a low priority: `chrt --idle 0` on Linux when wanted and
+ * installed, else `nice -n N` where `nice` exists, else nothing (the job runs at the server's
+ * priority, and the logs say so).
+ */
+export function jobPriority(opts: { nice: number; idlePriority: boolean; envPath?: string | undefined; platform?: NodeJS.Platform }): JobPriority {
+  const platform = opts.platform ?? process.platform;
+  if (opts.idlePriority && platform === 'linux') {
+    const chrt = findExecutable('chrt', opts.envPath);
+    if (chrt !== null) return { prefix: [chrt, '--idle', '0'], describe: 'idle scheduling class' };
+  }
+  if (opts.nice > 0 && platform !== 'win32') {
+    const nice = findExecutable('nice', opts.envPath);
+    if (nice !== null) return { prefix: [nice, '-n', String(opts.nice)], describe: `nice ${opts.nice}` };
+  }
+  return { prefix: [], describe: opts.nice === 0 && !opts.idlePriority ? 'normal priority (jobs.nice 0)' : 'normal priority (no chrt or nice found)' };
+}
+
 /**
  * Takes queued jobs (and jobs whose replica died) up to `maxConcurrent` at once, runs each in a
  * child process, keeps its lease and progress fresh, and records how it ended.
@@ -87,10 +132,12 @@ export class JobRunner {
   private closed = false;
   private readonly leaseMs: number;
   private readonly maxAttempts: number;
+  private readonly priority: JobPriority;
 
   constructor(private readonly opts: JobRunnerOptions) {
     this.leaseMs = opts.leaseMs ?? 20_000;
     this.maxAttempts = opts.maxAttempts ?? 3;
+    this.priority = jobPriority({ nice: opts.nice, idlePriority: opts.idlePriority ?? true, envPath: opts.env['PATH'] });
   }
 
   start(): void {
@@ -141,9 +188,8 @@ export class JobRunner {
   }
 
   private launch(job: JobRecord): void {
-    const [bin, ...pre] = this.opts.command;
     const jobArgs = jobArguments(job, this.opts.dataDir);
-    const args = [...pre, ...jobArgs];
+    const [bin, ...args] = [...this.priority.prefix, ...this.opts.command, ...jobArgs];
     const child = spawn(bin!, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...this.opts.env, BERTH_JOB_IPC: '1', NO_COLOR: '1' },
@@ -157,13 +203,6 @@ export class JobRunner {
     });
     const r: Running = { job, child, progress: job.progress, stopping: null, error: null, stdout: '', pendingLines: [], exited };
     this.running.set(job.id, r);
-    if (child.pid !== undefined) {
-      try {
-        setPriority(child.pid, this.opts.nice);
-      } catch {
-        // not permitted here: the job runs at the server's priority
-      }
-    }
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (d: string) => {
       if (r.stdout.length < 1_000_000) r.stdout += d;
@@ -183,7 +222,7 @@ export class JobRunner {
         r.error = { code: m.code, message: m.message };
       }
     });
-    void this.opts.store.log(job.id, 'info', `run ${job.attempts} on ${this.opts.holder} (pid ${child.pid ?? '?'}, nice ${this.opts.nice}): berth ${jobArgs.join(' ')}`).catch(() => undefined);
+    void this.opts.store.log(job.id, 'info', `run ${job.attempts} on ${this.opts.holder} (pid ${child.pid ?? '?'}, ${this.priority.describe}): berth ${jobArgs.join(' ')}`).catch(() => undefined);
     void exited.then(async (how) => {
       if (partial.trim() !== '') r.pendingLines.push(partial);
       await this.settle(r, how).catch((err) => this.opts.logger.error('jobs: recording how a job ended failed', { job: job.id, error: toBerthError(err).message }));

@@ -614,6 +614,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
           ...(config.artifacts.url !== null ? { BERTH_ARTIFACTS_URL: config.artifacts.url } : {}),
         },
         nice: config.jobs.nice,
+        idlePriority: config.jobs.idlePriority,
         logger,
         ...(opts.jobTimings ?? {}),
         // a scheduled run that failed is an alert (an ad-hoc job's submitter is watching it)

@@ -5,12 +5,12 @@
  * in the middle of a job, and every kind of bad request are exercised for real.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import type { JobRecord } from '../../src/jobs/index.js';
+import { jobPriority, type JobRecord } from '../../src/jobs/index.js';
 import { ensureDistBuilt } from '../helpers/dist.js';
 import { compareToGolden, fixturePath, flatten, readGolden, type GoldenTensor } from '../helpers/fixtures.js';
 import { deployFixture, startServer, type TestServer } from '../helpers/server.js';
@@ -126,6 +126,16 @@ describe('server batch jobs', () => {
     // wait for the first progress report, then check the second is still queued behind it
     for (let i = 0; i < 300 && ((await ts.server.jobs.get(ida)).progress?.rowsDone ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect({ b: (await ts.server.jobs.get(idb)).state, a: (await ts.server.jobs.get(ida)) }).toMatchObject({ b: 'queued', a: { state: 'running' } });
+    // the job's process and every thread it made run in the idle scheduling class (policy 5), so online requests preempt it
+    const launched = (await ts.server.jobs.logs(ida)).find((l) => /\(pid \d+, /.test(l.message))!;
+    expect(launched.message).toContain(process.platform === 'linux' ? 'idle scheduling class' : 'nice 10');
+    const pid = /\(pid (\d+), /.exec(launched.message)![1]!;
+    const threads = process.platform === 'linux' ? readdirSync(`/proc/${pid}/task`) : [];
+    if (process.platform === 'linux') {
+      expect(threads.length).toBeGreaterThan(4); // V8, libuv, onnxruntime and DuckDB threads
+      const policies = threads.map((t) => /^policy\s*:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${t}/sched`, 'utf8'))?.[1]);
+      expect(new Set(policies)).toEqual(new Set(['5']));
+    }
     const cancel = await call('POST', `/v1/jobs/${ida}/cancel`);
     expect(cancel.status).toBe(200);
     expect(cancel.body['cancelRequested']).toBe(true);
@@ -286,4 +296,16 @@ describe('server batch jobs', () => {
     expectGoldenCsv(await readFile(path.join(roots, 'restart.csv'), 'utf8'), 150_000);
     await rm(path.join(roots, 'restart.csv'));
   }, 240_000);
+});
+
+describe('job process priority', () => {
+  it('use the idle class on Linux when wanted, nice elsewhere or when turned off, and say when neither exists', () => {
+    if (process.platform === 'linux') expect(jobPriority({ nice: 10, idlePriority: true, envPath: process.env['PATH'] }).prefix.slice(1)).toEqual(['--idle', '0']);
+    const darwin = jobPriority({ nice: 7, idlePriority: true, envPath: process.env['PATH'], platform: 'darwin' });
+    expect(darwin.prefix.slice(1)).toEqual(['-n', '7']);
+    expect(darwin.describe).toBe('nice 7');
+    expect(jobPriority({ nice: 12, idlePriority: false, envPath: process.env['PATH'] }).describe).toBe('nice 12');
+    expect(jobPriority({ nice: 10, idlePriority: true, platform: 'win32' })).toEqual({ prefix: [], describe: 'normal priority (no chrt or nice found)' });
+    expect(jobPriority({ nice: 0, idlePriority: false }).prefix).toEqual([]);
+  });
 });
