@@ -33,7 +33,7 @@ export const ERROR_CATALOG = {
   ARTIFACT_CORRUPTED: { status: 500, summary: 'A stored artifact no longer matches its sha256; it is never served.' },
   INFERENCE_FAILED: { status: 500, summary: 'The runtime failed while running a batch.' },
   SERVER_UNREACHABLE: { status: 503, summary: 'The CLI could not reach the Berth server.' },
-  UNAVAILABLE: { status: 503, summary: 'A service a job reads from (a batch input\'s database, web server or bucket) cannot be reached or dropped the connection; check it and run the job again (finished parts are kept).' },
+  UNAVAILABLE: { status: 503, summary: 'A service a job reads from or writes to (a batch input\'s or output\'s database, web server or bucket, a stream\'s NATS server) cannot be reached or dropped the connection; check it and run the job again (finished parts are kept, unacknowledged messages are redelivered).' },
   INTERNAL: { status: 500, summary: 'An unexpected internal error.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

@@ -88,7 +88,8 @@ export function parseJobRequest(body: unknown): JobRequest {
   if (ifExists !== undefined) req.ifExists = ifExists;
   if (o['key'] !== undefined) {
     const k = o['key'];
-    if (!Array.isArray(k) || k.length === 0 || k.some((c) => typeof c !== 'string' || c === '')) throw bad('key', 'a list of column names', k);
+    // [] is no key columns at all (--no-key)
+    if (!Array.isArray(k) || k.some((c) => typeof c !== 'string' || c === '')) throw bad('key', 'a list of column names ([] for none)', k);
     req.key = k as string[];
   }
   const onError = oneOf(o, 'onError', ON_ERROR);

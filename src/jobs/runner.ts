@@ -69,7 +69,7 @@ export function jobArguments(job: JobRecord, dataDir: string): string[] {
   if (s.query !== undefined) args.push('--query', s.query);
   if (s.format !== undefined) args.push('--format', s.format);
   if (s.ifExists !== undefined) args.push('--if-exists', s.ifExists);
-  if (s.key !== undefined) args.push('--key', s.key.join(','));
+  if (s.key !== undefined) args.push(...(s.key.length === 0 ? ['--no-key'] : ['--key', s.key.join(',')]));
   if (s.onError !== undefined) args.push('--on-error', s.onError);
   if (s.batchRows !== undefined) args.push('--batch-rows', String(s.batchRows));
   if (s.partRows !== undefined) args.push('--part-rows', String(s.partRows));

@@ -143,6 +143,8 @@ function encodeText(format: 'csv' | 'jsonl', columns: readonly OutputColumn[], v
   return rows === 0 ? '' : lines.join('\n') + '\n';
 }
 
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Rows as a columnar table for our Parquet writer (booleans as text, integers exact to 2^53). */
 export function toTable(columns: readonly OutputColumn[], values: readonly Cell[][], rows: number): Table {
   const out: Column[] = columns.map((col, c): Column => {
@@ -151,6 +153,12 @@ export function toTable(columns: readonly OutputColumn[], values: readonly Cell[
       const nums = new Float64Array(rows);
       for (let r = 0; r < rows; r++) {
         const v = vs[r]!;
+        if (typeof v === 'bigint' && (v > MAX_EXACT || v < -MAX_EXACT)) {
+          // our Parquet numbers are doubles: never round a key silently
+          throw new BerthError('INVALID_INPUT', `column "${col.name}": the integer ${v} is beyond what a Parquet output keeps exactly (±2^53); write CSV or JSONL (--format csv), or cast the column to text in the query`, {
+            field: col.name, expected: 'an integer within ±2^53 for a Parquet output', got: String(v),
+          });
+        }
         nums[r] = v === null ? NaN : typeof v === 'number' ? v : Number(v);
       }
       // the type follows the column's kind, never its values, so every part has the same schema

@@ -68,7 +68,7 @@ const SCHEMAS: Record<string, Json> = {
       output: str('a file on the server (written atomically when the job is done) or a database table URL'),
       format: str('default: from the extension', { enum: ['csv', 'jsonl', 'parquet'] }),
       ifExists: str('a table output that exists: fail, append or replace'),
-      key: arr(str(), 'columns copied before the predictions (default: every input column that is not a feature)'),
+      key: arr(str(), 'columns copied before the predictions (default: every input column that is not a feature; [] for none)'),
       onError: str('a row that cannot be scored', { enum: ['fail', 'skip'] }),
       batchRows: int('rows per runtime call (default 1024)', { minimum: 1 }),
       partRows: int('input rows per output part, the unit of resume (default 100000)', { minimum: 1 }),

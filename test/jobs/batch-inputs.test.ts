@@ -4,7 +4,7 @@
  * server this test starts) or an s3:// URL (the s3rver harness). Each is scored and compared with
  * the fixtures' golden outputs, or byte for byte with the same rows read from a local file.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -165,6 +165,14 @@ describe('SQLite inputs', () => {
       expect(text.split('\n')[ROWS - 1]).toContain(`"big":${BIG + BigInt(ROWS - 1)}`);
     });
   }
+
+  it('refuses to round a 64-bit key into a Parquet output: the error names the column and the value', async () => {
+    const out = path.join(tmp, 'sqlite-big.parquet');
+    const err = await runBatchJob(spec('credit', `sqlite:${dbFile()}`, out, { query: query('credit'), key: ['id', 'big'] }), { registry, dataDir }).then(() => null, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INVALID_INPUT', context: { field: 'big', got: String(BIG) } });
+    expect((err as Error).message).toContain('--format csv');
+    expect(existsSync(out)).toBe(false);
+  });
 
   it('reads a path ending .db/.sqlite with --query like sqlite:PATH, and the same rows give the same bytes as the CSV file', async () => {
     const a = path.join(tmp, 'sqlite-plain-path.csv');

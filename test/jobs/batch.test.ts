@@ -251,4 +251,28 @@ describe('berth batch run (jobs)', () => {
     expect(remote).toBe(1);
     expect(err).toContain('no Berth server at http://127.0.0.1:1');
   });
+
+  it('writes only the predictions with --no-key, and refuses an empty --key pointing at --no-key', async () => {
+    const out = path.join(tmp, 'no-key.csv');
+    const code = await main(
+      ['node', 'berth', '--data-dir', dataDir, 'batch', 'run', '--model', 'breast-cancer-gbt@1', '--input', inputs.get('breast-cancer-gbt')!, '--output', out, '--no-key', '--json'],
+      { out: () => undefined, err: () => undefined, env: {} },
+    );
+    expect(code).toBe(0);
+    const { names, values } = await readOutput(out, 'csv');
+    expect(names[0]).toBe('label');
+    expect(names).not.toContain('id');
+    // the golden predictions, in input order (the golden check's id column put back from the row order)
+    values.set('id', Array.from({ length: ROWS }, (_, r) => `r${r + 1}`));
+    expectGolden('breast-cancer-gbt', values);
+    let err = '';
+    const empty = await main(
+      ['node', 'berth', '--data-dir', dataDir, 'batch', 'run', '--model', 'breast-cancer-gbt@1', '--input', inputs.get('breast-cancer-gbt')!, '--output', path.join(tmp, 'never.csv'), '--key', ' , '],
+      { out: () => undefined, err: (t) => void (err += t), env: {} },
+    );
+    expect(empty).toBe(1);
+    expect(err).toContain('--key: expected column names');
+    expect(err).toContain('--no-key');
+    expect(existsSync(path.join(tmp, 'never.csv'))).toBe(false);
+  });
 });

@@ -114,6 +114,13 @@ describe('server batch jobs', () => {
     expect((listed.body['jobs'] as JobRecord[]).map((j) => j.id)).toContain(id);
     const audit = await ts.server.registry.audit({ action: 'job.submit' });
     expect(audit.some((a) => a.target === `job:${id}`)).toBe(true);
+    // key: [] is no key columns (--no-key): the same predictions, without the id
+    const bare = await call('POST', '/v1/jobs', { model: 'credit@1', input: 'golden.csv', output: 'golden-bare.csv', key: [] });
+    expect(bare.status).toBe(201);
+    expect((await waitFor(bare.body['id'] as number, ['succeeded', 'failed', 'cancelled'])).state).toBe('succeeded');
+    const withKey = (await readFile(path.join(roots, 'golden-out.csv'), 'utf8')).trim().split('\n');
+    const without = (await readFile(path.join(roots, 'golden-bare.csv'), 'utf8')).trim().split('\n');
+    expect(without).toEqual(withKey.map((l) => l.slice(l.indexOf(',') + 1)));
   }, 90_000);
 
   it('run one at a time under jobs.maxConcurrent 1, and cancel a running one at its next batch and a queued one at once', async () => {

@@ -19,7 +19,7 @@ export interface RemoteRunFlags {
   output: string;
   format?: string;
   ifExists?: string;
-  key?: string;
+  key?: string | boolean;
   onError?: string;
   batchRows?: number;
   partRows?: number;
@@ -42,9 +42,25 @@ export function jobRequestOf(o: Omit<RemoteRunFlags, 'json' | 'detach'>): JobReq
   for (const [k, v] of Object.entries({ inputFormat: o.inputFormat, query: o.query, format: o.format, ifExists: o.ifExists, onError: o.onError, batchRows: o.batchRows, partRows: o.partRows })) {
     if (v !== undefined) req[k] = v;
   }
-  const key = o.key?.split(',').map((k) => k.trim()).filter((k) => k !== '');
-  if (key !== undefined && key.length > 0) req.key = key;
+  const key = keyColumnsOf(o.key);
+  if (key !== undefined) req.key = key;
   return req;
+}
+
+/**
+ * `--key a,b` as a list, `--no-key` as no key columns, neither as undefined (the default: the
+ * input's columns that are not features).
+ */
+export function keyColumnsOf(flag: string | boolean | undefined): string[] | undefined {
+  if (flag === undefined || flag === true) return undefined;
+  if (flag === false) return [];
+  const cols = flag.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  if (cols.length === 0) {
+    throw new BerthError('INVALID_ARGUMENT', `--key: expected column names, comma-separated, got ${JSON.stringify(flag)}; for no key columns at all pass --no-key`, {
+      field: 'key', expected: 'col[,col]', got: flag,
+    });
+  }
+  return cols;
 }
 
 function jobIdOf(raw: string): number {

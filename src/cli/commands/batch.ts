@@ -4,7 +4,7 @@ import { ON_ERROR, OUTPUT_FORMATS, INPUT_FORMATS, type BatchJobSpec, type BatchP
 import type { CliContext } from '../context.js';
 import { parseCount } from '../parse.js';
 import { withLocalRegistry, type ModelSource } from './local-registry.js';
-import { addServerJobCommands, listRemote, runRemote } from './batch-remote.js';
+import { addServerJobCommands, keyColumnsOf, listRemote, runRemote } from './batch-remote.js';
 import { examples, optionParser } from './options.js';
 
 interface BatchRunFlags {
@@ -15,7 +15,7 @@ interface BatchRunFlags {
   output: string;
   format?: OutputFormat;
   ifExists?: IfExists;
-  key?: string;
+  key?: string | boolean;
   onError: OnError;
   batchRows?: number;
   partRows?: number;
@@ -41,6 +41,7 @@ export function addBatchCommands(program: Command, ctx: CliContext): void {
     .addOption(new Option('--format <format>', 'output format (default: from the extension)').choices([...OUTPUT_FORMATS]))
     .addOption(new Option('--if-exists <policy>', 'a table output whose table exists: fail (the default) refuses before scoring, append adds the rows (the columns must fit), replace drops and recreates it in the load\'s transaction').choices([...IF_EXISTS]))
     .option('--key <cols>', 'columns copied before the predictions, comma-separated (default: every input column that is not a feature)')
+    .option('--no-key', 'no key columns: only the predictions, in input order')
     .addOption(new Option('--on-error <mode>', 'a row that cannot be scored: fail stops the job; skip writes it to <output>.rejected.jsonl and goes on').choices([...ON_ERROR]).default('fail'))
     .option('--batch-rows <n>', 'rows per runtime call (default 1024)', optionParser((t) => parseCount('--batch-rows', t, 1)))
     .option('--part-rows <n>', 'input rows per output part, the unit of resume (default 100000)', optionParser((t) => parseCount('--part-rows', t, 1)))
@@ -69,7 +70,7 @@ export function addBatchCommands(program: Command, ctx: CliContext): void {
       if (o.remote === true) return runRemote(ctx, o);
       if (o.detach === true) throw new BerthError('INVALID_ARGUMENT', '--detach: only a job run on the server (--remote) can be left running', { field: 'detach' });
       const ref = ModelRef.parse(o.model);
-      const key = o.key?.split(',').map((k) => k.trim()).filter((k) => k !== '');
+      const key = keyColumnsOf(o.key);
       await withLocalRegistry(ctx, 'batch run', async (registry) => {
         const version = await registry.resolve(ref);
         return runAndReport(ctx, registry, {

@@ -63,6 +63,7 @@ export function addScheduleCommands(program: Command, ctx: CliContext): void {
     .addOption(new Option('--format <format>', 'output format (default: from the extension)').choices([...OUTPUT_FORMATS]))
     .option('--if-exists <policy>', 'a table output that exists: fail, append or replace')
     .option('--key <cols>', 'columns copied before the predictions, comma-separated')
+    .option('--no-key', 'no key columns: only the predictions')
     .addOption(new Option('--on-error <mode>', 'a row that cannot be scored').choices([...ON_ERROR]))
     .option('--batch-rows <n>', 'rows per runtime call', optionParser((t) => parseCount('--batch-rows', t, 1)))
     .option('--part-rows <n>', 'input rows per output part', optionParser((t) => parseCount('--part-rows', t, 1)))
