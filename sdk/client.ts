@@ -10,7 +10,7 @@ import type { DataPlane } from './plane.js';
 import { RestDataPlane } from './rest.js';
 import { resolveRetry, type CallOptions, type RetryPolicy } from './retry.js';
 import { prepareInputs, type InferInputs } from './tensors.js';
-import type { InferOptions, InferResult, ModelMetadata, ModelStatistics, PredictResult, RepositoryModel, ServerMetadata, WhoAmI } from './types.js';
+import type { ExplainOptions, ExplainResult, InferOptions, InferResult, ModelMetadata, ModelStatistics, PredictResult, RepositoryModel, ServerMetadata, WhoAmI } from './types.js';
 import type { HttpCall } from './http.js';
 
 export interface ClientOptions {
@@ -132,6 +132,15 @@ export class BerthClient {
   predict(deployment: string, rows: Record<string, unknown>[] | unknown[][] | { rows: unknown[] } | { instances: unknown[] }, o?: CallOptions): Promise<PredictResult> {
     const body = !Array.isArray(rows) ? rows : rows.every(Array.isArray) ? { instances: rows } : { rows };
     return this.send({ ...o, method: 'POST', path: ['v1', 'deployments', deployment, 'predict'], body });
+  }
+
+  /**
+   * Explain predictions: per row and feature, its contribution, with the base value and the
+   * prediction (base_value + Σ contributions = prediction). `rows` as for `predict`.
+   */
+  explain(deployment: string, rows: Record<string, unknown>[] | unknown[][] | { rows: unknown[] } | { instances: unknown[] }, options: ExplainOptions = {}, o?: CallOptions): Promise<ExplainResult> {
+    const body = !Array.isArray(rows) ? rows : rows.every(Array.isArray) ? { instances: rows } : { rows };
+    return this.send({ ...o, method: 'POST', path: ['v1', 'deployments', deployment, 'explain'], body: { ...body, ...options } });
   }
 
   /** The statistics extension: every deployment, one, or one version. */

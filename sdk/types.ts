@@ -104,6 +104,43 @@ export interface PredictResult {
   predictions: { label?: string | number; probabilities?: Record<string, number>; value?: number | number[]; [k: string]: unknown }[];
 }
 
+/** Options of an explain request (all optional). */
+export interface ExplainOptions {
+  /** auto (default): exact TreeSHAP when the model is a tree ensemble, else Kernel SHAP */
+  method?: 'auto' | 'tree' | 'tree-interventional' | 'kernel';
+  /** Kernel SHAP: coalitions per row (default 2048) */
+  budget?: number;
+  /** classifiers: the class explained (default: each row's predicted class) */
+  class?: string;
+  link?: 'identity' | 'logit';
+  seed?: number;
+}
+
+/** One feature's contribution to one row's prediction. */
+export interface FeatureContribution {
+  feature: string;
+  value: number | string | boolean | null;
+  contribution: number;
+  standard_error?: number;
+}
+
+/** An answer of `POST /v1/deployments/{name}/explain`: per row, base_value + Σ contributions = prediction. */
+export interface ExplainResult {
+  deployment?: string;
+  model: string;
+  version: number;
+  method: 'tree-path-dependent' | 'tree-interventional' | 'kernel';
+  exact: boolean;
+  space: 'margin' | 'log-odds' | 'probability' | 'logit' | 'score' | 'value';
+  output: string;
+  background: { rows: number; method: string; source: string };
+  coalitions?: number;
+  budget?: number;
+  evaluations: number;
+  milliseconds: number;
+  explanations: { class: string | null; base_value: number; prediction: number; output: number; contributions: FeatureContribution[] }[];
+}
+
 // ---- management (/v1) -------------------------------------------------------------------------
 
 export type Tags = Record<string, string>;

@@ -34,7 +34,7 @@ import {
 } from '../registry/index.js';
 import type { RolloutRecord, RolloutStatus, RolloutStore } from '../rollout/index.js';
 import type { ArtifactGuard, SignatureReport, SignatureUpload, SignatureUploadResult } from '../security/index.js';
-import type { AuditFilter, BerthClient, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
+import type { AuditFilter, BerthClient, ExplainResult, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
 
 /** A rollout command that only a running server can carry out: say so, and what to do. */
 function needsServer(what: string, extra = ''): BerthError {
@@ -81,7 +81,19 @@ export class LocalClient implements BerthClient {
     };
     const { MonitorService, onnxPredictor } = await import('../monitor/index.js');
     const monitor = new MonitorService({ dataDir: dir, registry, predictor: onnxPredictor(registry) });
-    const api = new ManagementApi({ registry, inspect, version: opts.version, dataDir: dir, monitor });
+    // reference data attached here is summarised for explanations at once, as a server does
+    const afterReference = async (model: string, version: number, actor?: string): Promise<unknown> => {
+      const { ExplainService } = await import('../explain/index.js');
+      const { OnnxBackend } = await import('../runtime/index.js');
+      const { createLogger } = await import('../core/index.js');
+      const svc = new ExplainService({ registry, backend: new OnnxBackend(), logger: createLogger('error') });
+      try {
+        return await svc.prepareBackground(model, version, actor);
+      } finally {
+        await svc.close();
+      }
+    };
+    const api = new ManagementApi({ registry, inspect, version: opts.version, dataDir: dir, monitor, afterReference });
     return new LocalClient(dir, registry, api, opts.actor);
   }
 
@@ -178,6 +190,9 @@ export class LocalClient implements BerthClient {
   }
   status(): Promise<StatusView> {
     return this.api.status();
+  }
+  async explain(): Promise<ExplainResult> {
+    throw new BerthError('SERVER_UNREACHABLE', 'explain needs a running server; start one with `berth serve` (or pass --server URL)');
   }
   async predict(): Promise<PredictResult> {
     throw new BerthError('SERVER_UNREACHABLE', 'predict needs a running server; start one with `berth serve` (or pass --server URL)');

@@ -3,6 +3,7 @@ import { isBerthError } from '../core/index.js';
 import { addAliasCommands } from './commands/aliases.js';
 import { addAuditCommands } from './commands/audit.js';
 import { addBatchCommands } from './commands/batch.js';
+import { addExplainCommand } from './commands/explain.js';
 import { addStreamCommands } from './commands/stream.js';
 import { addScheduleCommands } from './commands/schedule.js';
 import { addBuildCommands } from './commands/build.js';
@@ -66,6 +67,7 @@ Every command has --help with examples; see also docs/cli.md.
   addAliasCommands(program, ctx);
   addSignatureCommands(program, ctx);
   addDeploymentCommands(program, ctx);
+  addExplainCommand(program, ctx);
   addRolloutCommands(program, ctx);
   addMonitorCommands(program, ctx);
   addAlertCommands(program, ctx);

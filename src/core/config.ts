@@ -219,6 +219,16 @@ export interface JobsConfig {
   nice: number;
 }
 
+/** Explanations (`/v1/deployments/{name}/explain`, docs/explain.md). */
+export interface ExplainSettings {
+  /** background rows the reference data is summarised to (k-means), once per version */
+  backgroundSize: number;
+  /** the most model evaluations (rows × coalitions × background rows) one request may cost */
+  maxEvaluations: number;
+  /** onnxruntime threads of the sessions explanations run on (their own, apart from serving's) */
+  intraOpThreads: number;
+}
+
 /** The whole configuration. `version` is the config format's version. */
 export interface BerthConfig {
   version: 1;
@@ -237,6 +247,7 @@ export interface BerthConfig {
   artifacts: ArtifactTrustConfig;
   extraction: ExtractionConfig;
   jobs: JobsConfig;
+  explain: ExplainSettings;
   /** shared state across replicas (rate limits); null = in process */
   redis: { url: string | null };
   /** registry metadata in PostgreSQL (postgres://…, `?schema=name` optional); null = SQLite in the data dir */
@@ -261,6 +272,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   artifacts: { url: null, publicKeys: [], requireSignature: false },
   extraction: { enabled: true, windowMs: 3_600_000, minRows: 2000 },
   jobs: { enabled: true, maxConcurrent: 1, roots: [], idlePriority: true, nice: 10 },
+  explain: { backgroundSize: 100, maxEvaluations: 50_000_000, intraOpThreads: 1 },
   redis: { url: null },
   database: { url: null },
   logLevel: 'info',
@@ -466,6 +478,9 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   bool('extraction.enabled', cfg.extraction.enabled);
   int('extraction.windowMs', cfg.extraction.windowMs, 1000);
   int('extraction.minRows', cfg.extraction.minRows, 1);
+  int('explain.backgroundSize', cfg.explain.backgroundSize, 1, 10_000);
+  int('explain.maxEvaluations', cfg.explain.maxEvaluations, 1);
+  int('explain.intraOpThreads', cfg.explain.intraOpThreads, 1, 64);
   bool('jobs.enabled', cfg.jobs.enabled);
   int('jobs.maxConcurrent', cfg.jobs.maxConcurrent, 1);
   bool('jobs.idlePriority', cfg.jobs.idlePriority);

@@ -16,6 +16,7 @@ export const ERROR_CATALOG = {
   ALREADY_EXISTS: { status: 409, summary: 'The thing being created already exists.' },
   ROLLOUT_STATE: { status: 409, summary: 'The rollout is not in a state that allows this action (another rollout holds the deployment, or it already ended).' },
   JOB_STATE: { status: 409, summary: 'The job is not in a state that allows this action (it already finished, or another replica runs it now).' },
+  FAILED_PRECONDITION: { status: 409, summary: 'The request needs something the resource does not have yet (an explanation needs the version\'s reference data); the message says how to add it.' },
   GATE_FAILED: { status: 422, summary: 'A version failed a check it must pass before it gets traffic (evaluation, latency, size, signature).' },
   UNAUTHENTICATED: { status: 401, summary: 'The request carries no credentials, or they are invalid, expired or revoked.' },
   FORBIDDEN: { status: 403, summary: 'The credentials are valid but lack the scope this route needs.' },

@@ -5,6 +5,7 @@
  */
 export { registerV2Routes, parseVersion, type V2RestOptions } from './v2-rest.js';
 export { registerPredictRoutes } from './predict-rest.js';
+export { registerExplainRoutes } from './explain-rest.js';
 export {
   registerManagementRoutes,
   REGISTER_BODY_LIMIT_BYTES,

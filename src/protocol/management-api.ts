@@ -26,6 +26,7 @@ import {
   type TrafficPolicy,
   type ModelRecord,
   type RegisterVersionInput,
+  type ReferenceDataRecord,
   type RegisterVersionResult,
   type Registry,
   type Tags,
@@ -221,6 +222,11 @@ export interface ManagementApiOptions {
   verifyDeploy?: (input: DeployInput) => Promise<void>;
   /** whether this process leads rollouts (status) */
   rolloutLeader?: () => boolean;
+  /**
+   * Called once reference data is attached to a version (explanations summarise it into their
+   * background). A failure there does not undo the reference: explanations try again on first use.
+   */
+  afterReference?: (model: string, version: number, actor?: string) => Promise<unknown>;
   /** the gRPC service's port once it listens (null: none) */
   grpcPort?: () => number | null;
   /** this server's role (`berth serve --role`) */
@@ -330,7 +336,8 @@ export class ManagementApi {
     if (monitor && req.referencePath !== undefined && (result.created || result.version.reference?.profile === undefined)) {
       try {
         const profiled = await monitor.profileVersion(req.name, result.version.version, req.referencePath, req.actor !== undefined ? { actor: req.actor } : {});
-        return { ...result, version: { ...result.version, reference: profiled.reference } };
+        const reference = (await this.referenceAttached(req.name, result.version.version, req.actor)) ?? profiled.reference;
+        return { ...result, version: { ...result.version, reference } };
       } catch (err) {
         const e = toBerthError(err);
         throw new BerthError(
@@ -354,7 +361,16 @@ export class ManagementApi {
   /** Compute and attach a version's reference profile from a CSV or Parquet file on this machine. */
   async profileVersion(name: string, version: number, filePath: string, actor?: string): Promise<ProfileResult> {
     assertName('model', name);
-    return this.requireMonitor().profileVersion(name, version, filePath, actor !== undefined ? { actor } : {});
+    const profiled = await this.requireMonitor().profileVersion(name, version, filePath, actor !== undefined ? { actor } : {});
+    const reference = await this.referenceAttached(name, version, actor);
+    return reference !== null ? { ...profiled, reference } : profiled;
+  }
+
+  /** Tell the hook reference data arrived; the version's reference record as it is then (null: no hook). */
+  private async referenceAttached(name: string, version: number, actor?: string): Promise<ReferenceDataRecord | null> {
+    if (this.opts.afterReference === undefined) return null;
+    await this.opts.afterReference(name, version, actor).catch(() => undefined);
+    return (await this.registry.getVersion(name, version)).reference ?? null;
   }
 
   /** A monitoring report of a deployment's traffic. */

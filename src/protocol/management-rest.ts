@@ -33,6 +33,7 @@ export interface ManagementRestOptions {
   verifyDeploy?: ManagementApiOptions['verifyDeploy'];
   verifyVersion?: ManagementApiOptions['verifyVersion'];
   rolloutLeader?: ManagementApiOptions['rolloutLeader'];
+  afterReference?: ManagementApiOptions['afterReference'];
   grpcPort?: ManagementApiOptions['grpcPort'];
   role?: ManagementApiOptions['role'];
 }
@@ -77,6 +78,7 @@ export function registerManagementRoutes(app: FastifyInstance, opts: ManagementR
     ...(opts.verifyDeploy ? { verifyDeploy: opts.verifyDeploy } : {}),
     ...(opts.verifyVersion ? { verifyVersion: opts.verifyVersion } : {}),
     ...(opts.rolloutLeader ? { rolloutLeader: opts.rolloutLeader } : {}),
+    ...(opts.afterReference ? { afterReference: opts.afterReference } : {}),
     ...(opts.grpcPort ? { grpcPort: opts.grpcPort } : {}),
     ...(opts.role ? { role: opts.role } : {}),
   });

@@ -608,6 +608,45 @@ const SCHEMAS: Record<string, Json> = {
     { deployment: str(), model: str(), version: int(), request_id: str(), predictions: arr(ref('PredictionRow')) },
     ['deployment', 'model', 'version', 'request_id', 'predictions'],
   ),
+  ExplainOptions: obj({
+    method: { type: 'string', enum: ['auto', 'tree', 'tree-interventional', 'kernel'], description: 'auto (default): exact TreeSHAP when the model is a tree ensemble, else Kernel SHAP' },
+    budget: int('Kernel SHAP: coalitions to evaluate per row (default 2048); every coalition is evaluated, exactly, when 2^M − 2 fit'),
+    class: { type: ['string', 'integer'], description: "classifiers: the class explained (default: each row's predicted class)" },
+    link: { type: 'string', enum: ['identity', 'logit'], description: 'Kernel SHAP: explain the output as it is, or a probability in log-odds' },
+    seed: int('the sampler seed (default 0): the same request gives the same answer'),
+  }),
+  FeatureContribution: obj(
+    {
+      feature: str(),
+      value: { type: ['number', 'string', 'boolean', 'null'], description: "the row's value of the feature" },
+      contribution: num(),
+      standard_error: num('sampled Kernel SHAP: the estimate\'s standard error'),
+    },
+    ['feature', 'value', 'contribution'],
+  ),
+  RowExplanation: obj(
+    {
+      class: { type: ['string', 'null'] },
+      base_value: num('the expected output over the background (or the trees\' cover-weighted mean)'),
+      prediction: num('base_value + Σ contributions, in `space`'),
+      output: num("the model's own output for the row (a probability for classifiers)"),
+      contributions: arr(ref('FeatureContribution'), 'every feature, largest |contribution| first'),
+    },
+    ['class', 'base_value', 'prediction', 'output', 'contributions'],
+  ),
+  ExplainResponse: obj(
+    {
+      deployment: str(), model: str(), version: int(),
+      method: { type: 'string', enum: ['tree-path-dependent', 'tree-interventional', 'kernel'] },
+      exact: bool('exact Shapley values (TreeSHAP, or Kernel SHAP that evaluated every coalition)'),
+      space: { type: 'string', enum: ['margin', 'log-odds', 'probability', 'logit', 'score', 'value'] },
+      output: str('the model output explained'),
+      background: obj({ rows: int(), method: str(), source: str() }),
+      coalitions: int(), budget: int(), evaluations: int('model rows evaluated'), milliseconds: num(),
+      explanations: arr(ref('RowExplanation')),
+    },
+    ['model', 'version', 'method', 'exact', 'space', 'output', 'background', 'evaluations', 'milliseconds', 'explanations'],
+  ),
   FeedbackItem: obj(
     {
       request_id: str('the id the prediction was answered with (the `x-request-id` header, or the v2 body `id`)'),
@@ -866,6 +905,31 @@ function buildPaths(): Record<string, Json> {
         body: ref('PredictRequest'),
         ok: { '200': json('predictions', ref('PredictResponse')) },
         errors: [400, 404, 413, 429, 500, 503, 504],
+      }),
+    },
+    '/v1/deployments/{name}/explain': {
+      post: op({
+        id: 'explain',
+        tag: 'inference (friendly)',
+        summary: 'explain predictions: per-feature contributions with the base value (SHAP)',
+        description:
+          'The predict body (`rows` or `instances`) plus the options of ExplainOptions. Answers, per row, base_value + Σ contributions = prediction ' +
+          '(exact for TreeSHAP and enumerated Kernel SHAP, with standard errors when sampled). Needs the version\'s reference data, except TreeSHAP on a file with hit rates (docs/explain.md).',
+        params: [p.deployment],
+        body: { allOf: [ref('PredictRequest'), ref('ExplainOptions')] },
+        ok: { '200': json('explanations', ref('ExplainResponse')) },
+        errors: [400, 404, 409, 413, 429, 500, 503],
+      }),
+    },
+    '/v2/models/{name}/explain': {
+      post: op({
+        id: 'v2Explain',
+        tag: v2,
+        summary: 'explain predictions, the request in the v2 infer form',
+        params: [p.deployment],
+        body: { allOf: [ref('V2InferenceRequest'), ref('ExplainOptions')] },
+        ok: { '200': json('explanations', ref('ExplainResponse')) },
+        errors: [400, 404, 409, 413, 429, 500, 503],
       }),
     },
     '/v1/deployments/{name}/feedback': {

@@ -43,6 +43,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'POST /v2/models/:name/versions/:version/infer': PREDICT,
   'POST /v2/models/:name/preview/infer': PREDICT,
   'POST /v1/deployments/:name/predict': PREDICT,
+  'POST /v1/deployments/:name/explain': PREDICT,
+  'POST /v2/models/:name/explain': PREDICT,
   'POST /v1/deployments/:name/feedback': FEEDBACK,
   'GET /v2/models/:name': PREDICT_OR_READ,
   'GET /v2/models/:name/versions/:version': PREDICT_OR_READ,

@@ -30,6 +30,19 @@ export interface ReferenceDataRecord {
   rows: number;
   /** the reference profile computed from it (monitoring), an artifact holding `berth-profile/1` JSON */
   profile?: ReferenceProfileRecord;
+  /** the explanations' background summarised from it, an artifact holding `berth-explain-background/1` JSON */
+  background?: ReferenceBackgroundRecord;
+}
+
+/** Where a version's explanation background is stored and what it holds. */
+export interface ReferenceBackgroundRecord {
+  sha256: string;
+  sizeBytes: number;
+  /** background rows (the summary's size) */
+  rows: number;
+  /** how the reference was summarised: kmeans, sample, or all of it */
+  method: string;
+  createdAt: string;
 }
 
 /** Where a version's reference profile is stored and what it covers. */

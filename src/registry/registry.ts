@@ -542,14 +542,18 @@ export class Registry {
    * already be artifacts (`artifacts.put`); the version's model bytes never change.
    */
   async setReference(name: string, version: number, reference: ReferenceDataRecord, actor?: string): Promise<VersionRecord> {
-    for (const sha of [reference.sha256, ...(reference.profile ? [reference.profile.sha256] : [])]) {
+    for (const sha of [reference.sha256, ...(reference.profile ? [reference.profile.sha256] : []), ...(reference.background ? [reference.background.sha256] : [])]) {
       if (!(await this.artifacts.has(sha))) {
         throw new BerthError('INVALID_ARGUMENT', `reference artifact ${sha} is not stored; put the file into the artifact store first`, { field: 'reference', got: sha });
       }
     }
     return this.updateVersion(name, version, actor, 'version.reference', () => ({
       reference,
-      details: { reference: reference.sha256, fileName: reference.fileName, rows: reference.rows, ...(reference.profile ? { profile: reference.profile.sha256 } : {}) },
+      details: {
+        reference: reference.sha256, fileName: reference.fileName, rows: reference.rows,
+        ...(reference.profile ? { profile: reference.profile.sha256 } : {}),
+        ...(reference.background ? { background: reference.background.sha256 } : {}),
+      },
     }));
   }
 

@@ -23,6 +23,7 @@ import {
   registerManagementRoutes,
   registerMonitorRoutes,
   registerPredictRoutes,
+  registerExplainRoutes,
   registerJobRoutes,
   registerRolloutRoutes,
   registerV2Routes,
@@ -42,6 +43,7 @@ import {
 } from '../serving/index.js';
 import { RolloutController, RolloutStats, SharedRolloutWindows } from '../rollout/index.js';
 import { JobRunner, JobService, JobStore, Scheduler, type JobRecord } from '../jobs/index.js';
+import { ExplainService } from '../explain/index.js';
 import {
   Authenticator,
   ExtractionDetector,
@@ -99,6 +101,8 @@ export interface BerthServer {
   readonly jobRunner: JobRunner | null;
   /** cron schedules of jobs (fired by the rollout leader) */
   readonly schedules: Scheduler;
+  /** explanations (`/v1/deployments/{name}/explain`) */
+  readonly explain: ExplainService;
   /** recompute the monitoring gauges of /metrics now (they refresh every alerts.intervalMs) */
   refreshMonitorGauges(): Promise<void>;
   /** this process's inference log (null when `inferenceLog.enabled` is false) */
@@ -588,6 +592,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   leading = () => controller.leading;
   const leadership = electsLeader ? startLeaderElection(registry, controller, replica, logger) : null;
   registerPredictRoutes(app, { service, logger, limits: config.hardening });
+  const explain = new ExplainService({ registry, backend: new OnnxBackend(), logger, config: config.explain });
+  registerExplainRoutes(app, { service, explain, registry, logger, limits: config.hardening });
   registerTokenRoutes(app, { tokens, logger, now: () => clock.now() });
   app.get<{ Querystring: { limit?: string } }>('/v1/security/findings', async (req, reply) => {
     const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));
@@ -668,6 +674,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     verifyDeploy: (input) => artifactGuard.verifyDeploy(input),
     verifyVersion: (v) => artifactGuard.verifyLoad(v),
     rolloutLeader: () => controller.leading,
+    afterReference: (model, version, actor) => explain.prepareBackground(model, version, actor),
     grpcPort: () => grpc?.port ?? null,
     role,
   });
@@ -714,6 +721,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     jobs,
     jobRunner,
     schedules: scheduler,
+    explain,
     refreshMonitorGauges,
     inferenceLog,
     config,
@@ -745,6 +753,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       // running jobs stop at their next batch and go back to the queue (their parts stay)
       await scheduler.close();
       await jobRunner?.close();
+      await explain.close();
       // give the lease up first, so another replica takes the rollouts over at once
       await leadership?.stop();
       await controller.close();

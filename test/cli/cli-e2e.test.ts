@@ -150,6 +150,8 @@ async function lifecycleFlow(base: string[], mode: 'remote' | 'local'): Promise<
   expect(all.entries.length - audit.entries.length).toBe(mode === 'remote' ? 1 : 0);
   expect(audit.entries.map((e) => e.action).reverse()).toEqual([
     'version.register',
+    // the reference with its profile, then the explanations' background summarised from it
+    'version.reference',
     'version.reference',
     'version.register',
     'alias.set',

@@ -1,8 +1,9 @@
 // A tiny protobuf writer, enough to build small ONNX models for edge cases the shared fixtures
 // do not cover (external data, fixed batch dimensions).
 
-function varint(n: number | bigint): number[] {
-  let v = BigInt(n);
+/** A protobuf varint; negative numbers as their 64-bit two's complement, as protobuf writes int64. */
+export function varint(n: number | bigint): number[] {
+  let v = BigInt.asUintN(64, BigInt(n));
   const out: number[] = [];
   do {
     let byte = Number(v & 0x7fn);
@@ -13,10 +14,14 @@ function varint(n: number | bigint): number[] {
   return out;
 }
 
-const key = (field: number, wire: number): number[] => varint((field << 3) | wire);
-const int = (field: number, v: number): number[] => [...key(field, 0), ...varint(v)];
-const bytes = (field: number, b: number[] | Uint8Array): number[] => [...key(field, 2), ...varint(b.length), ...b];
-const str = (field: number, s: string): number[] => bytes(field, [...Buffer.from(s, 'utf8')]);
+/** A field's key: its number and wire type. */
+export const key = (field: number, wire: number): number[] => varint((field << 3) | wire);
+/** A varint field. */
+export const int = (field: number, v: number): number[] => [...key(field, 0), ...varint(v)];
+/** A length-delimited field. */
+export const bytes = (field: number, b: number[] | Uint8Array): number[] => [...key(field, 2), ...varint(b.length), ...b];
+/** A string field (UTF-8). */
+export const str = (field: number, s: string): number[] => bytes(field, [...Buffer.from(s, 'utf8')]);
 
 function valueInfo(name: string, dims: (number | string)[]): number[] {
   const dimMsgs = dims.flatMap((d) => bytes(1, typeof d === 'number' ? int(1, d) : str(2, d)));

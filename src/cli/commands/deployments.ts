@@ -203,7 +203,7 @@ function settingsOf(o: DeployFlags): DeploymentSettings | undefined {
   return Object.keys(s).length > 0 ? s : undefined;
 }
 
-function predictBody(key: 'rows' | 'instances', value: unknown): unknown {
+export function predictBody(key: 'rows' | 'instances', value: unknown): unknown {
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const v = value as Record<string, unknown>;
     if (v['rows'] !== undefined || v['instances'] !== undefined) return v;

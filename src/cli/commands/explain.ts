@@ -1,0 +1,91 @@
+/**
+ * `berth explain DEPLOYMENT --rows '[…]'`: why the model answered what it did, feature by feature,
+ * as a table with bars in a terminal and the server's JSON with `--json`.
+ */
+import { Command, Option } from 'commander';
+import type { ExplainResult } from '../client.js';
+import type { CliContext } from '../context.js';
+import { formatTable } from '../format.js';
+import { readJsonArg } from '../parse.js';
+import { predictBody } from './deployments.js';
+import { examples, optionParser } from './options.js';
+import { parseCount } from '../parse.js';
+
+interface ExplainFlags {
+  rows?: string;
+  row?: string;
+  instances?: string;
+  method?: string;
+  budget?: number;
+  class?: string;
+  link?: string;
+  seed?: number;
+  top?: number;
+}
+
+export function addExplainCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('explain')
+    .description("explain a deployment's predictions: each feature's contribution, the base value and the prediction (SHAP: exact TreeSHAP for tree ensembles, Kernel SHAP otherwise)")
+    .argument('<deployment>', 'deployment name')
+    .addOption(new Option('--row <json>', 'one row of named features: JSON, or @file.json').conflicts(['rows', 'instances']))
+    .addOption(new Option('--rows <json>', 'rows of named features: a JSON array, or @file.json (@- for stdin)').conflicts('instances'))
+    .option('--instances <json>', 'rows as arrays of feature values in order: JSON, or @file.json')
+    .addOption(new Option('--method <method>', 'auto picks exact TreeSHAP when the model allows it').choices(['auto', 'tree', 'tree-interventional', 'kernel']))
+    .option('--budget <n>', 'Kernel SHAP: coalitions per row (default 2048)', optionParser((t) => parseCount('--budget', t, 2)))
+    .option('--class <name>', "classifiers: the class to explain (default: each row's predicted class)")
+    .addOption(new Option('--link <link>', 'Kernel SHAP: identity, or logit to explain a probability in log-odds').choices(['identity', 'logit']))
+    .option('--seed <n>', 'the sampler seed (default 0)', optionParser((t) => parseCount('--seed', t, 0)))
+    .option('--top <n>', 'print only the n largest contributions per row (the rest are summed on one line; --json always has all)', optionParser((t) => parseCount('--top', t, 1)))
+    .addHelpText(
+      'after',
+      examples(
+        `berth explain breast-cancer --row '{"mean radius": 17.99, "mean texture": 10.38, …}'`,
+        'berth explain credit --rows @applicants.json --class default --top 8',
+        'berth explain credit --rows @applicants.json --method kernel --budget 4096 --link logit --json',
+        '# base value + the contributions = the prediction; sampled answers carry a ± standard error (docs/explain.md)',
+      ),
+    )
+    .action(async (name: string, o: ExplainFlags, cmd: Command) => {
+      const given = [o.row, o.rows, o.instances].filter((v) => v !== undefined).length;
+      if (given !== 1) cmd.error('give exactly one of --row JSON, --rows JSON or --instances JSON', { exitCode: 2, code: 'berth.usage' });
+      let body: Record<string, unknown>;
+      if (o.row !== undefined) body = { rows: [await readJsonArg('--row', o.row)] };
+      else if (o.rows !== undefined) body = predictBody('rows', await readJsonArg('--rows', o.rows)) as Record<string, unknown>;
+      else body = predictBody('instances', await readJsonArg('--instances', o.instances!)) as Record<string, unknown>;
+      for (const k of ['method', 'budget', 'class', 'link', 'seed'] as const) if (o[k] !== undefined) body[k] = o[k];
+      const res = await (await ctx.client({ needServer: true })).explain(name, body);
+      ctx.print(res, () => renderExplanation(res, o.top));
+    });
+}
+
+const BAR = 24;
+
+/** The explanation as text: per row, its header and a table of contributions with bars. */
+export function renderExplanation(r: ExplainResult, top?: number): string {
+  const how = `${r.method}${r.exact ? ', exact' : ''}${r.coalitions !== undefined ? `, ${r.coalitions} coalitions` : ''}, background ${r.background.rows} rows (${r.background.method})`;
+  let out = `${r.deployment ?? r.model}: ${r.model} version ${r.version}, ${r.output} in ${r.space} space (${how}, ${r.milliseconds} ms)\n`;
+  r.explanations.forEach((e, i) => {
+    const sum = e.contributions.reduce((s, c) => s + c.contribution, 0);
+    out += `\nrow ${i}${e.class !== null ? `, class ${e.class}` : ''}: prediction ${fmt(e.prediction)} = base ${fmt(e.base_value)} + ${fmt(sum)}${r.space !== 'probability' && r.space !== 'value' ? ` (model output ${fmt(e.output)})` : ''}\n`;
+    const shown = top !== undefined ? e.contributions.slice(0, top) : e.contributions;
+    const scale = Math.max(1e-300, ...shown.map((c) => Math.abs(c.contribution)));
+    const rows = shown.map((c) => {
+      const n = Math.round((Math.abs(c.contribution) / scale) * BAR);
+      const bar = c.contribution >= 0 ? `${' '.repeat(BAR)}|${'█'.repeat(n)}` : `${' '.repeat(BAR - n)}${'█'.repeat(n)}|`;
+      return [c.feature, c.value === null ? '-' : String(c.value), `${c.contribution >= 0 ? '+' : ''}${fmt(c.contribution)}${c.standard_error !== undefined ? ` ±${fmt(c.standard_error)}` : ''}`, bar];
+    });
+    out += formatTable(['FEATURE', 'VALUE', 'CONTRIBUTION', ''], rows);
+    const rest = e.contributions.slice(shown.length);
+    if (rest.length > 0) {
+      out += `… ${rest.length} more feature${rest.length === 1 ? '' : 's'}, together ${fmt(rest.reduce((s, c) => s + c.contribution, 0))} (--top ${top}; --json has all)\n`;
+    }
+  });
+  return out;
+}
+
+function fmt(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1000 || a < 0.001 ? v.toExponential(3) : v.toFixed(4);
+}

@@ -1,0 +1,439 @@
+/**
+ * The explanation service. For a registered version and some rows of its inputs, it answers
+ * per-feature contributions with the base value and the prediction, where
+ * base + Σ contributions = prediction.
+ *
+ * - Exact TreeSHAP applies when the file is one tree ensemble on one float input. It is
+ *   path-dependent with covers counted from the reference data (or the file's hit rates), or
+ *   interventional against the background.
+ * - Kernel SHAP covers any other model, against the background.
+ *
+ * The background is the reference data summarised once (k-means). It is stored as an artifact
+ * beside the reference, with the covers and the category dictionaries.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { BerthError, toBerthError, type Logger, type Tensor } from '../core/index.js';
+import { parseCsv, readParquetFile, type Table } from '../data/index.js';
+import { monitoringSchema, tableToInputs } from '../monitor/index.js';
+import type { ReferenceBackgroundRecord, Registry, VersionRecord } from '../registry/index.js';
+import type { Backend, LoadedModel } from '../runtime/index.js';
+import { backgroundFromJson, backgroundToJson, summarizeBackground, type Background, type BackgroundJson } from './background.js';
+import { explainedOutput, explainedValues, FeatureSpace, type ExplainedOutput, type FeatureValue } from './features.js';
+import { kernelShap, type ExplainableModel } from './kernel-shap.js';
+import type { ExplainOptions } from './options.js';
+import { TreeShap } from './tree-shap.js';
+import { coversFrom, readTreeModel, type TreeModel } from './trees.js';
+
+/** Settings of the explanation service (`explain` in the config). */
+export interface ExplainConfig {
+  /** background rows the reference is summarised to (k-means) */
+  backgroundSize: number;
+  /** the most model evaluations (rows × coalitions × background rows) one request may cost */
+  maxEvaluations: number;
+  /** onnxruntime threads of the sessions explanations run on */
+  intraOpThreads: number;
+}
+
+export const DEFAULT_EXPLAIN_CONFIG: ExplainConfig = { backgroundSize: 100, maxEvaluations: 50_000_000, intraOpThreads: 1 };
+
+/** One feature's share of one row's prediction. */
+export interface FeatureContribution {
+  feature: string;
+  /** the row's value of the feature (a string for 64-bit integers) */
+  value: number | string | boolean | null;
+  contribution: number;
+  /** sampled methods: the estimate's standard error */
+  standard_error?: number;
+}
+
+/** One row's explanation. base_value + Σ contributions = prediction, in `space`. */
+export interface RowExplanation {
+  /** the class whose score is explained (classifiers) */
+  class: string | null;
+  base_value: number;
+  prediction: number;
+  /** the model's own output for the row (a probability, when `space` is margin or log-odds) */
+  output: number;
+  /** every feature, largest |contribution| first */
+  contributions: FeatureContribution[];
+}
+
+/** The methods as answered. */
+export type AnsweredMethod = 'tree-path-dependent' | 'tree-interventional' | 'kernel';
+
+/** An answer to an explain request. */
+export interface ExplainResult {
+  model: string;
+  version: number;
+  method: AnsweredMethod;
+  /** exact Shapley values (TreeSHAP, or Kernel SHAP that enumerated every coalition) */
+  exact: boolean;
+  /** what the numbers are: the trees' margin (log-odds of a logistic classifier), log-odds, a probability, a score or a value */
+  space: 'margin' | 'log-odds' | 'probability' | 'logit' | 'score' | 'value';
+  /** the model output explained */
+  output: string;
+  background: { rows: number; method: string; source: 'reference' | 'hit-rates' | 'none' };
+  /** Kernel SHAP: coalitions evaluated per row, and the budget asked for */
+  coalitions?: number;
+  budget?: number;
+  /** model rows evaluated for the whole request */
+  evaluations: number;
+  milliseconds: number;
+  explanations: RowExplanation[];
+}
+
+/** What the service needs. */
+export interface ExplainServiceOptions {
+  registry: Registry;
+  backend: Backend;
+  logger: Logger;
+  config?: Partial<ExplainConfig>;
+  now?: () => number;
+}
+
+const STORED_FORMAT = 'berth-explain-background/1';
+
+/** `background.json` as stored beside a version's reference. */
+interface StoredBackground {
+  format: typeof STORED_FORMAT;
+  features: string[];
+  background: BackgroundJson;
+  /** coded features: the values their codes stand for (64-bit integers as strings) */
+  dictionaries: (Array<number | string | boolean | null> | null)[];
+  /** path-dependent TreeSHAP: rows of the whole reference through each node, when the model is a tree ensemble */
+  covers: number[] | null;
+  referenceRows: number;
+}
+
+interface Prepared {
+  version: VersionRecord;
+  space: FeatureSpace;
+  tree: TreeModel | null;
+  treeShap: TreeShap | null;
+  background: Background | null;
+  backgroundSource: 'reference' | 'none';
+  coverSource: 'reference' | 'hit-rates' | null;
+}
+
+/**
+ * Explanations for registered versions. One per server; safe for concurrent requests.
+ *
+ * @example
+ * const svc = new ExplainService({ registry, backend: new OnnxBackend(), logger });
+ * await svc.prepareBackground('credit', 3); // after reference data is attached
+ * const r = await svc.explain(version, inputs, { method: 'auto', budget: 2048, link: 'identity', seed: 0 });
+ */
+export class ExplainService {
+  private readonly config: ExplainConfig;
+  private readonly prepared = new Map<string, Promise<Prepared>>();
+  private readonly sessions = new Map<string, Promise<LoadedModel>>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: ExplainServiceOptions) {
+    this.config = { ...DEFAULT_EXPLAIN_CONFIG, ...(opts.config ?? {}) };
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  /**
+   * Summarise a version's reference data into the background (and covers, for tree models) and
+   * store it beside the reference. Called when reference data is attached; explain calls it too
+   * for versions whose reference predates it. Answers the record stored, or null without reference data.
+   */
+  async prepareBackground(model: string, version: number, actor?: string): Promise<ReferenceBackgroundRecord | null> {
+    const v = await this.opts.registry.getVersion(model, version);
+    const ref = v.reference;
+    if (ref === null || ref === undefined) return null;
+    if (ref.background !== undefined && (await this.opts.registry.artifacts.has(ref.background.sha256))) return ref.background;
+    const space = FeatureSpace.of(v.signature);
+    const table = await this.referenceTable(v);
+    const inputs = tableToInputs(table, v.signature, monitoringSchema(v.signature, v.card ?? undefined));
+    const { rows, n } = space.encode(inputs);
+    const background = summarizeBackground(rows, n, space.size, {
+      method: 'kmeans', size: this.config.backgroundSize, seed: 0, categorical: space.features.map((f) => f.kind === 'categorical'),
+    });
+    let covers: number[] | null = null;
+    const tree = await this.treeOf(v);
+    if (tree !== null && space.direct) covers = Array.from(coversFrom(tree.ensemble, rows, n));
+    const stored: StoredBackground = {
+      format: STORED_FORMAT,
+      features: space.features.map((f) => f.name),
+      background: backgroundToJson(background),
+      dictionaries: space.dictionaryJson(),
+      covers,
+      referenceRows: n,
+    };
+    const dir = await mkdtemp(path.join(tmpdir(), 'berth-background-'));
+    try {
+      const file = path.join(dir, 'background.json');
+      await writeFile(file, JSON.stringify(stored));
+      const put = await this.opts.registry.artifacts.put(file);
+      const record: ReferenceBackgroundRecord = { sha256: put.sha256, sizeBytes: put.sizeBytes, rows: background.n, method: background.method, createdAt: new Date().toISOString() };
+      await this.opts.registry.setReference(model, version, { ...ref, background: record }, actor);
+      this.prepared.delete(keyOf(v));
+      return record;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Explain rows (the version's input tensors, validated) with the options asked for. */
+  async explain(version: VersionRecord, inputs: readonly Tensor[], options: ExplainOptions): Promise<ExplainResult> {
+    const started = this.now();
+    const p = await this.prepare(version);
+    const target = explainedOutput(version.signature, version.card ?? undefined, options.className);
+    const { rows, n } = p.space.encode(inputs);
+    const M = p.space.size;
+    const method = this.methodFor(p, options);
+    const perRowClass = target.className !== null && options.className === undefined;
+    const explanations: RowExplanation[] = [];
+    let evaluations = 0;
+    let coalitions: number | undefined;
+    let exact = true;
+    let space: ExplainResult['space'];
+    if (method === 'kernel') {
+      const background = p.background!;
+      const cost = n * Math.min(options.budget, 2 ** Math.min(M, 40)) * background.n;
+      if (cost > this.config.maxEvaluations) {
+        throw new BerthError('PAYLOAD_TOO_LARGE', `this request would take about ${cost.toLocaleString('en-US')} model evaluations (${n} rows × up to ${options.budget} coalitions × ${background.n} background rows), over explain.maxEvaluations ${this.config.maxEvaluations.toLocaleString('en-US')}; send fewer rows or a smaller budget`, {
+          field: 'budget', expected: `≤ ${this.config.maxEvaluations} evaluations`, got: cost,
+        });
+      }
+      const session = await this.session(version);
+      // each row's class: the one asked for, else the row's predicted class
+      const classes = perRowClass ? await this.predictedClasses(session, p.space, rows, n, target) : null;
+      space = options.link === 'logit' ? 'log-odds' : target.kind;
+      for (let r = 0; r < n; r++) {
+        const t = classes !== null ? { ...target, column: classes[r]!, className: this.className(version, classes[r]!) } : target;
+        const model = this.explainable(session, p.space, t);
+        const x = rows.subarray(r * M, (r + 1) * M);
+        const e = await kernelShap(model, x, background, { budget: options.budget, link: options.link, seed: options.seed });
+        evaluations += e.evaluations;
+        coalitions = e.coalitions;
+        exact &&= e.exact;
+        explanations.push(this.rowExplanation(p.space, x, t.className, e.base, e.prediction, e.output, e.contributions, e.standardErrors));
+      }
+    } else {
+      const shap = p.treeShap!;
+      const ensemble = p.tree!.ensemble;
+      space = 'margin';
+      const bg = method === 'tree-interventional' ? { rows: p.background!.rows, n: p.background!.n, weights: p.background!.weights } : null;
+      for (let r = 0; r < n; r++) {
+        const x = rows.subarray(r * M, (r + 1) * M);
+        const e = bg !== null ? shap.interventional(x, bg) : shap.pathDependent(x);
+        let classIndex = 0;
+        if (target.className !== null) {
+          classIndex = perRowClass ? argmax(e.scores) : target.column;
+        }
+        const cm = ensemble.kind === 'classifier' ? ensemble.classMargin(classIndex) : { target: 0, sign: 1 as const };
+        const t = e.targets[cm.target]!;
+        const contributions = cm.sign === 1 ? t.contributions : t.contributions.map((c) => -c);
+        const output = ensemble.kind === 'classifier' ? e.scores[classIndex]! : e.scores[0]!;
+        const cls = target.className !== null ? this.className(version, classIndex) : null;
+        explanations.push(this.rowExplanation(p.space, x, cls, cm.sign * t.base, cm.sign * t.margin, output, contributions, undefined));
+      }
+    }
+    return {
+      model: version.model,
+      version: version.version,
+      method,
+      exact,
+      space,
+      output: target.output,
+      background: method === 'tree-path-dependent'
+        ? { rows: p.background?.n ?? 0, method: p.background?.method ?? 'none', source: p.coverSource === 'hit-rates' ? 'hit-rates' : 'reference' }
+        : { rows: p.background!.n, method: p.background!.method, source: 'reference' },
+      ...(method === 'kernel' ? { coalitions: coalitions ?? 0, budget: options.budget } : {}),
+      evaluations,
+      milliseconds: Math.round((this.now() - started) * 100) / 100,
+      explanations,
+    };
+  }
+
+  /** Free the sessions. */
+  async close(): Promise<void> {
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    this.prepared.clear();
+    await Promise.all(sessions.map(async (s) => (await s.catch(() => null))?.dispose()));
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private methodFor(p: Prepared, o: ExplainOptions): AnsweredMethod {
+    const noBackground = (what: string): BerthError => new BerthError('FAILED_PRECONDITION',
+      `${what} needs background data, and version ${p.version.version} of "${p.version.model}" has no reference data; attach it with \`berth models profile ${p.version.model} ${p.version.version} --reference train.csv\` (or register the version with --reference)`, {
+        field: 'method', expected: 'a version with reference data', got: o.method,
+      });
+    const notTree = (): BerthError => new BerthError('INVALID_ARGUMENT',
+      `method ${o.method}: version ${p.version.version} of "${p.version.model}" is not a tree ensemble on one float input, so TreeSHAP cannot explain it; use method kernel (or auto)`, {
+        field: 'method', expected: ['auto', 'kernel'], got: o.method,
+      });
+    const treeOk = p.treeShap !== null;
+    switch (o.method) {
+      case 'tree':
+        if (!treeOk) throw notTree();
+        if (!p.treeShap!.hasCovers) throw noBackground('path-dependent TreeSHAP (node covers)');
+        return 'tree-path-dependent';
+      case 'tree-interventional':
+        if (!treeOk) throw notTree();
+        if (p.background === null) throw noBackground('interventional TreeSHAP');
+        return 'tree-interventional';
+      case 'kernel':
+        if (p.background === null) throw noBackground('Kernel SHAP');
+        return 'kernel';
+      case 'auto':
+        if (treeOk && p.treeShap!.hasCovers) return 'tree-path-dependent';
+        if (treeOk && p.background !== null) return 'tree-interventional';
+        if (p.background === null) throw noBackground('Kernel SHAP');
+        return 'kernel';
+    }
+  }
+
+  private prepare(version: VersionRecord): Promise<Prepared> {
+    const key = keyOf(version);
+    let p = this.prepared.get(key);
+    if (p === undefined) {
+      p = this.build(version);
+      this.prepared.set(key, p);
+      p.catch(() => this.prepared.delete(key));
+    }
+    return p;
+  }
+
+  private async build(given: VersionRecord): Promise<Prepared> {
+    let version = given;
+    if (version.reference && version.reference.background === undefined) {
+      // reference data from before explanations existed: summarise it now, once
+      await this.prepareBackground(version.model, version.version).catch((err: unknown) => {
+        this.opts.logger.warn('explain: summarising the reference data failed', { model: version.model, version: version.version, error: toBerthError(err).message });
+      });
+      version = await this.opts.registry.getVersion(version.model, version.version);
+    }
+    const tree = await this.treeOf(version);
+    let space = FeatureSpace.of(version.signature);
+    let background: Background | null = null;
+    let covers: Float64Array | null = null;
+    if (version.reference?.background) {
+      const stored = parseStored(Buffer.from(await this.opts.registry.artifacts.read(version.reference.background.sha256)).toString('utf8'));
+      space = FeatureSpace.of(version.signature, stored.dictionaries);
+      background = backgroundFromJson(stored.background);
+      if (background.M !== space.size) {
+        throw new BerthError('ARTIFACT_CORRUPTED', `the stored background of version ${version.version} of "${version.model}" has ${background.M} features, the model ${space.size}`);
+      }
+      if (stored.covers !== null) covers = Float64Array.from(stored.covers);
+    }
+    let treeShap: TreeShap | null = null;
+    let coverSource: Prepared['coverSource'] = null;
+    if (tree !== null && space.direct && tree.featureCount === space.size) {
+      if (covers !== null) coverSource = 'reference';
+      else if (tree.ensemble.hitRates !== null) coverSource = 'hit-rates';
+      treeShap = new TreeShap(tree.ensemble, covers !== null ? { covers } : {});
+    }
+    return { version, space, tree, treeShap, background, backgroundSource: background !== null ? 'reference' : 'none', coverSource };
+  }
+
+  private async treeOf(v: VersionRecord): Promise<TreeModel | null> {
+    try {
+      return readTreeModel(await this.opts.registry.artifacts.read(v.sha256)).model;
+    } catch {
+      return null;
+    }
+  }
+
+  private async referenceTable(v: VersionRecord): Promise<Table> {
+    const ref = v.reference!;
+    if (ref.fileName.toLowerCase().endsWith('.parquet')) return readParquetFile(this.opts.registry.artifacts.path(ref.sha256));
+    return parseCsv(Buffer.from(await this.opts.registry.artifacts.read(ref.sha256)).toString('utf8'));
+  }
+
+  private session(v: VersionRecord): Promise<LoadedModel> {
+    const key = keyOf(v);
+    let s = this.sessions.get(key);
+    if (s === undefined) {
+      s = (async () => {
+        const bytes = await this.opts.registry.artifacts.read(v.sha256);
+        return this.opts.backend.load(bytes, { intraOpThreads: this.config.intraOpThreads, interOpThreads: 1, worker: true });
+      })();
+      this.sessions.set(key, s);
+      s.catch(() => this.sessions.delete(key));
+      // a few versions at most: the oldest session goes
+      if (this.sessions.size > 4) {
+        const [oldest, gone] = this.sessions.entries().next().value as [string, Promise<LoadedModel>];
+        this.sessions.delete(oldest);
+        void gone.then((m) => m.dispose(), () => undefined);
+      }
+    }
+    return s;
+  }
+
+  private explainable(session: LoadedModel, space: FeatureSpace, target: ExplainedOutput): ExplainableModel {
+    return {
+      featureCount: space.size,
+      predict: async (rows, n) => explainedValues(await session.run(space.decode(rows, n), [target.output]), target, n),
+    };
+  }
+
+  private async predictedClasses(session: LoadedModel, space: FeatureSpace, rows: Float32Array, n: number, target: ExplainedOutput): Promise<Int32Array> {
+    const outputs = await session.run(space.decode(rows, n), [target.output]);
+    const t = outputs[0]!;
+    const data = t.data as ArrayLike<number>;
+    const out = new Int32Array(n);
+    for (let r = 0; r < n; r++) {
+      let best = 0;
+      for (let c = 1; c < target.width; c++) if (Number(data[r * target.width + c]) > Number(data[r * target.width + best])) best = c;
+      out[r] = best;
+    }
+    return out;
+  }
+
+  private className(v: VersionRecord, column: number): string {
+    const names = v.card?.classes?.names ?? v.card?.classes?.labels.map(String);
+    return names?.[column] ?? String(column);
+  }
+
+  private rowExplanation(
+    space: FeatureSpace, x: Float32Array, cls: string | null, base: number, prediction: number, output: number,
+    contributions: ArrayLike<number>, errors: ArrayLike<number> | undefined,
+  ): RowExplanation {
+    const list: FeatureContribution[] = space.features.map((f, j) => ({
+      feature: f.name,
+      value: jsonValue(space.valueOf(j, x[j]!)),
+      contribution: contributions[j]!,
+      ...(errors !== undefined ? { standard_error: errors[j]! } : {}),
+    }));
+    list.sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution));
+    return { class: cls, base_value: base, prediction, output, contributions: list };
+  }
+}
+
+function keyOf(v: VersionRecord): string {
+  return `${v.model}@${v.version}:${v.sha256}:${v.reference?.background?.sha256 ?? '-'}`;
+}
+
+function argmax(a: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
+  return best;
+}
+
+function jsonValue(v: FeatureValue): number | string | boolean | null {
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number' && !Number.isFinite(v)) return null;
+  return v;
+}
+
+function parseStored(text: string): StoredBackground {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new BerthError('ARTIFACT_CORRUPTED', 'a stored explanation background is not JSON');
+  }
+  const d = doc as Partial<StoredBackground> | null;
+  if (d === null || typeof d !== 'object' || d.format !== STORED_FORMAT || !Array.isArray(d.dictionaries)) {
+    throw new BerthError('ARTIFACT_CORRUPTED', `a stored explanation background has format ${JSON.stringify(d?.format)}, expected ${STORED_FORMAT}`);
+  }
+  return d as StoredBackground;
+}

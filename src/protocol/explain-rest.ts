@@ -1,0 +1,59 @@
+import type { FastifyInstance } from 'fastify';
+import { BerthError, type Logger } from '../core/index.js';
+import { parseExplainOptions, type ExplainService } from '../explain/index.js';
+import type { Registry } from '../registry/index.js';
+import { validateInputs, type InferenceService } from '../serving/index.js';
+import { decodeRows } from './codec/rows.js';
+import { decodeInferRequest } from './codec/v2-json.js';
+import type { TensorLimits } from './codec/elements.js';
+import { isPlainObject } from './codec/elements.js';
+import { jsonSender } from './http-errors.js';
+
+/**
+ * Explanations next to predictions:
+ * - `POST /v1/deployments/{name}/explain` takes rows as friendly predict does;
+ * - `POST /v2/models/{name}/explain` takes the v2 infer body.
+ * Both take the options `method`, `budget`, `class`, `link` and `seed`, explain the version the
+ * deployment serves now, and answer every feature's contribution (docs/explain.md).
+ */
+export function registerExplainRoutes(app: FastifyInstance, opts: {
+  service: InferenceService; explain: ExplainService; registry: Registry; logger: Logger; limits?: TensorLimits;
+}): void {
+  const { service, explain, registry, logger } = opts;
+  const send = jsonSender(logger);
+
+  const versionOf = async (deployment: string) => {
+    const route = await service.route(deployment);
+    return registry.getVersion(route.version.model, route.version.version);
+  };
+
+  app.post<{ Params: { name: string } }>('/v1/deployments/:name/explain', async (req, reply) =>
+    send(req, reply, async () => {
+      const body = objectBody(req.body);
+      const options = parseExplainOptions(body, ['rows', 'instances']);
+      const version = await versionOf(req.params.name);
+      const inputs = validateInputs(version.signature, decodeRows(body, version.signature, opts.limits));
+      const result = await explain.explain(version, inputs, options);
+      return { deployment: req.params.name, ...result };
+    }));
+
+  app.post<{ Params: { name: string } }>('/v2/models/:name/explain', async (req, reply) =>
+    send(req, reply, async () => {
+      const body = objectBody(req.body);
+      const options = parseExplainOptions(body, ['id', 'inputs', 'outputs', 'parameters']);
+      const version = await versionOf(req.params.name);
+      const decoded = decodeInferRequest(body, opts.limits);
+      const inputs = validateInputs(version.signature, decoded.inputs);
+      const result = await explain.explain(version, inputs, options);
+      return { model_name: req.params.name, ...(decoded.id !== undefined ? { id: decoded.id } : {}), ...result };
+    }));
+}
+
+function objectBody(body: unknown): Record<string, unknown> {
+  if (!isPlainObject(body)) {
+    throw new BerthError('INVALID_ARGUMENT', 'request body: expected a JSON object with the rows and the options (method, budget, class, link, seed)', {
+      field: 'body', expected: 'object', got: typeof body,
+    });
+  }
+  return body;
+}

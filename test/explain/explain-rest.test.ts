@@ -1,0 +1,176 @@
+/*
+ * Explanations end to end on a real server: reference data attached through the management API
+ * (which summarises the background once and stores it), then `POST /v1/deployments/{name}/explain`
+ * and `POST /v2/models/{name}/explain` on real fixtures, and `berth explain` against the server.
+ * Answers are checked against the fixtures' golden outputs (the prediction) and against each other
+ * (exact Kernel SHAP equals interventional TreeSHAP on the same background); every bad request
+ * gets a 4xx naming the field.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import type { ExplainResult } from '../../src/explain/index.js';
+import { fixturePath, flatten, readGolden } from '../helpers/fixtures.js';
+import { deployFixture, startServer, type TestServer } from '../helpers/server.js';
+
+let ts: TestServer;
+
+async function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${ts.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function attachReference(model: string, version: number): Promise<Record<string, unknown>> {
+  const data = readFileSync(fixturePath(model, 'reference.csv'));
+  const r = await post(`/v1/models/${model}/versions/${version}/profile`, { reference_base64: data.toString('base64'), reference_file_name: 'reference.csv' });
+  expect(r.status).toBe(201);
+  return r.body;
+}
+
+/** The golden_32 case's inputs as rows of named features, and its expected outputs. */
+function goldenRows(model: string): { rows: Record<string, number>[]; matrix: number[][]; expected: Record<string, number[]> } {
+  const g = readGolden(model);
+  const c = g.cases.find((x) => x.name === 'golden_32') ?? g.cases[0]!;
+  const card = JSON.parse(readFileSync(fixturePath(model, 'card.json'), 'utf8')) as { inputs: { name: string; feature_names: string[] }[] };
+  const names = card.inputs[0]!.feature_names;
+  const flat = flatten(c.inputs[card.inputs[0]!.name]!.data) as number[];
+  const matrix = Array.from({ length: flat.length / names.length }, (_, r) => flat.slice(r * names.length, (r + 1) * names.length));
+  const expected = Object.fromEntries(Object.entries(c.expected).map(([k, v]) => [k, flatten(v.data) as number[]]));
+  return { rows: matrix.map((m) => Object.fromEntries(names.map((n, j) => [n, m[j]!]))), matrix, expected };
+}
+
+const sum = (e: ExplainResult['explanations'][number]): number => e.contributions.reduce((s, c) => s + c.contribution, 0);
+const logit = (p: number): number => Math.log(p / (1 - p));
+
+beforeAll(async () => {
+  ts = await startServer();
+  await deployFixture(ts, 'breast-cancer-gbt');
+  await deployFixture(ts, 'diabetes-gbt-regressor');
+  await deployFixture(ts, 'breast-cancer-logreg');
+  const bc = await attachReference('breast-cancer-gbt', 1);
+  expect((bc['reference'] as { background?: { rows: number; method: string } }).background).toMatchObject({ rows: 100, method: 'kmeans' });
+  await attachReference('diabetes-gbt-regressor', 1);
+}, 120_000);
+
+afterAll(async () => {
+  await ts?.close();
+});
+
+describe('explain over REST', () => {
+  it('explains a tree ensemble exactly with path-dependent TreeSHAP: base + Σ = the margin of the golden probability, every feature listed', async () => {
+    const { rows, expected } = goldenRows('breast-cancer-gbt');
+    const r = await post('/v1/deployments/breast-cancer-gbt/explain', { rows: rows.slice(0, 8) });
+    expect(r.status).toBe(200);
+    const res = r.body as unknown as ExplainResult;
+    expect(res).toMatchObject({ deployment: 'breast-cancer-gbt', model: 'breast-cancer-gbt', version: 1, method: 'tree-path-dependent', exact: true, space: 'margin', evaluations: 0 });
+    expect(res.explanations).toHaveLength(8);
+    res.explanations.forEach((e, i) => {
+      expect(e.contributions).toHaveLength(30);
+      const mags = e.contributions.map((c) => Math.abs(c.contribution));
+      expect(mags).toEqual([...mags].sort((a, b) => b - a));
+      expect(Math.abs(e.base_value + sum(e) - e.prediction)).toBeLessThan(1e-6);
+      // the predicted class's probability, as the golden file has it, and its log-odds
+      const p = expected['probabilities']!;
+      const cls = p[i * 2 + 1]! >= p[i * 2]! ? 1 : 0;
+      expect(e.output).toBeCloseTo(p[i * 2 + cls]!, 5);
+      expect(Math.abs(e.prediction - logit(p[i * 2 + cls]!))).toBeLessThan(1e-4);
+      expect(e.class).toBe(cls === 1 ? 'benign' : 'malignant');
+    });
+    // the row's own values come back beside the contributions
+    const first = res.explanations[0]!.contributions.find((c) => c.feature === 'mean radius')!;
+    expect(first.value).toBeCloseTo(rows[0]!['mean radius']!, 4);
+  });
+
+  it('explains a named class, and the other class gets the opposite contributions', async () => {
+    const { rows } = goldenRows('breast-cancer-gbt');
+    const a = (await post('/v1/deployments/breast-cancer-gbt/explain', { rows: rows.slice(0, 1), class: 'benign' })).body as unknown as ExplainResult;
+    const b = (await post('/v1/deployments/breast-cancer-gbt/explain', { rows: rows.slice(0, 1), class: 'malignant' })).body as unknown as ExplainResult;
+    const by = (r: ExplainResult) => Object.fromEntries(r.explanations[0]!.contributions.map((c) => [c.feature, c.contribution]));
+    const ca = by(a);
+    const cb = by(b);
+    for (const f of Object.keys(ca)) expect(cb[f]).toBeCloseTo(-ca[f]!, 12);
+    expect(a.explanations[0]!.prediction).toBeCloseTo(-b.explanations[0]!.prediction, 12);
+  });
+
+  it('gives the same exact values by interventional TreeSHAP and by Kernel SHAP enumerating every coalition (diabetes, 10 features)', async () => {
+    const { rows, expected } = goldenRows('diabetes-gbt-regressor');
+    const tree = (await post('/v1/deployments/diabetes-gbt-regressor/explain', { rows: rows.slice(0, 3), method: 'tree-interventional' })).body as unknown as ExplainResult;
+    const kernel = (await post('/v1/deployments/diabetes-gbt-regressor/explain', { rows: rows.slice(0, 3), method: 'kernel', budget: 1022 })).body as unknown as ExplainResult;
+    expect(tree).toMatchObject({ method: 'tree-interventional', exact: true, space: 'margin', background: { rows: 100, method: 'kmeans', source: 'reference' } });
+    expect(kernel).toMatchObject({ method: 'kernel', exact: true, space: 'value', coalitions: 1022, budget: 1022 });
+    expect(kernel.evaluations).toBe(3 * (1022 * 100 + 100 + 1)); // per row: every coalition over the background, the empty one, and the row itself
+    for (let i = 0; i < 3; i++) {
+      const t = tree.explanations[i]!;
+      const k = kernel.explanations[i]!;
+      expect(k.output).toBeCloseTo(expected['variable']![i]!, 3);
+      expect(t.prediction).toBeCloseTo(k.prediction, 3); // trees in float64, the runtime in float32
+      expect(t.base_value).toBeCloseTo(k.base_value, 3);
+      const kc = Object.fromEntries(k.contributions.map((c) => [c.feature, c.contribution]));
+      for (const c of t.contributions) expect(Math.abs(c.contribution - kc[c.feature]!)).toBeLessThan(1e-3);
+      expect(Math.abs(k.base_value + sum(k) - k.prediction)).toBeLessThan(1e-6);
+    }
+  });
+
+  it('samples with Kernel SHAP under a smaller budget and says how far to trust it', async () => {
+    const { rows } = goldenRows('breast-cancer-gbt');
+    const r = (await post('/v1/deployments/breast-cancer-gbt/explain', { rows: rows.slice(0, 1), method: 'kernel', budget: 256, link: 'logit', seed: 7 })).body as unknown as ExplainResult;
+    expect(r).toMatchObject({ method: 'kernel', exact: false, space: 'log-odds', coalitions: 256 });
+    const e = r.explanations[0]!;
+    expect(Math.abs(e.base_value + sum(e) - e.prediction)).toBeLessThan(1e-6);
+    expect(e.contributions.every((c) => typeof c.standard_error === 'number' && c.standard_error >= 0)).toBe(true);
+    // the same seed, the same answer
+    const again = (await post('/v1/deployments/breast-cancer-gbt/explain', { rows: rows.slice(0, 1), method: 'kernel', budget: 256, link: 'logit', seed: 7 })).body as unknown as ExplainResult;
+    expect(again.explanations).toEqual(r.explanations);
+  });
+
+  it('answers the v2 form like the friendly one', async () => {
+    const { rows, matrix } = goldenRows('breast-cancer-gbt');
+    const v1 = (await post('/v1/deployments/breast-cancer-gbt/explain', { rows: rows.slice(0, 2) })).body as unknown as ExplainResult;
+    const v2 = await post('/v2/models/breast-cancer-gbt/explain', { id: 'x1', inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 30], data: matrix.slice(0, 2).flat() }] });
+    expect(v2.status).toBe(200);
+    expect(v2.body).toMatchObject({ model_name: 'breast-cancer-gbt', id: 'x1', method: 'tree-path-dependent' });
+    expect((v2.body as unknown as ExplainResult).explanations).toEqual(v1.explanations);
+  });
+
+  it('refuses bad requests with a 4xx naming the field, and says how to get what is missing', async () => {
+    const { rows } = goldenRows('breast-cancer-gbt');
+    const one = rows.slice(0, 1);
+    const cases: [string, unknown, number, string, string][] = [
+      ['/v1/deployments/breast-cancer-gbt/explain', { rows: one, methd: 'tree' }, 400, 'methd', 'unknown field'],
+      ['/v1/deployments/breast-cancer-gbt/explain', { rows: one, method: 'shapley' }, 400, 'method', 'one of auto'],
+      ['/v1/deployments/breast-cancer-gbt/explain', { rows: one, budget: 1.5 }, 400, 'budget', 'whole number'],
+      ['/v1/deployments/breast-cancer-gbt/explain', { rows: one, class: 'maybe' }, 400, 'class', 'malignant'],
+      ['/v1/deployments/breast-cancer-gbt/explain', { rows: [{ 'mean radius': 1 }] }, 400, 'rows[0].mean texture', 'missing'],
+      ['/v1/deployments/breast-cancer-logreg/explain', { rows: one, method: 'tree' }, 400, 'method', 'not a tree ensemble'],
+      ['/v1/deployments/breast-cancer-logreg/explain', { rows: one }, 409, 'method', 'berth models profile breast-cancer-logreg 1 --reference'],
+      ['/v1/deployments/nope/explain', { rows: one }, 404, '', 'nope'],
+      ['/v1/deployments/breast-cancer-gbt/explain', { rows: Array.from({ length: 400 }, () => rows[0]), method: 'kernel' }, 413, 'budget', 'explain.maxEvaluations'],
+    ];
+    for (const [path, body, status, field, words] of cases) {
+      const r = await post(path, body);
+      expect({ path, body: JSON.stringify(body).slice(0, 60), status: r.status }).toEqual({ path, body: JSON.stringify(body).slice(0, 60), status });
+      if (field !== '') expect(r.body['field']).toBe(field);
+      expect(String(r.body['error'])).toContain(words);
+    }
+  });
+});
+
+describe('berth explain', () => {
+  it('prints a table with bars in a terminal and the server JSON with --json', async () => {
+    const { rows } = goldenRows('breast-cancer-gbt');
+    let out = '';
+    let err = '';
+    const io = { out: (t: string) => void (out += t), err: (t: string) => void (err += t), env: {} };
+    expect(await main(['node', 'berth', '--server', ts.url, 'explain', 'breast-cancer-gbt', '--row', JSON.stringify(rows[0]), '--top', '5'], io)).toBe(0);
+    expect(err).toBe('');
+    expect(out).toContain('tree-path-dependent, exact');
+    expect(out).toMatch(/row 0, class (benign|malignant): prediction -?\d/);
+    expect(out).toContain('FEATURE');
+    expect(out).toContain('█');
+    expect(out).toContain('… 25 more features, together');
+    out = '';
+    expect(await main(['node', 'berth', '--server', ts.url, 'explain', 'breast-cancer-gbt', '--row', JSON.stringify(rows[0]), '--json', '--top', '5'], io)).toBe(0);
+    const json = JSON.parse(out) as ExplainResult;
+    expect(json.explanations[0]!.contributions).toHaveLength(30);
+  });
+});
