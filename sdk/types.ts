@@ -114,6 +114,8 @@ export interface ExplainOptions {
   class?: string;
   link?: 'identity' | 'logit';
   seed?: number;
+  /** answer rows explained before from the server's cache, and keep these */
+  cache?: boolean;
 }
 
 /** One feature's contribution to one row's prediction. */
@@ -137,6 +139,8 @@ export interface ExplainResult {
   coalitions?: number;
   budget?: number;
   evaluations: number;
+  /** rows answered from the cache */
+  cached: number;
   milliseconds: number;
   explanations: { class: string | null; base_value: number; prediction: number; output: number; contributions: FeatureContribution[] }[];
 }

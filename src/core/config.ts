@@ -227,6 +227,8 @@ export interface ExplainSettings {
   maxEvaluations: number;
   /** onnxruntime threads of the sessions explanations run on (their own, apart from serving's) */
   intraOpThreads: number;
+  /** rows kept for requests that ask for the cache (`cache: true`), least recently used out first */
+  cacheEntries: number;
 }
 
 /** The whole configuration. `version` is the config format's version. */
@@ -272,7 +274,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   artifacts: { url: null, publicKeys: [], requireSignature: false },
   extraction: { enabled: true, windowMs: 3_600_000, minRows: 2000 },
   jobs: { enabled: true, maxConcurrent: 1, roots: [], idlePriority: true, nice: 10 },
-  explain: { backgroundSize: 100, maxEvaluations: 50_000_000, intraOpThreads: 1 },
+  explain: { backgroundSize: 100, maxEvaluations: 50_000_000, intraOpThreads: 1, cacheEntries: 10_000 },
   redis: { url: null },
   database: { url: null },
   logLevel: 'info',
@@ -481,6 +483,7 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   int('explain.backgroundSize', cfg.explain.backgroundSize, 1, 10_000);
   int('explain.maxEvaluations', cfg.explain.maxEvaluations, 1);
   int('explain.intraOpThreads', cfg.explain.intraOpThreads, 1, 64);
+  int('explain.cacheEntries', cfg.explain.cacheEntries, 0);
   bool('jobs.enabled', cfg.jobs.enabled);
   int('jobs.maxConcurrent', cfg.jobs.maxConcurrent, 1);
   bool('jobs.idlePriority', cfg.jobs.idlePriority);

@@ -34,9 +34,11 @@ export interface ExplainConfig {
   maxEvaluations: number;
   /** onnxruntime threads of the sessions explanations run on */
   intraOpThreads: number;
+  /** rows kept by requests that ask for the cache (least recently used go first) */
+  cacheEntries: number;
 }
 
-export const DEFAULT_EXPLAIN_CONFIG: ExplainConfig = { backgroundSize: 100, maxEvaluations: 50_000_000, intraOpThreads: 1 };
+export const DEFAULT_EXPLAIN_CONFIG: ExplainConfig = { backgroundSize: 100, maxEvaluations: 50_000_000, intraOpThreads: 1, cacheEntries: 10_000 };
 
 /** One feature's share of one row's prediction. */
 export interface FeatureContribution {
@@ -80,6 +82,8 @@ export interface ExplainResult {
   budget?: number;
   /** model rows evaluated for the whole request */
   evaluations: number;
+  /** rows answered from the cache (requests with `cache: true`) */
+  cached: number;
   milliseconds: number;
   explanations: RowExplanation[];
 }
@@ -130,6 +134,8 @@ export class ExplainService {
   private readonly prepared = new Map<string, Promise<Prepared>>();
   private readonly sessions = new Map<string, Promise<LoadedModel>>();
   private readonly now: () => number;
+  /** explained rows by (version, method, options, row values), least recently used first */
+  private readonly cache = new Map<string, { explanation: RowExplanation; exact: boolean; coalitions?: number }>();
 
   constructor(private readonly opts: ExplainServiceOptions) {
     this.config = { ...DEFAULT_EXPLAIN_CONFIG, ...(opts.config ?? {}) };
@@ -187,39 +193,66 @@ export class ExplainService {
     const M = p.space.size;
     const method = this.methodFor(p, options);
     const perRowClass = target.className !== null && options.className === undefined;
-    const explanations: RowExplanation[] = [];
+    const explanations: (RowExplanation | null)[] = new Array<RowExplanation | null>(n).fill(null);
     let evaluations = 0;
     let coalitions: number | undefined;
     let exact = true;
+    let cached = 0;
+    // rows explained before with the same settings come from the cache when the request asks
+    const settings = `${keyOf(version)}|${method}|${options.className ?? '*'}${method === 'kernel' ? `|${options.budget}|${options.link}|${options.seed}` : ''}`;
+    const keys = options.cache ? Array.from({ length: n }, (_, r) => `${settings}|${rowKey(p.space, rows.subarray(r * M, (r + 1) * M))}`) : null;
+    if (keys !== null) {
+      keys.forEach((k, r) => {
+        const hit = this.cache.get(k);
+        if (hit === undefined) return;
+        this.cache.delete(k);
+        this.cache.set(k, hit);
+        explanations[r] = hit.explanation;
+        exact &&= hit.exact;
+        if (hit.coalitions !== undefined) coalitions = hit.coalitions;
+        cached++;
+      });
+    }
+    const todo = explanations.flatMap((e, r) => (e === null ? [r] : []));
+    const keep = (r: number, e: RowExplanation, rowExact: boolean, rowCoalitions?: number): void => {
+      explanations[r] = e;
+      if (keys === null) return;
+      this.cache.set(keys[r]!, { explanation: e, exact: rowExact, ...(rowCoalitions !== undefined ? { coalitions: rowCoalitions } : {}) });
+      while (this.cache.size > this.config.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
+    };
     let space: ExplainResult['space'];
     if (method === 'kernel') {
       const background = p.background!;
-      const cost = n * Math.min(options.budget, 2 ** Math.min(M, 40)) * background.n;
+      const cost = todo.length * Math.min(options.budget, 2 ** Math.min(M, 40)) * background.n;
       if (cost > this.config.maxEvaluations) {
-        throw new BerthError('PAYLOAD_TOO_LARGE', `this request would take about ${cost.toLocaleString('en-US')} model evaluations (${n} rows × up to ${options.budget} coalitions × ${background.n} background rows), over explain.maxEvaluations ${this.config.maxEvaluations.toLocaleString('en-US')}; send fewer rows or a smaller budget`, {
+        throw new BerthError('PAYLOAD_TOO_LARGE', `this request would take about ${cost.toLocaleString('en-US')} model evaluations (${todo.length} rows × up to ${options.budget} coalitions × ${background.n} background rows), over explain.maxEvaluations ${this.config.maxEvaluations.toLocaleString('en-US')}; send fewer rows or a smaller budget`, {
           field: 'budget', expected: `≤ ${this.config.maxEvaluations} evaluations`, got: cost,
         });
       }
-      const session = await this.session(version);
-      // each row's class: the one asked for, else the row's predicted class
-      const classes = perRowClass ? await this.predictedClasses(session, p.space, rows, n, target) : null;
       space = options.link === 'logit' ? 'log-odds' : target.kind;
-      for (let r = 0; r < n; r++) {
-        const t = classes !== null ? { ...target, column: classes[r]!, className: this.className(version, classes[r]!) } : target;
-        const model = this.explainable(session, p.space, t);
-        const x = rows.subarray(r * M, (r + 1) * M);
-        const e = await kernelShap(model, x, background, { budget: options.budget, link: options.link, seed: options.seed });
-        evaluations += e.evaluations;
-        coalitions = e.coalitions;
-        exact &&= e.exact;
-        explanations.push(this.rowExplanation(p.space, x, t.className, e.base, e.prediction, e.output, e.contributions, e.standardErrors));
+      if (todo.length > 0) {
+        const session = await this.session(version);
+        // each row's class: the one asked for, else the row's predicted class
+        const picked = new Float32Array(todo.length * M);
+        todo.forEach((r, i) => picked.set(rows.subarray(r * M, (r + 1) * M), i * M));
+        const classes = perRowClass ? await this.predictedClasses(session, p.space, picked, todo.length, target) : null;
+        for (let i = 0; i < todo.length; i++) {
+          const r = todo[i]!;
+          const t = classes !== null ? { ...target, column: classes[i]!, className: this.className(version, classes[i]!) } : target;
+          const x = rows.subarray(r * M, (r + 1) * M);
+          const e = await kernelShap(this.explainable(session, p.space, t), x, background, { budget: options.budget, link: options.link, seed: options.seed });
+          evaluations += e.evaluations;
+          coalitions = e.coalitions;
+          exact &&= e.exact;
+          keep(r, this.rowExplanation(p.space, x, t.className, e.base, e.prediction, e.output, e.contributions, e.standardErrors), e.exact, e.coalitions);
+        }
       }
     } else {
       const shap = p.treeShap!;
       const ensemble = p.tree!.ensemble;
       space = 'margin';
       const bg = method === 'tree-interventional' ? { rows: p.background!.rows, n: p.background!.n, weights: p.background!.weights } : null;
-      for (let r = 0; r < n; r++) {
+      for (const r of todo) {
         const x = rows.subarray(r * M, (r + 1) * M);
         const e = bg !== null ? shap.interventional(x, bg) : shap.pathDependent(x);
         let classIndex = 0;
@@ -231,7 +264,7 @@ export class ExplainService {
         const contributions = cm.sign === 1 ? t.contributions : t.contributions.map((c) => -c);
         const output = ensemble.kind === 'classifier' ? e.scores[classIndex]! : e.scores[0]!;
         const cls = target.className !== null ? this.className(version, classIndex) : null;
-        explanations.push(this.rowExplanation(p.space, x, cls, cm.sign * t.base, cm.sign * t.margin, output, contributions, undefined));
+        keep(r, this.rowExplanation(p.space, x, cls, cm.sign * t.base, cm.sign * t.margin, output, contributions, undefined), true);
       }
     }
     return {
@@ -246,8 +279,9 @@ export class ExplainService {
         : { rows: p.background!.n, method: p.background!.method, source: 'reference' },
       ...(method === 'kernel' ? { coalitions: coalitions ?? 0, budget: options.budget } : {}),
       evaluations,
+      cached,
       milliseconds: Math.round((this.now() - started) * 100) / 100,
-      explanations,
+      explanations: explanations as RowExplanation[],
     };
   }
 
@@ -410,6 +444,11 @@ export class ExplainService {
 
 function keyOf(v: VersionRecord): string {
   return `${v.model}@${v.version}:${v.sha256}:${v.reference?.background?.sha256 ?? '-'}`;
+}
+
+/** A row's values as they came (codes decoded), so equal rows meet in the cache whatever their codes. */
+function rowKey(space: FeatureSpace, x: Float32Array): string {
+  return JSON.stringify(Array.from(x, (v, j) => jsonValue(space.valueOf(j, v))));
 }
 
 function argmax(a: ArrayLike<number>): number {

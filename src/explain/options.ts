@@ -23,13 +23,15 @@ export interface ExplainOptions {
   link: Link;
   /** the sampler's seed: the same request gives the same answer */
   seed: number;
+  /** answer rows explained before (same version, method and options) from the cache, and keep these */
+  cache: boolean;
 }
 
 export const DEFAULT_BUDGET = 2048;
 const MAX_BUDGET = 1 << 20;
 
 /** The option keys a body may carry beside its rows (the callers add their own payload keys). */
-export const OPTION_KEYS = ['method', 'budget', 'class', 'link', 'seed'] as const;
+export const OPTION_KEYS = ['method', 'budget', 'class', 'link', 'seed', 'cache'] as const;
 
 function bad(field: string, expected: unknown, got: unknown, hint = ''): BerthError {
   return new BerthError('INVALID_ARGUMENT', `${field}: expected ${Array.isArray(expected) ? `one of ${expected.join(', ')}` : String(expected)}, got ${JSON.stringify(got)}${hint}`, {
@@ -50,7 +52,7 @@ export function parseExplainOptions(body: Record<string, unknown>, payloadKeys: 
       field: unknown[0]!, expected: [...OPTION_KEYS], got: unknown,
     });
   }
-  const out: ExplainOptions = { method: 'auto', budget: DEFAULT_BUDGET, link: 'identity', seed: 0 };
+  const out: ExplainOptions = { method: 'auto', budget: DEFAULT_BUDGET, link: 'identity', seed: 0, cache: false };
   const method = body['method'];
   if (method !== undefined) {
     if (typeof method !== 'string' || !(EXPLAIN_METHODS as readonly string[]).includes(method)) throw bad('method', [...EXPLAIN_METHODS], method);
@@ -75,6 +77,11 @@ export function parseExplainOptions(body: Record<string, unknown>, payloadKeys: 
   if (seed !== undefined) {
     if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw bad('seed', 'a whole number from 0 to 2^32 − 1', seed);
     out.seed = seed;
+  }
+  const cache = body['cache'];
+  if (cache !== undefined) {
+    if (typeof cache !== 'boolean') throw bad('cache', 'true or false', cache);
+    out.cache = cache;
   }
   return out;
 }

@@ -614,6 +614,7 @@ const SCHEMAS: Record<string, Json> = {
     class: { type: ['string', 'integer'], description: "classifiers: the class explained (default: each row's predicted class)" },
     link: { type: 'string', enum: ['identity', 'logit'], description: 'Kernel SHAP: explain the output as it is, or a probability in log-odds' },
     seed: int('the sampler seed (default 0): the same request gives the same answer'),
+    cache: bool('answer rows explained before from the cache (same version, method and options), and keep these'),
   }),
   FeatureContribution: obj(
     {
@@ -642,10 +643,10 @@ const SCHEMAS: Record<string, Json> = {
       space: { type: 'string', enum: ['margin', 'log-odds', 'probability', 'logit', 'score', 'value'] },
       output: str('the model output explained'),
       background: obj({ rows: int(), method: str(), source: str() }),
-      coalitions: int(), budget: int(), evaluations: int('model rows evaluated'), milliseconds: num(),
+      coalitions: int(), budget: int(), evaluations: int('model rows evaluated'), cached: int('rows answered from the cache'), milliseconds: num(),
       explanations: arr(ref('RowExplanation')),
     },
-    ['model', 'version', 'method', 'exact', 'space', 'output', 'background', 'evaluations', 'milliseconds', 'explanations'],
+    ['model', 'version', 'method', 'exact', 'space', 'output', 'background', 'evaluations', 'cached', 'milliseconds', 'explanations'],
   ),
   FeedbackItem: obj(
     {

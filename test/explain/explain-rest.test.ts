@@ -50,6 +50,8 @@ beforeAll(async () => {
   const bc = await attachReference('breast-cancer-gbt', 1);
   expect((bc['reference'] as { background?: { rows: number; method: string } }).background).toMatchObject({ rows: 100, method: 'kmeans' });
   await attachReference('diabetes-gbt-regressor', 1);
+  await deployFixture(ts, 'credit');
+  await attachReference('credit', 1);
 }, 120_000);
 
 afterAll(async () => {
@@ -121,6 +123,46 @@ describe('explain over REST', () => {
     // the same seed, the same answer
     const again = (await post('/v1/deployments/breast-cancer-gbt/explain', { rows: rows.slice(0, 1), method: 'kernel', budget: 256, link: 'logit', seed: 7 })).body as unknown as ExplainResult;
     expect(again.explanations).toEqual(r.explanations);
+  });
+
+  it('explains a model with string categoricals over several inputs (credit) by Kernel SHAP, the categories shown as they came', async () => {
+    const g = readGolden('credit').cases.find((x) => x.name === 'golden_32')!;
+    const card = JSON.parse(readFileSync(fixturePath('credit', 'card.json'), 'utf8')) as { inputs: { name: string; feature_names: string[] }[] };
+    const row: Record<string, number | string> = {};
+    for (const input of card.inputs) {
+      const flat = flatten(g.inputs[input.name]!.data) as (number | string)[];
+      input.feature_names.forEach((n, j) => (row[n] = flat[j]!));
+    }
+    const predicted = (await post('/v1/deployments/credit/predict', { rows: [row] })).body as { predictions: { label: string; probabilities: Record<string, number> }[] };
+    const r = await post('/v1/deployments/credit/explain', { rows: [row], budget: 512, seed: 3 });
+    expect(r.status).toBe(200);
+    const res = r.body as unknown as ExplainResult;
+    expect(res).toMatchObject({ method: 'kernel', exact: false, space: 'probability', coalitions: 512 });
+    const e = res.explanations[0]!;
+    expect(e.class).toBe(predicted.predictions[0]!.label);
+    expect(e.output).toBeCloseTo(predicted.predictions[0]!.probabilities[e.class!]!, 5);
+    expect(Math.abs(e.base_value + sum(e) - e.prediction)).toBeLessThan(1e-6);
+    expect(e.contributions).toHaveLength(Object.keys(row).length);
+    const region = e.contributions.find((c) => c.feature === 'region')!;
+    expect(region.value).toBe(row['region']);
+  }, 60_000);
+
+  it('keeps explained rows when asked and answers them again from the cache, the same numbers without model runs', async () => {
+    const { rows } = goldenRows('diabetes-gbt-regressor');
+    const body = { rows: rows.slice(3, 6), method: 'kernel', budget: 300, seed: 5, cache: true };
+    const first = (await post('/v1/deployments/diabetes-gbt-regressor/explain', body)).body as unknown as ExplainResult;
+    expect(first).toMatchObject({ cached: 0 });
+    expect(first.evaluations).toBeGreaterThan(0);
+    // two rows seen, one new: only the new one runs the model
+    const second = (await post('/v1/deployments/diabetes-gbt-regressor/explain', { ...body, rows: [rows[4], rows[7], rows[3]] })).body as unknown as ExplainResult;
+    expect(second.cached).toBe(2);
+    expect(second.evaluations).toBe(first.evaluations / 3);
+    expect(second.explanations[0]).toEqual(first.explanations[1]);
+    expect(second.explanations[2]).toEqual(first.explanations[0]);
+    // other options are other entries; without cache: true nothing is read or kept
+    expect(((await post('/v1/deployments/diabetes-gbt-regressor/explain', { ...body, seed: 6 })).body as unknown as ExplainResult).cached).toBe(0);
+    expect(((await post('/v1/deployments/diabetes-gbt-regressor/explain', { ...body, cache: false })).body as unknown as ExplainResult).cached).toBe(0);
+    expect((await post('/v1/deployments/diabetes-gbt-regressor/explain', { ...body, cache: 'yes' })).body).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'cache' });
   });
 
   it('answers the v2 form like the friendly one', async () => {
