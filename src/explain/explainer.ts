@@ -14,9 +14,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BerthError, toBerthError, type Logger, type Tensor } from '../core/index.js';
+import { BerthError, allocateData, toBerthError, type Logger, type Tensor } from '../core/index.js';
 import { parseCsv, readParquetFile, type Table } from '../data/index.js';
-import { monitoringSchema, tableToInputs } from '../monitor/index.js';
+import { monitoringSchema, tableToInputs, type ReportExplanations } from '../monitor/index.js';
 import type { ReferenceBackgroundRecord, Registry, VersionRecord } from '../registry/index.js';
 import type { Backend, LoadedModel } from '../runtime/index.js';
 import { backgroundFromJson, backgroundToJson, summarizeBackground, type Background, type BackgroundJson } from './background.js';
@@ -136,6 +136,7 @@ export class ExplainService {
   private readonly now: () => number;
   /** explained rows by (version, method, options, row values), least recently used first */
   private readonly cache = new Map<string, { explanation: RowExplanation; exact: boolean; coalitions?: number }>();
+  private readonly importances = new Map<string, Promise<ReportExplanations | null>>();
 
   constructor(private readonly opts: ExplainServiceOptions) {
     this.config = { ...DEFAULT_EXPLAIN_CONFIG, ...(opts.config ?? {}) };
@@ -283,6 +284,49 @@ export class ExplainService {
       milliseconds: Math.round((this.now() - started) * 100) / 100,
       explanations: explanations as RowExplanation[],
     };
+  }
+
+  /**
+   * What drives a version's predictions overall: the mean |contribution| (and mean contribution)
+   * of every feature over up to `rows` reference rows (a seeded sample), for the monitoring report.
+   * Classifiers: the last class's score. Null without reference data. Computed once per version.
+   */
+  importance(version: VersionRecord, rows = 200): Promise<ReportExplanations | null> {
+    const key = `${keyOf(version)}|${rows}`;
+    let p = this.importances.get(key);
+    if (p === undefined) {
+      p = this.computeImportance(version, rows);
+      this.importances.set(key, p);
+      p.catch(() => this.importances.delete(key));
+    }
+    return p;
+  }
+
+  private async computeImportance(version: VersionRecord, want: number): Promise<ReportExplanations | null> {
+    if (!version.reference) return null;
+    const table = await this.referenceTable(version);
+    const inputs = tableToInputs(table, version.signature, monitoringSchema(version.signature, version.card ?? undefined));
+    const n = inputs[0]?.shape[0] ?? 0;
+    // a seeded sample of the reference rows, in their order
+    const pick = sampleIndices(n, Math.min(want, n), 17);
+    const sampled = inputs.map((t) => takeRows(t, pick));
+    const target = explainedOutput(version.signature, version.card ?? undefined);
+    const className = target.className !== null ? this.className(version, target.width - 1) : undefined;
+    const result = await this.explain(version, sampled, {
+      method: 'auto', budget: 256, link: 'identity', seed: 0, cache: false, ...(className !== undefined ? { className } : {}),
+    });
+    const sums = new Map<string, { abs: number; sum: number }>();
+    for (const e of result.explanations) {
+      for (const c of e.contributions) {
+        const s = sums.get(c.feature) ?? { abs: 0, sum: 0 };
+        s.abs += Math.abs(c.contribution);
+        s.sum += c.contribution;
+        sums.set(c.feature, s);
+      }
+    }
+    const k = result.explanations.length;
+    const features = [...sums].map(([feature, s]) => ({ feature, meanAbs: s.abs / k, mean: s.sum / k })).sort((a, b) => b.meanAbs - a.meanAbs);
+    return { method: result.method, space: className !== undefined ? `${result.space} of class ${className}` : result.space, rows: k, features };
   }
 
   /** Free the sessions. */
@@ -444,6 +488,31 @@ export class ExplainService {
 
 function keyOf(v: VersionRecord): string {
   return `${v.model}@${v.version}:${v.sha256}:${v.reference?.background?.sha256 ?? '-'}`;
+}
+
+/** `k` of `0..n-1`, seeded, in increasing order. */
+function sampleIndices(n: number, k: number, seed: number): Int32Array {
+  const idx = Int32Array.from({ length: n }, (_, i) => i);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < k; i++) {
+    // xorshift32: a partial Fisher–Yates shuffle
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    const j = i + (s % (n - i));
+    const t = idx[i]!; idx[i] = idx[j]!; idx[j] = t;
+  }
+  return idx.slice(0, k).sort();
+}
+
+/** Rows `pick` of a tensor (batch on the first axis). */
+function takeRows(t: Tensor, pick: Int32Array): Tensor {
+  const n = t.shape[0] ?? 0;
+  const width = n === 0 ? 0 : (t.data as ArrayLike<unknown>).length / n;
+  const data = allocateData(t.datatype, pick.length * width) as unknown as { [k: number]: unknown };
+  const src = t.data as unknown as ArrayLike<unknown>;
+  pick.forEach((r, i) => {
+    for (let j = 0; j < width; j++) data[i * width + j] = src[r * width + j];
+  });
+  return { ...t, shape: [pick.length, ...t.shape.slice(1)], data: data as unknown as Tensor['data'] };
 }
 
 /** A row's values as they came (codes decoded), so equal rows meet in the cache whatever their codes. */

@@ -37,10 +37,10 @@ export { computeDrift, DEFAULT_DRIFT_OPTIONS, DRIFT_PRESETS, type DriftOptions, 
 export { analyzeQuality, DEFAULT_QUALITY_OPTIONS, type QualityReport, type QualityOptions, type ColumnQuality, type QualityColumnReference } from './quality.js';
 export * from './performance.js';
 export * from './fairness.js';
-export { buildReport, REPORT_FORMAT, type MonitorReport, type ReportInput, type PerformanceSection, type LatencySection } from './report.js';
+export { buildReport, REPORT_FORMAT, type MonitorReport, type ReportExplanations, type ReportInput, type PerformanceSection, type LatencySection } from './report.js';
 export { parseWindow, type ResolvedWindow } from './window.js';
 export { onnxPredictor } from './onnx-predictor.js';
-export { renderReportHtml } from './report-html.js';
+export { renderContributionChart, renderReportHtml, type ContributionBar } from './report-html.js';
 export { AlertManager, type AlertStatus, type AlertEvent, type AlertState, type AlertsOptions, type WebhookTarget } from './alerts/alerts.js';
 export { parseAlertRule, metricValue, ALERT_METRICS, type AlertRule, type AlertRuleSpec, type AlertMetric } from './alerts/rules.js';
 export { MonitorGauges } from './gauges.js';

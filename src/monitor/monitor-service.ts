@@ -17,7 +17,7 @@ import type { Calibration } from './performance.js';
 import { parseProfile, serializeProfile, type DatasetProfile } from './profile/index.js';
 import type { QualityOptions } from './quality.js';
 import { buildReferenceProfile, type PredictFn } from './reference.js';
-import { buildReport, type MonitorReport } from './report.js';
+import { buildReport, type MonitorReport, type ReportExplanations } from './report.js';
 import { PREDICTION_COLUMN, SCORE_COLUMN, monitoringSchema, probaColumn, type MonitoringSchema } from './schema.js';
 import { parseWindow, type ResolvedWindow } from './window.js';
 
@@ -53,6 +53,11 @@ export interface MonitorServiceOptions {
   flush?: () => Promise<void>;
   /** runs the model over the reference so its predictions are profiled too */
   predictor?: PredictorFactory;
+  /**
+   * Global importance for a version's report (explanations live in a layer above: the server
+   * injects them). Failing or absent, the report goes without the section.
+   */
+  explanations?: (v: VersionRecord) => Promise<ReportExplanations | null>;
   /** about the most rows one report reads (beyond, a weighted sample of the files; the report says so): bounds memory */
   maxReportRows?: number;
   clock?: Clock;
@@ -226,7 +231,7 @@ export class MonitorService {
     const description = info.truncated
       ? `${win.description}, sampled: ${info.files} of ${info.filesInWindow} log files (each row weighs ${info.weightFactor.toFixed(2)}×)`
       : win.description;
-    return buildReport({
+    const report = buildReport({
       deployment,
       model: v.model,
       schema,
@@ -239,6 +244,9 @@ export class MonitorService {
       ...(req.quality ? { quality: req.quality } : {}),
       now,
     });
+    if (this.opts.explanations === undefined) return report;
+    const explanations = await this.opts.explanations(v).catch(() => null);
+    return { ...report, explanations };
   }
 }
 

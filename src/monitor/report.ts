@@ -75,6 +75,20 @@ export interface MonitorReport {
   latency: LatencySection;
   /** one line per finding, most important first, for people and alerts */
   summary: string[];
+  /** what drives the model's predictions: mean |contribution| per feature over reference rows (null: no explanation available) */
+  explanations?: ReportExplanations | null;
+}
+
+/** Global feature importance from explanations, as the report shows it. */
+export interface ReportExplanations {
+  /** the explanation method (tree-path-dependent, tree-interventional, kernel) */
+  method: string;
+  /** what the contributions are in (margin, probability, value…) */
+  space: string;
+  /** reference rows explained */
+  rows: number;
+  /** every feature, largest mean |contribution| first */
+  features: { feature: string; meanAbs: number; mean: number }[];
 }
 
 export interface ReportInput {

@@ -328,11 +328,14 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   };
   // with several serving processes a report first has every process write its buffered rows
   let bridge: ClusterBridge | null = null;
+  // explanations: their own sessions; reports show what drives each version's predictions
+  const explain = new ExplainService({ registry, backend: new OnnxBackend(), logger, config: config.explain });
   const monitor = new MonitorService({
     dataDir,
     registry,
     clock,
     predictor: onnxPredictor(registry),
+    explanations: (v) => explain.importance(v),
     flush: async () => (bridge ? bridge.broadcast({ kind: 'flush-log', deployment: '' }) : flushLocalLog()),
     ...(mirror ? { logDir: mirror.mirrorDir, syncLog: (d: string, from: number | undefined, to: number | undefined) => mirror.sync(d, from, to) } : {}),
   });
@@ -592,7 +595,6 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   leading = () => controller.leading;
   const leadership = electsLeader ? startLeaderElection(registry, controller, replica, logger) : null;
   registerPredictRoutes(app, { service, logger, limits: config.hardening });
-  const explain = new ExplainService({ registry, backend: new OnnxBackend(), logger, config: config.explain });
   registerExplainRoutes(app, { service, explain, registry, logger, limits: config.hardening });
   registerTokenRoutes(app, { tokens, logger, now: () => clock.now() });
   app.get<{ Querystring: { limit?: string } }>('/v1/security/findings', async (req, reply) => {

@@ -7,6 +7,9 @@
  * gets a 4xx naming the field.
  */
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { ExplainResult } from '../../src/explain/index.js';
@@ -197,6 +200,28 @@ describe('explain over REST', () => {
   });
 });
 
+describe('the monitoring report', () => {
+  it('shows what drives the predictions: mean |contribution| per feature over reference rows, as a bar chart in the HTML', async () => {
+    const json = await fetch(`${ts.url}/v1/deployments/breast-cancer-gbt/monitor?window=1h`);
+    expect(json.status).toBe(200);
+    const report = (await json.json()) as { explanations: { method: string; space: string; rows: number; features: { feature: string; meanAbs: number; mean: number }[] } };
+    expect(report.explanations).toMatchObject({ method: 'tree-path-dependent', space: 'margin of class benign', rows: 200 });
+    const f = report.explanations.features;
+    expect(f).toHaveLength(30);
+    expect(f.map((x) => x.meanAbs)).toEqual([...f.map((x) => x.meanAbs)].sort((a, b) => b - a));
+    expect(f.every((x) => x.meanAbs >= Math.abs(x.mean))).toBe(true);
+    expect(f[0]!.meanAbs).toBeGreaterThan(0);
+    const html = await (await fetch(`${ts.url}/v1/deployments/breast-cancer-gbt/monitor?window=1h&format=html`)).text();
+    expect(html).toContain('<section id="explanations">');
+    expect(html).toContain('What drives the predictions');
+    expect(html).toContain(`<title>${f[0]!.feature}: `);
+    expect((html.match(/<g><title>/g) ?? []).length).toBeGreaterThanOrEqual(30);
+    // a version without reference data has no such section
+    const logreg = (await (await fetch(`${ts.url}/v1/deployments/breast-cancer-logreg/monitor?window=1h`)).json()) as { explanations: unknown };
+    expect(logreg.explanations).toBeNull();
+  });
+});
+
 describe('berth explain', () => {
   it('prints a table with bars in a terminal and the server JSON with --json', async () => {
     const { rows } = goldenRows('breast-cancer-gbt');
@@ -214,5 +239,17 @@ describe('berth explain', () => {
     expect(await main(['node', 'berth', '--server', ts.url, 'explain', 'breast-cancer-gbt', '--row', JSON.stringify(rows[0]), '--json', '--top', '5'], io)).toBe(0);
     const json = JSON.parse(out) as ExplainResult;
     expect(json.explanations[0]!.contributions).toHaveLength(30);
+    // a page of bar charts, one per row, every feature in it
+    const dir = await mkdtemp(path.join(tmpdir(), 'berth-explain-html-'));
+    const page = path.join(dir, 'why.html');
+    out = '';
+    err = '';
+    expect(await main(['node', 'berth', '--server', ts.url, 'explain', 'breast-cancer-gbt', '--rows', JSON.stringify(rows.slice(0, 2)), '--html', page], io)).toBe(0);
+    expect(err).toBe(`wrote ${page}\n`);
+    const html = readFileSync(page, 'utf8');
+    expect((html.match(/<svg class="contrib"/g) ?? []).length).toBe(2);
+    expect((html.match(/<g><title>/g) ?? []).length).toBe(60);
+    expect(html).toContain('mean radius = ');
+    await rm(dir, { recursive: true, force: true });
   });
 });

@@ -2,7 +2,9 @@
  * `berth explain DEPLOYMENT --rows '[…]'`: why the model answered what it did, feature by feature,
  * as a table with bars in a terminal and the server's JSON with `--json`.
  */
+import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { renderContributionChart } from '../../monitor/index.js';
 import type { ExplainResult } from '../client.js';
 import type { CliContext } from '../context.js';
 import { formatTable } from '../format.js';
@@ -21,6 +23,7 @@ interface ExplainFlags {
   link?: string;
   seed?: number;
   top?: number;
+  html?: string;
 }
 
 export function addExplainCommand(program: Command, ctx: CliContext): void {
@@ -36,6 +39,7 @@ export function addExplainCommand(program: Command, ctx: CliContext): void {
     .option('--class <name>', "classifiers: the class to explain (default: each row's predicted class)")
     .addOption(new Option('--link <link>', 'Kernel SHAP: identity, or logit to explain a probability in log-odds').choices(['identity', 'logit']))
     .option('--seed <n>', 'the sampler seed (default 0)', optionParser((t) => parseCount('--seed', t, 0)))
+    .option('--html <file>', 'also write the explanations as a page of bar charts (one per row) to this file')
     .option('--top <n>', 'print only the n largest contributions per row (the rest are summed on one line; --json always has all)', optionParser((t) => parseCount('--top', t, 1)))
     .addHelpText(
       'after',
@@ -55,6 +59,10 @@ export function addExplainCommand(program: Command, ctx: CliContext): void {
       else body = predictBody('instances', await readJsonArg('--instances', o.instances!)) as Record<string, unknown>;
       for (const k of ['method', 'budget', 'class', 'link', 'seed'] as const) if (o[k] !== undefined) body[k] = o[k];
       const res = await (await ctx.client({ needServer: true })).explain(name, body);
+      if (o.html !== undefined) {
+        await writeFile(o.html, explanationPage(res));
+        ctx.note(`wrote ${o.html}`);
+      }
       ctx.print(res, () => renderExplanation(res, o.top));
     });
 }
@@ -82,6 +90,17 @@ export function renderExplanation(r: ExplainResult, top?: number): string {
     }
   });
   return out;
+}
+
+const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A standalone HTML page: per row, its numbers and its contributions as a bar chart. */
+export function explanationPage(r: ExplainResult): string {
+  const rows = r.explanations.map((e, i) => {
+    const bars = e.contributions.map((c) => ({ label: c.feature, value: c.contribution, note: c.value === null ? 'missing' : String(c.value) }));
+    return `<section><h2>Row ${i}${e.class !== null ? `: class ${esc(e.class)}` : ''}</h2><p>prediction ${fmt(e.prediction)} = base value ${fmt(e.base_value)} + the contributions below (model output ${fmt(e.output)})</p>${renderContributionChart(bars, `contributions of row ${i}`)}</section>`;
+  });
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Explanations — ${esc(r.deployment ?? r.model)}</title><style>body{font:14px/1.5 system-ui,sans-serif;margin:24px auto;max-width:900px;color:#1d2330}h2{font-size:17px;margin:24px 0 4px}</style></head><body><h1>Explanations — ${esc(r.deployment ?? r.model)}</h1><p>${esc(`${r.model} version ${r.version}, ${r.output} in ${r.space} space, ${r.method}${r.exact ? ' (exact)' : ''}, background ${r.background.rows} rows (${r.background.method})`)}</p>${rows.join('')}</body></html>\n`;
 }
 
 function fmt(v: number): string {
