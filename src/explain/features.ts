@@ -155,7 +155,7 @@ export class FeatureSpace {
   /** What a stored number of feature `f` stands for. */
   valueOf(f: number, stored: number): FeatureValue {
     const dict = this.dictionaries[f];
-    if (dict === null || dict === undefined) return Number.isNaN(stored) ? null : stored;
+    if (dict === null || dict === undefined) return Number.isNaN(stored) ? null : shortestFloat32(stored);
     return dict[stored] ?? null;
   }
 
@@ -170,6 +170,16 @@ export class FeatureSpace {
     }
     return c;
   }
+}
+
+/** The shortest decimal that reads back as the same float32 (103.6, not 103.5999984741211). */
+export function shortestFloat32(v: number): number {
+  if (!Number.isFinite(v)) return v;
+  for (let p = 1; p <= 9; p++) {
+    const d = Number(v.toPrecision(p));
+    if (Math.fround(d) === v) return d;
+  }
+  return v;
 }
 
 function toElement(dt: Datatype, v: FeatureValue): unknown {

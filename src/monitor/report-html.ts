@@ -302,7 +302,7 @@ function contributionChart(bars: readonly ContributionBar[], ariaLabel: string):
     const w = ok(b.value) ? Math.max(0.5, Math.abs(b.value) * scale) : 0;
     const x = b.value >= 0 ? zero : zero - w;
     const label = b.note !== undefined ? `${b.label} = ${b.note}` : b.label;
-    return h`<g><title>${label}: ${fmtNum(b.value, 4)}</title><text x="${labelW - 8}" y="${y + 14}" text-anchor="end" font-size="12">${label.length > 40 ? `${label.slice(0, 39)}…` : label}</text><rect x="${r1(x)}" y="${y + 3}" width="${r1(w)}" height="${rowH - 6}" fill="${b.value >= 0 ? POS_COLOR : NEG_COLOR}"/><text x="${labelW + plotW + 6}" y="${y + 14}" font-size="12" font-variant-numeric="tabular-nums">${b.value > 0 ? '+' : ''}${fmtNum(b.value, 4)}</text></g>`;
+    return h`<g><title>${label}: ${fmtNum(b.value, 4)}</title><text x="${labelW - 8}" y="${y + 14}" text-anchor="end" font-size="12">${label.length > 40 ? `${label.slice(0, 39)}…` : label}</text><rect x="${r1(x)}" y="${y + 3}" width="${r1(w)}" height="${rowH - 6}" fill="${b.value >= 0 ? POS_COLOR : NEG_COLOR}"/><text x="${labelW + plotW + 6}" y="${y + 14}" font-size="12" font-variant-numeric="tabular-nums">${signed && b.value > 0 ? '+' : ''}${fmtNum(b.value, 4)}</text></g>`;
   });
   return h`<svg class="contrib" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${ariaLabel}"><line x1="${zero}" y1="0" x2="${zero}" y2="${height}" stroke="#888"/>${rows}</svg>`;
 }
