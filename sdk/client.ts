@@ -10,7 +10,7 @@ import type { DataPlane } from './plane.js';
 import { RestDataPlane } from './rest.js';
 import { resolveRetry, type CallOptions, type RetryPolicy } from './retry.js';
 import { prepareInputs, type InferInputs } from './tensors.js';
-import type { ExplainOptions, ExplainResult, InferOptions, InferResult, ModelMetadata, ModelStatistics, PredictResult, RepositoryModel, ServerMetadata, WhoAmI } from './types.js';
+import type { ExplainOptions, ExplainResult, ImportanceResult, InferOptions, InferResult, ModelMetadata, ModelStatistics, PredictResult, RepositoryModel, ServerMetadata, WhoAmI } from './types.js';
 import type { HttpCall } from './http.js';
 
 export interface ClientOptions {
@@ -141,6 +141,14 @@ export class BerthClient {
   explain(deployment: string, rows: Record<string, unknown>[] | unknown[][] | { rows: unknown[] } | { instances: unknown[] }, options: ExplainOptions = {}, o?: CallOptions): Promise<ExplainResult> {
     const body = !Array.isArray(rows) ? rows : rows.every(Array.isArray) ? { instances: rows } : { rows };
     return this.send({ ...o, method: 'POST', path: ['v1', 'deployments', deployment, 'explain'], body: { ...body, ...options } });
+  }
+
+  /**
+   * Permutation feature importance over the deployed version's labelled reference data, with
+   * confidence intervals (`metric`: default accuracy for classifiers, r2 for regressions).
+   */
+  importance(deployment: string, options: { metric?: ImportanceResult['metric']; repeats?: number; max_rows?: number; seed?: number } = {}, o?: CallOptions): Promise<ImportanceResult> {
+    return this.send({ ...o, method: 'POST', path: ['v1', 'deployments', deployment, 'importance'], body: options });
   }
 
   /** The statistics extension: every deployment, one, or one version. */

@@ -107,7 +107,7 @@ export interface PredictResult {
 /** Options of an explain request (all optional). */
 export interface ExplainOptions {
   /** auto (default): exact TreeSHAP when the model is a tree ensemble, else Kernel SHAP */
-  method?: 'auto' | 'tree' | 'tree-interventional' | 'kernel';
+  method?: 'auto' | 'tree' | 'tree-interventional' | 'kernel' | 'lime';
   /** Kernel SHAP: coalitions per row (default 2048) */
   budget?: number;
   /** classifiers: the class explained (default: each row's predicted class) */
@@ -116,6 +116,8 @@ export interface ExplainOptions {
   seed?: number;
   /** answer rows explained before from the server's cache, and keep these */
   cache?: boolean;
+  /** LIME: perturbed samples per row (default 5000) */
+  samples?: number;
 }
 
 /** One feature's contribution to one row's prediction. */
@@ -124,6 +126,8 @@ export interface FeatureContribution {
   value: number | string | boolean | null;
   contribution: number;
   standard_error?: number;
+  /** LIME: the row's bin of the feature */
+  condition?: string;
 }
 
 /** An answer of `POST /v1/deployments/{name}/explain`: per row, base_value + Σ contributions = prediction. */
@@ -131,18 +135,35 @@ export interface ExplainResult {
   deployment?: string;
   model: string;
   version: number;
-  method: 'tree-path-dependent' | 'tree-interventional' | 'kernel';
+  method: 'tree-path-dependent' | 'tree-interventional' | 'kernel' | 'lime';
   exact: boolean;
   space: 'margin' | 'log-odds' | 'probability' | 'logit' | 'score' | 'value';
   output: string;
   background: { rows: number; method: string; source: string };
   coalitions?: number;
   budget?: number;
+  samples?: number;
   evaluations: number;
   /** rows answered from the cache */
   cached: number;
   milliseconds: number;
-  explanations: { class: string | null; base_value: number; prediction: number; output: number; contributions: FeatureContribution[] }[];
+  explanations: { class: string | null; base_value: number; prediction: number; output: number; contributions: FeatureContribution[]; fidelity?: number }[];
+}
+
+/** An answer of `POST /v1/deployments/{name}/importance`: every feature, most important first. */
+export interface ImportanceResult {
+  deployment?: string;
+  model: string;
+  version: number;
+  class?: string;
+  metric: 'accuracy' | 'r2' | 'rmse' | 'mae' | 'log-loss' | 'roc-auc';
+  baseline: number;
+  repeats: number;
+  confidence: number;
+  rows: number;
+  evaluations: number;
+  features: { feature: string; mean: number; sd: number; low: number; high: number }[];
+  milliseconds: number;
 }
 
 // ---- management (/v1) -------------------------------------------------------------------------

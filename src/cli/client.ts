@@ -39,8 +39,8 @@ export const ROLLOUT_ACTIONS = ['pause', 'resume', 'promote', 'abort'] as const;
 export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
 
 /** `GET /v1/auth/whoami` and the friendly predict answer: the SDK's types. */
-export type { ExplainResult, PredictResult, WhoAmI } from 'berth/sdk';
-import type { ExplainResult, PredictResult, WhoAmI } from 'berth/sdk';
+export type { ExplainResult, ImportanceResult, PredictResult, WhoAmI } from 'berth/sdk';
+import type { ExplainResult, ImportanceResult, PredictResult, WhoAmI } from 'berth/sdk';
 
 /** `POST /v1/deployments/{name}/rollout/rollback`: the rollout it ended or undid (null: none; the deployment went back one revision). */
 export interface RolloutRollbackResult {
@@ -112,6 +112,8 @@ export interface BerthClient {
   predict(deployment: string, body: unknown): Promise<PredictResult>;
   /** only a running server explains */
   explain(deployment: string, body: unknown): Promise<ExplainResult>;
+  /** only a running server computes permutation importance */
+  importance(deployment: string, body: unknown): Promise<ImportanceResult>;
   /** compute and attach a version's reference profile from a CSV or Parquet file */
   profileVersion(name: string, version: number, referencePath: string): Promise<ProfileResult>;
   /** a monitoring report of a deployment's traffic over a window */

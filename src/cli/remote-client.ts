@@ -26,7 +26,7 @@ import type { AliasMoveResult, AuditVerification, DeployResult, DeploymentRecord
 import type { RolloutRecord, RolloutStatus, StartRolloutRequest } from '../rollout/index.js';
 import type { JobLogLine, JobRecord, JobRequest, ScheduleRecord } from '../jobs/index.js';
 import type { SignatureReport, SignatureUpload, SignatureUploadResult } from '../security/index.js';
-import type { AuditFilter, BerthClient, ExplainResult, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
+import type { AuditFilter, BerthClient, ExplainResult, ImportanceResult, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
 import { readGitInfo } from '../registry/index.js';
 import { formatBytes } from './format.js';
 import { BerthApiError, BerthClientError, createClient, type BerthClient as SdkClient } from 'berth/sdk';
@@ -216,6 +216,9 @@ export class RemoteClient implements BerthClient {
   }
   status(): Promise<StatusView> {
     return this.call('GET', ['v1', 'status']);
+  }
+  importance(deployment: string, body: unknown): Promise<ImportanceResult> {
+    return this.call('POST', ['v1', 'deployments', deployment, 'importance'], body);
   }
   explain(deployment: string, body: unknown): Promise<ExplainResult> {
     return this.call('POST', ['v1', 'deployments', deployment, 'explain'], body);

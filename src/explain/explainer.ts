@@ -16,10 +16,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BerthError, allocateData, toBerthError, type Logger, type Tensor } from '../core/index.js';
 import { parseCsv, readParquetFile, type Table } from '../data/index.js';
-import { monitoringSchema, tableToInputs, type ReportExplanations } from '../monitor/index.js';
+import { cellText, monitoringSchema, tableToInputs, type ReportExplanations } from '../monitor/index.js';
 import type { ReferenceBackgroundRecord, Registry, VersionRecord } from '../registry/index.js';
 import type { Backend, LoadedModel } from '../runtime/index.js';
-import { backgroundFromJson, backgroundToJson, summarizeBackground, type Background, type BackgroundJson } from './background.js';
+import { backgroundFromJson, backgroundToJson, createBackground, summarizeBackground, type Background, type BackgroundJson } from './background.js';
+import { LimeTabular } from './lime.js';
+import { permutationImportance, type PermutationMetric } from './permutation.js';
 import { explainedOutput, explainedValues, FeatureSpace, type ExplainedOutput, type FeatureValue } from './features.js';
 import { kernelShap, type ExplainableModel } from './kernel-shap.js';
 import type { ExplainOptions } from './options.js';
@@ -48,6 +50,8 @@ export interface FeatureContribution {
   contribution: number;
   /** sampled methods: the estimate's standard error */
   standard_error?: number;
+  /** LIME: the row's bin of the feature, e.g. `0.5 < age <= 0.9` */
+  condition?: string;
 }
 
 /** One row's explanation. base_value + Σ contributions = prediction, in `space`. */
@@ -60,10 +64,12 @@ export interface RowExplanation {
   output: number;
   /** every feature, largest |contribution| first */
   contributions: FeatureContribution[];
+  /** LIME: how well the local linear model fits the model around the row (weighted R², 0–1) */
+  fidelity?: number;
 }
 
 /** The methods as answered. */
-export type AnsweredMethod = 'tree-path-dependent' | 'tree-interventional' | 'kernel';
+export type AnsweredMethod = 'tree-path-dependent' | 'tree-interventional' | 'kernel' | 'lime';
 
 /** An answer to an explain request. */
 export interface ExplainResult {
@@ -80,12 +86,33 @@ export interface ExplainResult {
   /** Kernel SHAP: coalitions evaluated per row, and the budget asked for */
   coalitions?: number;
   budget?: number;
+  /** LIME: perturbed samples per row */
+  samples?: number;
   /** model rows evaluated for the whole request */
   evaluations: number;
   /** rows answered from the cache (requests with `cache: true`) */
   cached: number;
   milliseconds: number;
   explanations: RowExplanation[];
+}
+
+/** Permutation importance as answered: every feature, most important first. */
+export interface PermutationImportanceResult {
+  model: string;
+  version: number;
+  /** roc-auc and log-loss: the class whose probability is scored */
+  class?: string;
+  metric: PermutationMetric;
+  /** the metric on the unshuffled rows */
+  baseline: number;
+  repeats: number;
+  /** the intervals' confidence level */
+  confidence: number;
+  rows: number;
+  evaluations: number;
+  /** the worsening of the metric when the feature is shuffled: mean, sd and interval over the repeats */
+  features: { feature: string; mean: number; sd: number; low: number; high: number }[];
+  milliseconds: number;
 }
 
 /** What the service needs. */
@@ -137,6 +164,7 @@ export class ExplainService {
   /** explained rows by (version, method, options, row values), least recently used first */
   private readonly cache = new Map<string, { explanation: RowExplanation; exact: boolean; coalitions?: number }>();
   private readonly importances = new Map<string, Promise<ReportExplanations | null>>();
+  private readonly limes = new Map<string, Promise<{ lime: LimeTabular; rows: number }>>();
 
   constructor(private readonly opts: ExplainServiceOptions) {
     this.config = { ...DEFAULT_EXPLAIN_CONFIG, ...(opts.config ?? {}) };
@@ -200,7 +228,7 @@ export class ExplainService {
     let exact = true;
     let cached = 0;
     // rows explained before with the same settings come from the cache when the request asks
-    const settings = `${keyOf(version)}|${method}|${options.className ?? '*'}${method === 'kernel' ? `|${options.budget}|${options.link}|${options.seed}` : ''}`;
+    const settings = `${keyOf(version)}|${method}|${options.className ?? '*'}${method === 'kernel' ? `|${options.budget}|${options.link}|${options.seed}` : method === 'lime' ? `|${options.samples}|${options.seed}` : ''}`;
     const keys = options.cache ? Array.from({ length: n }, (_, r) => `${settings}|${rowKey(p.space, rows.subarray(r * M, (r + 1) * M))}`) : null;
     if (keys !== null) {
       keys.forEach((k, r) => {
@@ -222,24 +250,36 @@ export class ExplainService {
       while (this.cache.size > this.config.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
     };
     let space: ExplainResult['space'];
-    if (method === 'kernel') {
+    if (method === 'lime') {
+      const cost = todo.length * options.samples;
+      this.checkCost(cost, `${todo.length} rows × ${options.samples} samples`, 'samples', 'send fewer rows or fewer samples');
+      space = target.kind;
+      exact = false;
+      if (todo.length > 0) {
+        const { lime } = await this.limeOf(p);
+        const session = await this.session(version);
+        const targets = await this.rowTargets(session, p.space, rows, todo, target, perRowClass, version);
+        for (let i = 0; i < todo.length; i++) {
+          const r = todo[i]!;
+          const t = targets[i]!;
+          const x = rows.subarray(r * M, (r + 1) * M);
+          const e = await lime.explain(this.explainable(session, p.space, t), x, { samples: options.samples, seed: options.seed });
+          evaluations += e.evaluations;
+          const row = this.rowExplanation(p.space, x, t.className, e.intercept, e.localPrediction, e.prediction, e.contributions, undefined, e.descriptions);
+          keep(r, { ...row, fidelity: e.score }, false);
+        }
+      }
+    } else if (method === 'kernel') {
       const background = p.background!;
       const cost = todo.length * Math.min(options.budget, 2 ** Math.min(M, 40)) * background.n;
-      if (cost > this.config.maxEvaluations) {
-        throw new BerthError('PAYLOAD_TOO_LARGE', `this request would take about ${cost.toLocaleString('en-US')} model evaluations (${todo.length} rows × up to ${options.budget} coalitions × ${background.n} background rows), over explain.maxEvaluations ${this.config.maxEvaluations.toLocaleString('en-US')}; send fewer rows or a smaller budget`, {
-          field: 'budget', expected: `≤ ${this.config.maxEvaluations} evaluations`, got: cost,
-        });
-      }
+      this.checkCost(cost, `${todo.length} rows × up to ${options.budget} coalitions × ${background.n} background rows`, 'budget', 'send fewer rows or a smaller budget');
       space = options.link === 'logit' ? 'log-odds' : target.kind;
       if (todo.length > 0) {
         const session = await this.session(version);
-        // each row's class: the one asked for, else the row's predicted class
-        const picked = new Float32Array(todo.length * M);
-        todo.forEach((r, i) => picked.set(rows.subarray(r * M, (r + 1) * M), i * M));
-        const classes = perRowClass ? await this.predictedClasses(session, p.space, picked, todo.length, target) : null;
+        const targets = await this.rowTargets(session, p.space, rows, todo, target, perRowClass, version);
         for (let i = 0; i < todo.length; i++) {
           const r = todo[i]!;
-          const t = classes !== null ? { ...target, column: classes[i]!, className: this.className(version, classes[i]!) } : target;
+          const t = targets[i]!;
           const x = rows.subarray(r * M, (r + 1) * M);
           const e = await kernelShap(this.explainable(session, p.space, t), x, background, { budget: options.budget, link: options.link, seed: options.seed });
           evaluations += e.evaluations;
@@ -277,8 +317,11 @@ export class ExplainService {
       output: target.output,
       background: method === 'tree-path-dependent'
         ? { rows: p.background?.n ?? 0, method: p.background?.method ?? 'none', source: p.coverSource === 'hit-rates' ? 'hit-rates' : 'reference' }
-        : { rows: p.background!.n, method: p.background!.method, source: 'reference' },
+        : method === 'lime'
+          ? { rows: (await this.limeOf(p)).rows, method: 'sample', source: 'reference' }
+          : { rows: p.background!.n, method: p.background!.method, source: 'reference' },
       ...(method === 'kernel' ? { coalitions: coalitions ?? 0, budget: options.budget } : {}),
+      ...(method === 'lime' ? { samples: options.samples } : {}),
       evaluations,
       cached,
       milliseconds: Math.round((this.now() - started) * 100) / 100,
@@ -313,7 +356,7 @@ export class ExplainService {
     const target = explainedOutput(version.signature, version.card ?? undefined);
     const className = target.className !== null ? this.className(version, target.width - 1) : undefined;
     const result = await this.explain(version, sampled, {
-      method: 'auto', budget: 256, link: 'identity', seed: 0, cache: false, ...(className !== undefined ? { className } : {}),
+      method: 'auto', budget: 256, link: 'identity', seed: 0, cache: false, samples: 5000, ...(className !== undefined ? { className } : {}),
     });
     const sums = new Map<string, { abs: number; sum: number }>();
     for (const e of result.explanations) {
@@ -327,6 +370,83 @@ export class ExplainService {
     const k = result.explanations.length;
     const features = [...sums].map(([feature, s]) => ({ feature, meanAbs: s.abs / k, mean: s.sum / k })).sort((a, b) => b.meanAbs - a.meanAbs);
     return { method: result.method, space: className !== undefined ? `${result.space} of class ${className}` : result.space, rows: k, features };
+  }
+
+  /**
+   * Permutation feature importance of a version over its reference data (labelled: the card's
+   * label column): how much the metric worsens when one feature's column is shuffled, with a
+   * t-interval over the repeats. Classifiers: `accuracy` on the predicted class (default), or
+   * `roc-auc`/`log-loss` on the last class's probability (binary); regressions: `r2` (default),
+   * `rmse`, `mae`.
+   */
+  async permutationImportance(version: VersionRecord, o: { metric?: PermutationMetric; repeats?: number; maxRows?: number; seed?: number } = {}): Promise<PermutationImportanceResult> {
+    const started = this.now();
+    if (!version.reference) {
+      throw new BerthError('FAILED_PRECONDITION', `permutation importance needs labelled data, and version ${version.version} of "${version.model}" has no reference data; attach it with \`berth models profile ${version.model} ${version.version} --reference train.csv\` (with its label column)`, {
+        field: 'version', expected: 'a version with reference data', got: version.version,
+      });
+    }
+    const schema = monitoringSchema(version.signature, version.card ?? undefined);
+    const table = await this.referenceTable(version);
+    const labelColumn = table.columns.find((c) => c.name === schema.labelColumn);
+    if (labelColumn === undefined) {
+      throw new BerthError('FAILED_PRECONDITION', `the reference data of version ${version.version} of "${version.model}" has no label column "${schema.labelColumn}" (its columns: ${table.columns.map((c) => c.name).join(', ')}); profile it again with a labelled file, or set monitoring.labelColumn in the card`, {
+        field: 'labelColumn', expected: schema.labelColumn, got: table.columns.map((c) => c.name),
+      });
+    }
+    const p = await this.prepare(version);
+    const inputs = tableToInputs(table, version.signature, schema);
+    const { rows, n } = p.space.encode(inputs);
+    const target = explainedOutput(version.signature, version.card ?? undefined);
+    const classifier = target.className !== null;
+    const metric: PermutationMetric = o.metric ?? (classifier ? 'accuracy' : 'r2');
+    const regressionMetrics: readonly PermutationMetric[] = ['r2', 'rmse', 'mae'];
+    if (classifier === regressionMetrics.includes(metric)) {
+      throw new BerthError('INVALID_ARGUMENT', `metric: ${metric} does not fit a ${classifier ? 'classifier' : 'regression'}; use ${classifier ? 'accuracy, roc-auc or log-loss' : 'r2, rmse or mae'}`, {
+        field: 'metric', expected: classifier ? ['accuracy', 'roc-auc', 'log-loss'] : ['r2', 'rmse', 'mae'], got: metric,
+      });
+    }
+    const classes = version.card?.classes?.labels.map(String) ?? Array.from({ length: target.width }, (_, i) => String(i));
+    const names = version.card?.classes?.names ?? [];
+    const labels = new Float64Array(n);
+    for (let r = 0; r < n; r++) {
+      const text = cellText(labelColumn, r);
+      if (text === null) throw new BerthError('INVALID_INPUT', `reference row ${r + 1}: the label ("${schema.labelColumn}") is missing; permutation importance needs every row labelled`, { field: schema.labelColumn, got: r + 1 });
+      if (!classifier) {
+        labels[r] = Number(text);
+        continue;
+      }
+      let k = classes.indexOf(text);
+      if (k < 0) k = names.indexOf(text);
+      if (k < 0 && Number.isFinite(Number(text))) k = classes.findIndex((c) => Number(c) === Number(text));
+      if (k < 0) throw new BerthError('INVALID_INPUT', `reference row ${r + 1}: label ${JSON.stringify(text)} is not one of the classes ${classes.join(', ')}`, { field: schema.labelColumn, expected: classes, got: text });
+      // accuracy compares class indexes; roc-auc and log-loss ask "is it the last class?"
+      labels[r] = metric === 'accuracy' ? k : k === target.width - 1 ? 1 : 0;
+    }
+    const repeats = o.repeats ?? 5;
+    const used = Math.min(n, o.maxRows ?? n);
+    const cost = used * (1 + p.space.size * repeats);
+    this.checkCost(cost, `${used} rows × (1 + ${p.space.size} features × ${repeats} repeats)`, 'max_rows', 'pass a smaller max_rows or fewer repeats');
+    const session = await this.session(version);
+    const model: ExplainableModel = metric === 'accuracy'
+      ? {
+          featureCount: p.space.size,
+          // the predicted class's index, compared with the label's
+          predict: async (r, k) => Float64Array.from(await this.predictedClasses(session, p.space, r, k, target)),
+        }
+      : this.explainable(session, p.space, { ...target, column: target.width - 1 });
+    const result = await permutationImportance(model, { rows, n, labels }, {
+      metric, repeats, seed: o.seed ?? 0, ...(o.maxRows !== undefined ? { maxRows: o.maxRows } : {}),
+      ...(metric === 'accuracy' ? { decision: { kind: 'label' as const } } : {}),
+      featureNames: p.space.features.map((f) => f.name),
+    });
+    return {
+      model: version.model, version: version.version,
+      ...(classifier && metric !== 'accuracy' ? { class: this.className(version, target.width - 1) } : {}),
+      ...result,
+      features: result.features.map((f) => ({ feature: f.name, mean: f.mean, sd: f.sd, low: f.low, high: f.high })),
+      milliseconds: Math.round((this.now() - started) * 100) / 100,
+    };
   }
 
   /** Free the sessions. */
@@ -361,6 +481,9 @@ export class ExplainService {
       case 'kernel':
         if (p.background === null) throw noBackground('Kernel SHAP');
         return 'kernel';
+      case 'lime':
+        if (!p.version.reference) throw noBackground('LIME (training rows for its bins)');
+        return 'lime';
       case 'auto':
         if (treeOk && p.treeShap!.hasCovers) return 'tree-path-dependent';
         if (treeOk && p.background !== null) return 'tree-interventional';
@@ -412,6 +535,28 @@ export class ExplainService {
     return { version, space, tree, treeShap, background, backgroundSource: background !== null ? 'reference' : 'none', coverSource };
   }
 
+  /** LIME's bins, from up to 5,000 reference rows (a seeded sample), once per version. */
+  private limeOf(p: Prepared): Promise<{ lime: LimeTabular; rows: number }> {
+    const key = keyOf(p.version);
+    let l = this.limes.get(key);
+    if (l === undefined) {
+      l = (async () => {
+        const v = p.version;
+        const table = await this.referenceTable(v);
+        const inputs = tableToInputs(table, v.signature, monitoringSchema(v.signature, v.card ?? undefined));
+        const n = inputs[0]?.shape[0] ?? 0;
+        const pick = sampleIndices(n, Math.min(5000, n), 23);
+        const { rows, n: k } = p.space.encode(inputs.map((t) => takeRows(t, pick)));
+        const training = createBackground(rows, k, p.space.size, { method: 'sample', seed: 23 });
+        const lime = new LimeTabular(training, { categorical: p.space.features.map((f) => f.kind === 'categorical'), featureNames: p.space.features.map((f) => f.name) });
+        return { lime, rows: k };
+      })();
+      this.limes.set(key, l);
+      l.catch(() => this.limes.delete(key));
+    }
+    return l;
+  }
+
   private async treeOf(v: VersionRecord): Promise<TreeModel | null> {
     try {
       return readTreeModel(await this.opts.registry.artifacts.read(v.sha256)).model;
@@ -453,6 +598,26 @@ export class ExplainService {
     };
   }
 
+  /** Refuse, before any work, a request that would cost more model evaluations than allowed. */
+  private checkCost(cost: number, how: string, field: string, hint: string): void {
+    if (cost <= this.config.maxEvaluations) return;
+    throw new BerthError('PAYLOAD_TOO_LARGE', `this request would take about ${cost.toLocaleString('en-US')} model evaluations (${how}), over explain.maxEvaluations ${this.config.maxEvaluations.toLocaleString('en-US')}; ${hint}`, {
+      field, expected: `≤ ${this.config.maxEvaluations} evaluations`, got: cost,
+    });
+  }
+
+  /** What each of the rows `todo` explains: the class asked for, else the row's predicted class. */
+  private async rowTargets(
+    session: LoadedModel, space: FeatureSpace, rows: Float32Array, todo: readonly number[], target: ExplainedOutput, perRowClass: boolean, version: VersionRecord,
+  ): Promise<ExplainedOutput[]> {
+    if (!perRowClass) return todo.map(() => target);
+    const M = space.size;
+    const picked = new Float32Array(todo.length * M);
+    todo.forEach((r, i) => picked.set(rows.subarray(r * M, (r + 1) * M), i * M));
+    const classes = await this.predictedClasses(session, space, picked, todo.length, target);
+    return Array.from(classes, (c) => ({ ...target, column: c, className: this.className(version, c) }));
+  }
+
   private async predictedClasses(session: LoadedModel, space: FeatureSpace, rows: Float32Array, n: number, target: ExplainedOutput): Promise<Int32Array> {
     const outputs = await session.run(space.decode(rows, n), [target.output]);
     const t = outputs[0]!;
@@ -473,13 +638,14 @@ export class ExplainService {
 
   private rowExplanation(
     space: FeatureSpace, x: Float32Array, cls: string | null, base: number, prediction: number, output: number,
-    contributions: ArrayLike<number>, errors: ArrayLike<number> | undefined,
+    contributions: ArrayLike<number>, errors: ArrayLike<number> | undefined, conditions?: readonly string[],
   ): RowExplanation {
     const list: FeatureContribution[] = space.features.map((f, j) => ({
       feature: f.name,
       value: jsonValue(space.valueOf(j, x[j]!)),
       contribution: contributions[j]!,
       ...(errors !== undefined ? { standard_error: errors[j]! } : {}),
+      ...(conditions !== undefined ? { condition: conditions[j]! } : {}),
     }));
     list.sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution));
     return { class: cls, base_value: base, prediction, output, contributions: list };

@@ -80,5 +80,13 @@ export {
   type ExplainResult,
   type ExplainServiceOptions,
   type FeatureContribution,
+  type PermutationImportanceResult,
   type RowExplanation,
 } from './explainer.js';
+// --- LIME and permutation importance ---
+export { LimeTabular, explainLime, type LimeExplainOptions, type LimeExplanation, type LimeOptions, type LimeTabularOptions } from './lime.js';
+export {
+  PERMUTATION_METRICS, computeMetric, permutationImportance, studentTQuantile,
+  type AccuracyDecision, type FeatureImportance, type LabelledRows, type PermutationImportance,
+  type PermutationImportanceOptions, type PermutationMetric,
+} from './permutation.js';

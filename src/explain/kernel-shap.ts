@@ -1,5 +1,6 @@
 import { BerthError } from '../core/index.js';
 import { createSeededRandom, type Background, type SeededRandom } from './background.js';
+import { solveSymmetric } from './linear-algebra.js';
 
 /** A model as the explainers see it: M features, rows of M numbers (categories as codes). */
 export interface ExplainableModel {
@@ -663,7 +664,7 @@ function fitContributions(plan: CoalitionPlan, ev: Evaluation, m: number): { phi
     const hs = skip >= 0 ? groupH[skip]! : null;
     for (let i = 0; i < d * d; i++) A[i] = A0[i]! + c * (sumA[i]! - (As ? As[i]! : 0));
     for (let i = 0; i < d; i++) h[i] = h0[i]! + c * (sumH[i]! - (hs ? hs[i]! : 0));
-    const sol = solveSymmetric(A, h, d);
+    const sol = solveSymmetric(A, h, d, 'Kernel SHAP');
     const phi = new Float64Array(m);
     let rest = 0;
     for (let j = 0; j < d; j++) {
@@ -693,52 +694,6 @@ function fitContributions(plan: CoalitionPlan, ev: Evaluation, m: number): { phi
   return { phi, se };
 }
 
-/**
- * Solve A·x = h for symmetric positive (semi)definite A by Cholesky. When too few coalitions
- * leave A singular, a ridge of growing size is added to the diagonal until it factors.
- */
-function solveSymmetric(A: Float64Array, h: Float64Array, d: number): Float64Array {
-  let trace = 0;
-  for (let i = 0; i < d; i++) trace += A[i * d + i]!;
-  const scale = trace > 0 ? trace / d : 1;
-  const L = new Float64Array(d * d);
-  for (let ridge = 0; ; ridge = ridge === 0 ? 1e-12 * scale : ridge * 100) {
-    if (cholesky(A, L, d, ridge)) break;
-    if (ridge > scale) throw new BerthError('INTERNAL', 'Kernel SHAP: the least-squares system could not be solved');
-  }
-  const y = new Float64Array(d);
-  for (let i = 0; i < d; i++) {
-    let s = h[i]!;
-    for (let k = 0; k < i; k++) s -= L[i * d + k]! * y[k]!;
-    y[i] = s / L[i * d + i]!;
-  }
-  const xs = new Float64Array(d);
-  for (let i = d - 1; i >= 0; i--) {
-    let s = y[i]!;
-    for (let k = i + 1; k < d; k++) s -= L[k * d + i]! * xs[k]!;
-    xs[i] = s / L[i * d + i]!;
-  }
-  return xs;
-}
-
-function cholesky(A: Float64Array, L: Float64Array, d: number, ridge: number): boolean {
-  L.fill(0);
-  for (let i = 0; i < d; i++) {
-    for (let j = 0; j <= i; j++) {
-      const a = A[i * d + j]! + (i === j ? ridge : 0);
-      let s = a;
-      for (let k = 0; k < j; k++) s -= L[i * d + k]! * L[j * d + k]!;
-      if (i === j) {
-        // a pivot lost to cancellation means A is (numerically) singular
-        if (!(s > 1e-13 * a)) return false;
-        L[i * d + i] = Math.sqrt(s);
-      } else {
-        L[i * d + j] = s / L[j * d + j]!;
-      }
-    }
-  }
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Checks and helpers

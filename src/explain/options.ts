@@ -5,7 +5,7 @@
 import { BerthError } from '../core/index.js';
 
 /** The methods. `auto` picks exact TreeSHAP when the model allows it, else Kernel SHAP. */
-export const EXPLAIN_METHODS = ['auto', 'tree', 'tree-interventional', 'kernel'] as const;
+export const EXPLAIN_METHODS = ['auto', 'tree', 'tree-interventional', 'kernel', 'lime'] as const;
 export type ExplainMethod = (typeof EXPLAIN_METHODS)[number];
 
 /** Kernel SHAP's link: identity explains the output as it is; logit explains a probability in log-odds. */
@@ -25,13 +25,15 @@ export interface ExplainOptions {
   seed: number;
   /** answer rows explained before (same version, method and options) from the cache, and keep these */
   cache: boolean;
+  /** LIME: perturbed samples per row (default 5,000) */
+  samples: number;
 }
 
 export const DEFAULT_BUDGET = 2048;
 const MAX_BUDGET = 1 << 20;
 
 /** The option keys a body may carry beside its rows (the callers add their own payload keys). */
-export const OPTION_KEYS = ['method', 'budget', 'class', 'link', 'seed', 'cache'] as const;
+export const OPTION_KEYS = ['method', 'budget', 'class', 'link', 'seed', 'cache', 'samples'] as const;
 
 function bad(field: string, expected: unknown, got: unknown, hint = ''): BerthError {
   return new BerthError('INVALID_ARGUMENT', `${field}: expected ${Array.isArray(expected) ? `one of ${expected.join(', ')}` : String(expected)}, got ${JSON.stringify(got)}${hint}`, {
@@ -52,7 +54,7 @@ export function parseExplainOptions(body: Record<string, unknown>, payloadKeys: 
       field: unknown[0]!, expected: [...OPTION_KEYS], got: unknown,
     });
   }
-  const out: ExplainOptions = { method: 'auto', budget: DEFAULT_BUDGET, link: 'identity', seed: 0, cache: false };
+  const out: ExplainOptions = { method: 'auto', budget: DEFAULT_BUDGET, link: 'identity', seed: 0, cache: false, samples: 5000 };
   const method = body['method'];
   if (method !== undefined) {
     if (typeof method !== 'string' || !(EXPLAIN_METHODS as readonly string[]).includes(method)) throw bad('method', [...EXPLAIN_METHODS], method);
@@ -77,6 +79,11 @@ export function parseExplainOptions(body: Record<string, unknown>, payloadKeys: 
   if (seed !== undefined) {
     if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw bad('seed', 'a whole number from 0 to 2^32 − 1', seed);
     out.seed = seed;
+  }
+  const samples = body['samples'];
+  if (samples !== undefined) {
+    if (typeof samples !== 'number' || !Number.isInteger(samples) || samples < 10 || samples > MAX_BUDGET) throw bad('samples', `a whole number of LIME samples from 10 to ${MAX_BUDGET}`, samples);
+    out.samples = samples;
   }
   const cache = body['cache'];
   if (cache !== undefined) {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { BerthError, type Logger } from '../core/index.js';
-import { parseExplainOptions, type ExplainService } from '../explain/index.js';
+import { PERMUTATION_METRICS, parseExplainOptions, type ExplainService, type PermutationMetric } from '../explain/index.js';
 import type { Registry } from '../registry/index.js';
 import { validateInputs, type InferenceService } from '../serving/index.js';
 import { decodeRows } from './codec/rows.js';
@@ -37,6 +37,14 @@ export function registerExplainRoutes(app: FastifyInstance, opts: {
       return { deployment: req.params.name, ...result };
     }));
 
+  app.post<{ Params: { name: string } }>('/v1/deployments/:name/importance', async (req, reply) =>
+    send(req, reply, async () => {
+      const body = req.body === undefined || req.body === null ? {} : objectBody(req.body);
+      const o = parseImportanceOptions(body);
+      const version = await versionOf(req.params.name);
+      return { deployment: req.params.name, ...(await explain.permutationImportance(version, o)) };
+    }));
+
   app.post<{ Params: { name: string } }>('/v2/models/:name/explain', async (req, reply) =>
     send(req, reply, async () => {
       const body = objectBody(req.body);
@@ -47,6 +55,38 @@ export function registerExplainRoutes(app: FastifyInstance, opts: {
       const result = await explain.explain(version, inputs, options);
       return { model_name: req.params.name, ...(decoded.id !== undefined ? { id: decoded.id } : {}), ...result };
     }));
+}
+
+/** `metric`, `repeats`, `max_rows` and `seed` of an importance request, each checked. */
+function parseImportanceOptions(body: Record<string, unknown>): { metric?: PermutationMetric; repeats?: number; maxRows?: number; seed?: number } {
+  const keys = ['metric', 'repeats', 'max_rows', 'seed'];
+  const unknown = Object.keys(body).filter((k) => !keys.includes(k));
+  if (unknown.length > 0) {
+    throw new BerthError('INVALID_ARGUMENT', `request body: unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; the options are ${keys.join(', ')}`, { field: unknown[0]!, expected: keys, got: unknown });
+  }
+  const out: { metric?: PermutationMetric; repeats?: number; maxRows?: number; seed?: number } = {};
+  const m = body['metric'];
+  if (m !== undefined) {
+    if (typeof m !== 'string' || !(PERMUTATION_METRICS as readonly string[]).includes(m)) {
+      throw new BerthError('INVALID_ARGUMENT', `metric: expected one of ${PERMUTATION_METRICS.join(', ')}, got ${JSON.stringify(m)}`, { field: 'metric', expected: [...PERMUTATION_METRICS], got: m });
+    }
+    out.metric = m as PermutationMetric;
+  }
+  const whole = (k: string, min: number, max: number): number | undefined => {
+    const v = body[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw new BerthError('INVALID_ARGUMENT', `${k}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`, { field: k, expected: `${min}–${max}`, got: v });
+    }
+    return v;
+  };
+  const repeats = whole('repeats', 2, 100);
+  if (repeats !== undefined) out.repeats = repeats;
+  const maxRows = whole('max_rows', 10, 10_000_000);
+  if (maxRows !== undefined) out.maxRows = maxRows;
+  const seed = whole('seed', 0, 0xffffffff);
+  if (seed !== undefined) out.seed = seed;
+  return out;
 }
 
 function objectBody(body: unknown): Record<string, unknown> {

@@ -44,6 +44,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'POST /v2/models/:name/preview/infer': PREDICT,
   'POST /v1/deployments/:name/predict': PREDICT,
   'POST /v1/deployments/:name/explain': PREDICT,
+  'POST /v1/deployments/:name/importance': PREDICT,
   'POST /v2/models/:name/explain': PREDICT,
   'POST /v1/deployments/:name/feedback': FEEDBACK,
   'GET /v2/models/:name': PREDICT_OR_READ,

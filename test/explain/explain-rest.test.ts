@@ -13,6 +13,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { ExplainResult } from '../../src/explain/index.js';
+import type { ImportanceResult } from 'berth/sdk';
 import { fixturePath, flatten, readGolden } from '../helpers/fixtures.js';
 import { deployFixture, startServer, type TestServer } from '../helpers/server.js';
 
@@ -150,6 +151,27 @@ describe('explain over REST', () => {
     expect(region.value).toBe(row['region']);
   }, 60_000);
 
+  it('explains with LIME on request: a local linear model with its fidelity, each feature with the row\'s bin', async () => {
+    const { rows } = goldenRows('diabetes-gbt-regressor');
+    const r = await post('/v1/deployments/diabetes-gbt-regressor/explain', { rows: rows.slice(0, 2), method: 'lime', samples: 2000, seed: 4 });
+    expect(r.status).toBe(200);
+    const res = r.body as unknown as ExplainResult;
+    expect(res).toMatchObject({ method: 'lime', exact: false, space: 'value', samples: 2000, evaluations: 4000, background: { rows: 221, method: 'sample', source: 'reference' } });
+    const tree = (await post('/v1/deployments/diabetes-gbt-regressor/explain', { rows: rows.slice(0, 2) })).body as unknown as ExplainResult;
+    res.explanations.forEach((e, i) => {
+      expect(e.fidelity).toBeGreaterThanOrEqual(0);
+      expect(e.fidelity).toBeLessThanOrEqual(1);
+      expect(Math.abs(e.base_value + sum(e) - e.prediction)).toBeLessThan(1e-6);
+      expect(e.output).toBeCloseTo(tree.explanations[i]!.prediction, 3);
+      expect(e.contributions.every((c) => typeof c.condition === 'string' && c.condition.includes(c.feature))).toBe(true);
+    });
+    // LIME needs training rows for its bins: refused, with the way out, on a version without reference data
+    const none = await post('/v1/deployments/breast-cancer-logreg/explain', { rows: goldenRows('breast-cancer-gbt').rows.slice(0, 1), method: 'lime' });
+    expect(none.status).toBe(409);
+    expect(none.body['error']).toContain('LIME');
+    expect((await post('/v1/deployments/diabetes-gbt-regressor/explain', { rows: rows.slice(0, 1), method: 'lime', samples: 5 })).body).toMatchObject({ field: 'samples' });
+  });
+
   it('keeps explained rows when asked and answers them again from the cache, the same numbers without model runs', async () => {
     const { rows } = goldenRows('diabetes-gbt-regressor');
     const body = { rows: rows.slice(3, 6), method: 'kernel', budget: 300, seed: 5, cache: true };
@@ -198,6 +220,43 @@ describe('explain over REST', () => {
       expect(String(r.body['error'])).toContain(words);
     }
   });
+});
+
+describe('permutation importance', () => {
+  it('ranks every feature by how much shuffling it hurts the metric on the labelled reference, with t-intervals', async () => {
+    const r = await post('/v1/deployments/diabetes-gbt-regressor/importance', { repeats: 3, seed: 2 });
+    expect(r.status).toBe(200);
+    const res = r.body as unknown as ImportanceResult;
+    expect(res).toMatchObject({ deployment: 'diabetes-gbt-regressor', metric: 'r2', repeats: 3, confidence: 0.95, rows: 221, evaluations: 221 * (1 + 10 * 3) });
+    // the baseline is the model's r2 on its reference rows, as the fixture's card measured it on held-out rows
+    expect(res.baseline).toBeGreaterThan(0.3);
+    expect(res.baseline).toBeLessThan(1);
+    expect(res.features).toHaveLength(10);
+    expect(res.features.map((f) => f.mean)).toEqual([...res.features.map((f) => f.mean)].sort((a, b) => b - a));
+    for (const f of res.features) {
+      expect(f.low).toBeLessThanOrEqual(f.mean);
+      expect(f.high).toBeGreaterThanOrEqual(f.mean);
+    }
+    expect(res.features[0]!.low).toBeGreaterThan(0);
+    // the classifier: accuracy on the predicted class by default, roc-auc on the last class when asked
+    const acc = (await post('/v1/deployments/breast-cancer-gbt/importance', { repeats: 2, max_rows: 100 })).body as unknown as ImportanceResult;
+    expect(acc).toMatchObject({ metric: 'accuracy', rows: 100 });
+    expect(acc.baseline).toBeGreaterThan(0.9);
+    const auc = (await post('/v1/deployments/breast-cancer-gbt/importance', { metric: 'roc-auc', repeats: 2, max_rows: 100 })).body as unknown as ImportanceResult;
+    expect(auc).toMatchObject({ metric: 'roc-auc', class: 'benign' });
+    // refusals name the field
+    expect((await post('/v1/deployments/diabetes-gbt-regressor/importance', { metric: 'accuracy' })).body).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'metric' });
+    expect((await post('/v1/deployments/diabetes-gbt-regressor/importance', { repeats: 1 })).body).toMatchObject({ field: 'repeats' });
+    expect((await post('/v1/deployments/diabetes-gbt-regressor/importance', { rows: 3 })).body).toMatchObject({ field: 'rows' });
+    expect((await post('/v1/deployments/breast-cancer-logreg/importance', {})).status).toBe(409);
+    // the CLI's table
+    let out = '';
+    const io = { out: (t: string) => void (out += t), err: () => undefined, env: {} };
+    expect(await main(['node', 'berth', '--server', ts.url, 'importance', 'diabetes-gbt-regressor', '--repeats', '3', '--seed', '2'], io)).toBe(0);
+    expect(out).toContain('r2');
+    expect(out).toMatch(/FEATURE +IMPORTANCE +INTERVAL +MATTERS/);
+    expect(out).toContain(res.features[0]!.feature);
+  }, 60_000);
 });
 
 describe('the monitoring report', () => {

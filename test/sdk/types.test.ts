@@ -11,7 +11,7 @@ import type { AliasMoveResult, DeployResult, DeploymentRecord, ModelRecord, Regi
 import type { RolloutRecord, StartRolloutRequest } from '../../src/rollout/index.js';
 import type { ModelStatisticsView } from '../../src/serving/index.js';
 import type { JobRecord, JobRequest } from '../../src/jobs/index.js';
-import type { ExplainResult } from '../../src/explain/index.js';
+import type { ExplainResult, PermutationImportanceResult } from '../../src/explain/index.js';
 
 /** Compiles only when `From` can be used where `To` is expected. */
 type Fits<From, To> = [From] extends [To] ? true : false;
@@ -34,6 +34,7 @@ describe('SDK types describe what the server answers', () => {
     expect(fits<Fits<RolloutRecord, Sdk.RolloutRecord>>()).toBe(true);
     expect(fits<Fits<JobRecord, Sdk.JobRecord>>()).toBe(true);
     expect(fits<Fits<ExplainResult & { deployment: string }, Sdk.ExplainResult>>()).toBe(true);
+    expect(fits<Fits<PermutationImportanceResult & { deployment: string }, Sdk.ImportanceResult>>()).toBe(true);
     // what the SDK sends must be what the server takes
     expect(fits<Fits<Sdk.StartRolloutRequest, StartRolloutRequest>>()).toBe(true);
     expect(fits<Fits<Sdk.JobRequest, JobRequest>>()).toBe(true);

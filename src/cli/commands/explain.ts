@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { renderContributionChart } from '../../monitor/index.js';
-import type { ExplainResult } from '../client.js';
+import type { ExplainResult, ImportanceResult } from '../client.js';
 import type { CliContext } from '../context.js';
 import { formatTable } from '../format.js';
 import { readJsonArg } from '../parse.js';
@@ -24,6 +24,7 @@ interface ExplainFlags {
   seed?: number;
   top?: number;
   html?: string;
+  samples?: number;
 }
 
 export function addExplainCommand(program: Command, ctx: CliContext): void {
@@ -34,7 +35,8 @@ export function addExplainCommand(program: Command, ctx: CliContext): void {
     .addOption(new Option('--row <json>', 'one row of named features: JSON, or @file.json').conflicts(['rows', 'instances']))
     .addOption(new Option('--rows <json>', 'rows of named features: a JSON array, or @file.json (@- for stdin)').conflicts('instances'))
     .option('--instances <json>', 'rows as arrays of feature values in order: JSON, or @file.json')
-    .addOption(new Option('--method <method>', 'auto picks exact TreeSHAP when the model allows it').choices(['auto', 'tree', 'tree-interventional', 'kernel']))
+    .addOption(new Option('--method <method>', 'auto picks exact TreeSHAP when the model allows it').choices(['auto', 'tree', 'tree-interventional', 'kernel', 'lime']))
+    .option('--samples <n>', 'LIME: perturbed samples per row (default 5000)', optionParser((t) => parseCount('--samples', t, 10)))
     .option('--budget <n>', 'Kernel SHAP: coalitions per row (default 2048)', optionParser((t) => parseCount('--budget', t, 2)))
     .option('--class <name>', "classifiers: the class to explain (default: each row's predicted class)")
     .addOption(new Option('--link <link>', 'Kernel SHAP: identity, or logit to explain a probability in log-odds').choices(['identity', 'logit']))
@@ -57,7 +59,7 @@ export function addExplainCommand(program: Command, ctx: CliContext): void {
       if (o.row !== undefined) body = { rows: [await readJsonArg('--row', o.row)] };
       else if (o.rows !== undefined) body = predictBody('rows', await readJsonArg('--rows', o.rows)) as Record<string, unknown>;
       else body = predictBody('instances', await readJsonArg('--instances', o.instances!)) as Record<string, unknown>;
-      for (const k of ['method', 'budget', 'class', 'link', 'seed'] as const) if (o[k] !== undefined) body[k] = o[k];
+      for (const k of ['method', 'budget', 'class', 'link', 'seed', 'samples'] as const) if (o[k] !== undefined) body[k] = o[k];
       const res = await (await ctx.client({ needServer: true })).explain(name, body);
       if (o.html !== undefined) {
         await writeFile(o.html, explanationPage(res));
@@ -65,23 +67,61 @@ export function addExplainCommand(program: Command, ctx: CliContext): void {
       }
       ctx.print(res, () => renderExplanation(res, o.top));
     });
+
+  program
+    .command('importance')
+    .description("permutation feature importance of a deployment's version over its labelled reference data: how much the metric worsens when each feature is shuffled, with a confidence interval")
+    .argument('<deployment>', 'deployment name')
+    .addOption(new Option('--metric <metric>', 'default: accuracy for classifiers, r2 for regressions').choices(['accuracy', 'r2', 'rmse', 'mae', 'log-loss', 'roc-auc']))
+    .option('--repeats <n>', 'shuffles per feature (default 5)', optionParser((t) => parseCount('--repeats', t, 2)))
+    .option('--max-rows <n>', 'measure on a seeded sample of at most this many reference rows', optionParser((t) => parseCount('--max-rows', t, 10)))
+    .option('--seed <n>', 'the shuffles\' seed (default 0)', optionParser((t) => parseCount('--seed', t, 0)))
+    .addHelpText(
+      'after',
+      examples(
+        'berth importance credit',
+        'berth importance credit --metric roc-auc --repeats 10 --max-rows 5000',
+        '# needs reference data with labels on the version: berth models profile NAME V --reference train.csv',
+      ),
+    )
+    .action(async (name: string, o: { metric?: string; repeats?: number; maxRows?: number; seed?: number }) => {
+      const body: Record<string, unknown> = {};
+      if (o.metric !== undefined) body['metric'] = o.metric;
+      if (o.repeats !== undefined) body['repeats'] = o.repeats;
+      if (o.maxRows !== undefined) body['max_rows'] = o.maxRows;
+      if (o.seed !== undefined) body['seed'] = o.seed;
+      const res = await (await ctx.client({ needServer: true })).importance(name, body);
+      ctx.print(res, () => renderImportance(res));
+    });
+}
+
+/** Permutation importance as text: the baseline, then a row per feature with its interval and a bar. */
+export function renderImportance(r: ImportanceResult): string {
+  const head = `${r.deployment ?? r.model}: ${r.model} version ${r.version}, ${r.metric}${r.class !== undefined ? ` (class ${r.class})` : ''} ${fmt(r.baseline)} on ${r.rows} reference rows; ${r.repeats} shuffles per feature, ${Math.round(r.confidence * 100)}% intervals (${r.milliseconds} ms)\n`;
+  const scale = Math.max(1e-300, ...r.features.map((f) => Math.abs(f.mean)));
+  const rows = r.features.map((f) => {
+    const n = Math.round((Math.max(0, f.mean) / scale) * BAR);
+    return [f.feature, fmt(f.mean), `[${fmt(f.low)}, ${fmt(f.high)}]`, f.low <= 0 ? 'no (interval holds 0)' : 'yes', '█'.repeat(n)];
+  });
+  return head + formatTable(['FEATURE', 'IMPORTANCE', 'INTERVAL', 'MATTERS', ''], rows);
 }
 
 const BAR = 24;
 
 /** The explanation as text: per row, its header and a table of contributions with bars. */
 export function renderExplanation(r: ExplainResult, top?: number): string {
-  const how = `${r.method}${r.exact ? ', exact' : ''}${r.coalitions !== undefined ? `, ${r.coalitions} coalitions` : ''}, background ${r.background.rows} rows (${r.background.method})`;
+  const how = `${r.method}${r.exact ? ', exact' : ''}${r.coalitions !== undefined ? `, ${r.coalitions} coalitions` : ''}${r.samples !== undefined ? `, ${r.samples} samples` : ''}, ${r.method === 'lime' ? 'bins from' : 'background'} ${r.background.rows} rows (${r.background.method})`;
   let out = `${r.deployment ?? r.model}: ${r.model} version ${r.version}, ${r.output} in ${r.space} space (${how}, ${r.milliseconds} ms)\n`;
   r.explanations.forEach((e, i) => {
     const sum = e.contributions.reduce((s, c) => s + c.contribution, 0);
-    out += `\nrow ${i}${e.class !== null ? `, class ${e.class}` : ''}: prediction ${fmt(e.prediction)} = base ${fmt(e.base_value)} + ${fmt(sum)}${r.space !== 'probability' && r.space !== 'value' ? ` (model output ${fmt(e.output)})` : ''}\n`;
+    const local = r.method === 'lime' ? ` (local model; the model says ${fmt(e.output)}, fidelity R² ${fmt(e.fidelity ?? 0)})` : r.space !== 'probability' && r.space !== 'value' ? ` (model output ${fmt(e.output)})` : '';
+    out += `\nrow ${i}${e.class !== null ? `, class ${e.class}` : ''}: prediction ${fmt(e.prediction)} = base ${fmt(e.base_value)} + ${fmt(sum)}${local}\n`;
     const shown = top !== undefined ? e.contributions.slice(0, top) : e.contributions;
     const scale = Math.max(1e-300, ...shown.map((c) => Math.abs(c.contribution)));
     const rows = shown.map((c) => {
       const n = Math.round((Math.abs(c.contribution) / scale) * BAR);
       const bar = c.contribution >= 0 ? `${' '.repeat(BAR)}|${'█'.repeat(n)}` : `${' '.repeat(BAR - n)}${'█'.repeat(n)}|`;
-      return [c.feature, c.value === null ? '-' : String(c.value), `${c.contribution >= 0 ? '+' : ''}${fmt(c.contribution)}${c.standard_error !== undefined ? ` ±${fmt(c.standard_error)}` : ''}`, bar];
+      return [c.condition ?? c.feature, c.value === null ? '-' : String(c.value), `${c.contribution >= 0 ? '+' : ''}${fmt(c.contribution)}${c.standard_error !== undefined ? ` ±${fmt(c.standard_error)}` : ''}`, bar];
     });
     out += formatTable(['FEATURE', 'VALUE', 'CONTRIBUTION', ''], rows);
     const rest = e.contributions.slice(shown.length);
