@@ -150,6 +150,33 @@ export interface ExplainResult {
   explanations: { class: string | null; base_value: number; prediction: number; output: number; contributions: FeatureContribution[]; fidelity?: number }[];
 }
 
+/** An explain job: a request too large to answer at once (or sent with `async: true`). */
+export interface ExplainJob {
+  id: number;
+  kind: 'explain';
+  state: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  deployment: string;
+  model: string;
+  version: number;
+  actor: string;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  holder: string | null;
+  attempts: number;
+  cancelRequested: boolean;
+  progress: { rowsDone: number; rowsTotal: number | null; seconds: number; rowsPerSecond: number } | null;
+  estimate: { method: string; rows: number; evaluations: number };
+  summary: { result: string; rows: number; evaluations: number; milliseconds: number } | null;
+  error: { code: string; message: string } | null;
+}
+
+/** The answer of an explain request that was queued (202). */
+export interface ExplainQueued {
+  job: ExplainJob;
+  message: string;
+}
+
 /** An answer of `POST /v1/deployments/{name}/importance`: every feature, most important first. */
 export interface ImportanceResult {
   deployment?: string;

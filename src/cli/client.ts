@@ -39,8 +39,8 @@ export const ROLLOUT_ACTIONS = ['pause', 'resume', 'promote', 'abort'] as const;
 export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
 
 /** `GET /v1/auth/whoami` and the friendly predict answer: the SDK's types. */
-export type { ExplainResult, ImportanceResult, PredictResult, WhoAmI } from 'berth/sdk';
-import type { ExplainResult, ImportanceResult, PredictResult, WhoAmI } from 'berth/sdk';
+export type { ExplainJob, ExplainQueued, ExplainResult, ImportanceResult, PredictResult, WhoAmI } from 'berth/sdk';
+import type { ExplainJob, ExplainQueued, ExplainResult, ImportanceResult, PredictResult, WhoAmI } from 'berth/sdk';
 
 /** `POST /v1/deployments/{name}/rollout/rollback`: the rollout it ended or undid (null: none; the deployment went back one revision). */
 export interface RolloutRollbackResult {
@@ -111,7 +111,10 @@ export interface BerthClient {
   /** only a running server predicts */
   predict(deployment: string, body: unknown): Promise<PredictResult>;
   /** only a running server explains */
-  explain(deployment: string, body: unknown): Promise<ExplainResult>;
+  explain(deployment: string, body: unknown): Promise<ExplainResult | ExplainQueued>;
+  /** an explain job, and (once it succeeded) its result */
+  explainJob(deployment: string, id: number): Promise<ExplainJob>;
+  explainJobResult(deployment: string, id: number): Promise<ExplainResult>;
   /** only a running server computes permutation importance */
   importance(deployment: string, body: unknown): Promise<ImportanceResult>;
   /** compute and attach a version's reference profile from a CSV or Parquet file */

@@ -34,7 +34,7 @@ import {
 } from '../registry/index.js';
 import type { RolloutRecord, RolloutStatus, RolloutStore } from '../rollout/index.js';
 import type { ArtifactGuard, SignatureReport, SignatureUpload, SignatureUploadResult } from '../security/index.js';
-import type { AuditFilter, BerthClient, ExplainResult, ImportanceResult, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
+import type { AuditFilter, BerthClient, ExplainJob, ExplainResult, ImportanceResult, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
 
 /** A rollout command that only a running server can carry out: say so, and what to do. */
 function needsServer(what: string, extra = ''): BerthError {
@@ -196,6 +196,12 @@ export class LocalClient implements BerthClient {
   }
   async explain(): Promise<ExplainResult> {
     throw new BerthError('SERVER_UNREACHABLE', 'explain needs a running server; start one with `berth serve` (or pass --server URL)');
+  }
+  async explainJob(): Promise<ExplainJob> {
+    throw new BerthError('SERVER_UNREACHABLE', 'explain jobs live on a server; start one with `berth serve` (or pass --server URL)');
+  }
+  async explainJobResult(): Promise<ExplainResult> {
+    throw new BerthError('SERVER_UNREACHABLE', 'explain jobs live on a server; start one with `berth serve` (or pass --server URL)');
   }
   async predict(): Promise<PredictResult> {
     throw new BerthError('SERVER_UNREACHABLE', 'predict needs a running server; start one with `berth serve` (or pass --server URL)');

@@ -26,7 +26,7 @@ import type { AliasMoveResult, AuditVerification, DeployResult, DeploymentRecord
 import type { RolloutRecord, RolloutStatus, StartRolloutRequest } from '../rollout/index.js';
 import type { JobLogLine, JobRecord, JobRequest, ScheduleRecord } from '../jobs/index.js';
 import type { SignatureReport, SignatureUpload, SignatureUploadResult } from '../security/index.js';
-import type { AuditFilter, BerthClient, ExplainResult, ImportanceResult, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
+import type { AuditFilter, BerthClient, ExplainJob, ExplainQueued, ExplainResult, ImportanceResult, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
 import { readGitInfo } from '../registry/index.js';
 import { formatBytes } from './format.js';
 import { BerthApiError, BerthClientError, createClient, type BerthClient as SdkClient } from 'berth/sdk';
@@ -220,8 +220,14 @@ export class RemoteClient implements BerthClient {
   importance(deployment: string, body: unknown): Promise<ImportanceResult> {
     return this.call('POST', ['v1', 'deployments', deployment, 'importance'], body);
   }
-  explain(deployment: string, body: unknown): Promise<ExplainResult> {
+  explain(deployment: string, body: unknown): Promise<ExplainResult | ExplainQueued> {
     return this.call('POST', ['v1', 'deployments', deployment, 'explain'], body);
+  }
+  explainJob(deployment: string, id: number): Promise<ExplainJob> {
+    return this.call('GET', ['v1', 'deployments', deployment, 'explain', 'jobs', String(id)]);
+  }
+  explainJobResult(deployment: string, id: number): Promise<ExplainResult> {
+    return this.call('GET', ['v1', 'deployments', deployment, 'explain', 'jobs', String(id), 'result']);
   }
   predict(deployment: string, body: unknown): Promise<PredictResult> {
     return this.call('POST', ['v1', 'deployments', deployment, 'predict'], body);

@@ -213,9 +213,32 @@ export class ExplainService {
     }
   }
 
-  /** Explain rows (the version's input tensors, validated) with the options asked for. */
-  async explain(version: VersionRecord, inputs: readonly Tensor[], options: ExplainOptions): Promise<ExplainResult> {
+  /**
+   * What a request will cost before it runs: the method `auto` resolves to, and the model
+   * evaluations (rows × coalitions × background rows for Kernel SHAP, rows × samples for LIME,
+   * none for TreeSHAP). Refuses what `explain` would refuse (a method the model cannot take).
+   */
+  async estimate(version: VersionRecord, rows: number, options: ExplainOptions): Promise<{ method: AnsweredMethod; rows: number; evaluations: number }> {
+    const p = await this.prepare(version);
+    const method = this.methodFor(p, options);
+    const M = p.space.size;
+    const evaluations = method === 'kernel'
+      ? rows * (Math.min(options.budget, 2 ** Math.min(M, 40)) * p.background!.n + p.background!.n + 1)
+      : method === 'lime' ? rows * options.samples : 0;
+    return { method, rows, evaluations };
+  }
+
+  /**
+   * Explain rows (the version's input tensors, validated) with the options asked for. `run.limit`
+   * replaces `explain.maxEvaluations` (explain jobs pass theirs); `onProgress` hears of each row
+   * done; an aborted `signal` stops it between rows (CANCELLED).
+   */
+  async explain(
+    version: VersionRecord, inputs: readonly Tensor[], options: ExplainOptions,
+    run: { limit?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {},
+  ): Promise<ExplainResult> {
     const started = this.now();
+    const limit = run.limit ?? this.config.maxEvaluations;
     const p = await this.prepare(version);
     const target = explainedOutput(version.signature, version.card ?? undefined, options.className);
     const { rows, n } = p.space.encode(inputs);
@@ -243,8 +266,11 @@ export class ExplainService {
       });
     }
     const todo = explanations.flatMap((e, r) => (e === null ? [r] : []));
+    let done = n - todo.length;
     const keep = (r: number, e: RowExplanation, rowExact: boolean, rowCoalitions?: number): void => {
       explanations[r] = e;
+      run.onProgress?.(++done, n);
+      if (run.signal?.aborted) throw new BerthError('CANCELLED', `cancelled after ${done} of ${n} rows`);
       if (keys === null) return;
       this.cache.set(keys[r]!, { explanation: e, exact: rowExact, ...(rowCoalitions !== undefined ? { coalitions: rowCoalitions } : {}) });
       while (this.cache.size > this.config.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
@@ -252,7 +278,7 @@ export class ExplainService {
     let space: ExplainResult['space'];
     if (method === 'lime') {
       const cost = todo.length * options.samples;
-      this.checkCost(cost, `${todo.length} rows × ${options.samples} samples`, 'samples', 'send fewer rows or fewer samples');
+      this.checkCost(cost, limit, `${todo.length} rows × ${options.samples} samples`, 'samples', 'send fewer rows or fewer samples');
       space = target.kind;
       exact = false;
       if (todo.length > 0) {
@@ -272,7 +298,7 @@ export class ExplainService {
     } else if (method === 'kernel') {
       const background = p.background!;
       const cost = todo.length * Math.min(options.budget, 2 ** Math.min(M, 40)) * background.n;
-      this.checkCost(cost, `${todo.length} rows × up to ${options.budget} coalitions × ${background.n} background rows`, 'budget', 'send fewer rows or a smaller budget');
+      this.checkCost(cost, limit, `${todo.length} rows × up to ${options.budget} coalitions × ${background.n} background rows`, 'budget', 'send fewer rows or a smaller budget');
       space = options.link === 'logit' ? 'log-odds' : target.kind;
       if (todo.length > 0) {
         const session = await this.session(version);
@@ -426,7 +452,7 @@ export class ExplainService {
     const repeats = o.repeats ?? 5;
     const used = Math.min(n, o.maxRows ?? n);
     const cost = used * (1 + p.space.size * repeats);
-    this.checkCost(cost, `${used} rows × (1 + ${p.space.size} features × ${repeats} repeats)`, 'max_rows', 'pass a smaller max_rows or fewer repeats');
+    this.checkCost(cost, this.config.maxEvaluations, `${used} rows × (1 + ${p.space.size} features × ${repeats} repeats)`, 'max_rows', 'pass a smaller max_rows or fewer repeats');
     const session = await this.session(version);
     const model: ExplainableModel = metric === 'accuracy'
       ? {
@@ -599,10 +625,10 @@ export class ExplainService {
   }
 
   /** Refuse, before any work, a request that would cost more model evaluations than allowed. */
-  private checkCost(cost: number, how: string, field: string, hint: string): void {
-    if (cost <= this.config.maxEvaluations) return;
-    throw new BerthError('PAYLOAD_TOO_LARGE', `this request would take about ${cost.toLocaleString('en-US')} model evaluations (${how}), over explain.maxEvaluations ${this.config.maxEvaluations.toLocaleString('en-US')}; ${hint}`, {
-      field, expected: `≤ ${this.config.maxEvaluations} evaluations`, got: cost,
+  private checkCost(cost: number, limit: number, how: string, field: string, hint: string): void {
+    if (cost <= limit) return;
+    throw new BerthError('PAYLOAD_TOO_LARGE', `this request would take about ${cost.toLocaleString('en-US')} model evaluations (${how}), over the limit of ${limit.toLocaleString('en-US')}; ${hint}`, {
+      field, expected: `≤ ${limit} evaluations`, got: cost,
     });
   }
 

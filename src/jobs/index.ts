@@ -13,7 +13,8 @@ export {
   type RowSource, type SourceColumn, type SourceFormat, type SourceSpec,
 } from './source.js';
 export type { DownloadProgress } from './download.js';
-export { JobStore, JOB_STATES, FINISHED_JOB_STATES, jobNotFound, type JobRecord, type JobState, type JobProgress, type JobLogLine, type JobListOptions } from './store.js';
+export { ExplainJobRunner, type ExplainJobRunnerOptions } from './explain-jobs.js';
+export { JobStore, JOB_STATES, FINISHED_JOB_STATES, jobNotFound, type ExplainJobRecord, type JobRecord, type JobState, type JobProgress, type JobLogLine, type JobListOptions } from './store.js';
 export { JobRunner, jobArguments, jobPriority, type JobPriority, type JobRunnerOptions, type JobChildMessage } from './runner.js';
 export { parseJobRequest, confineJobPaths, isUrl, type JobRequest } from './job-request.js';
 export { JobService, type JobServiceOptions, type SubmitOptions } from './service.js';

@@ -22,16 +22,13 @@ export interface JobProgress {
   seconds: number;
 }
 
-/** A server job, as the API shows it. */
-export interface JobRecord {
+/** What every kind of job shows: its state, who asked, who runs it, how far it got, how it ended. */
+interface JobBase {
   id: number;
-  kind: 'batch';
   state: JobState;
-  /** what was asked for (`credit@production`) and the version it resolved to at submit */
-  ref: string;
+  /** the version it runs with */
   model: string;
   version: number;
-  spec: JobRequest;
   actor: string;
   createdAt: string;
   startedAt: string | null;
@@ -41,9 +38,17 @@ export interface JobRecord {
   attempts: number;
   cancelRequested: boolean;
   progress: JobProgress | null;
+  error: { code: string; message: string } | null;
+}
+
+/** A server job, as the API shows it. */
+export interface JobRecord extends JobBase {
+  kind: 'batch';
+  /** what was asked for (`credit@production`); `version` is what it resolved to at submit */
+  ref: string;
+  spec: JobRequest;
   /** the batch summary of a finished job (rows in/out, rejected, seconds, rows/s, output) */
   summary: Record<string, unknown> | null;
-  error: { code: string; message: string } | null;
   /** the schedule that submitted it and the instant it ran for */
   schedule: string | null;
   scheduledAt: string | null;
@@ -95,6 +100,27 @@ function toRecord(r: Selectable<JobsTable>): JobRecord {
   };
 }
 
+/** An explain job (`POST /v1/deployments/{name}/explain` over the synchronous limit, or with `async`). */
+export interface ExplainJobRecord extends JobBase {
+  kind: 'explain';
+  deployment: string;
+  /** stated up front: the method and the model evaluations it will take */
+  estimate: { method: string; rows: number; evaluations: number };
+  /** when it succeeded: the result's artifact, and its figures */
+  summary: { result: string; rows: number; evaluations: number; milliseconds: number } | null;
+}
+
+function toExplainRecord(r: Selectable<JobsTable>): ExplainJobRecord {
+  const spec = JSON.parse(r.spec) as { estimate: ExplainJobRecord['estimate'] };
+  return {
+    id: Number(r.id), kind: 'explain', state: r.state as JobState, deployment: r.ref, model: r.model, version: Number(r.version), actor: r.actor,
+    createdAt: iso(r.created_at)!, startedAt: iso(r.started_at), finishedAt: iso(r.finished_at), holder: r.holder,
+    attempts: Number(r.attempts), cancelRequested: Number(r.cancel_requested) === 1,
+    progress: json<JobProgress>(r.progress), estimate: spec.estimate,
+    summary: json<ExplainJobRecord['summary']>(r.summary), error: json<{ code: string; message: string }>(r.error),
+  };
+}
+
 export function jobNotFound(id: string | number): BerthError {
   return new BerthError('NOT_FOUND', `no job ${id}; \`berth batch list --remote\` lists the server's jobs`, { field: 'job', got: String(id) });
 }
@@ -135,13 +161,48 @@ export class JobStore {
   }
 
   async get(id: number): Promise<JobRecord> {
-    const row = await this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await this.db.selectFrom('jobs').selectAll().where('id', '=', id).where('kind', '=', 'batch').executeTakeFirst();
     if (!row) throw jobNotFound(id);
     return toRecord(row);
   }
 
+  /** Queue an explain job (kind `explain`; its spec is the explain job's own JSON). */
+  async submitExplain(input: { deployment: string; model: string; version: number; spec: Record<string, unknown>; actor: string; details: Record<string, unknown> }): Promise<ExplainJobRecord> {
+    const now = await this.registry.databaseTime();
+    const id = await this.registry.metadata.transaction(async (trx) => {
+      const row = await trx
+        .insertInto('jobs')
+        .values({
+          kind: 'explain', state: 'queued', model: input.model, version: input.version, ref: input.deployment,
+          spec: JSON.stringify(input.spec), actor: input.actor, created_at: now, updated_at: now,
+          started_at: null, finished_at: null, holder: null, lease_until: null, attempts: 0, cancel_requested: 0,
+          progress: null, summary: null, error: null, schedule: null, scheduled_at: null,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const jid = Number(row.id);
+      await this.registry.appendAudit({ action: 'job.submit', target: `job:${jid}`, model: input.model, details: { job: jid, kind: 'explain', version: input.version, ...input.details }, actor: input.actor }, trx);
+      return jid;
+    });
+    return this.getExplain(id);
+  }
+
+  /** An explain job, or NOT_FOUND. */
+  async getExplain(id: number): Promise<ExplainJobRecord> {
+    const row = await this.db.selectFrom('jobs').selectAll().where('id', '=', id).where('kind', '=', 'explain').executeTakeFirst();
+    if (!row) throw new BerthError('NOT_FOUND', `no explain job ${id}`, { field: 'job', got: String(id) });
+    return toExplainRecord(row);
+  }
+
+  /** An explain job's spec as stored (for the replica that runs it). */
+  async explainSpec(id: number): Promise<Record<string, unknown>> {
+    const row = await this.db.selectFrom('jobs').select(['spec']).where('id', '=', id).where('kind', '=', 'explain').executeTakeFirst();
+    if (!row) throw new BerthError('NOT_FOUND', `no explain job ${id}`, { field: 'job', got: String(id) });
+    return JSON.parse(row.spec) as Record<string, unknown>;
+  }
+
   async list(opts: JobListOptions = {}): Promise<JobRecord[]> {
-    let q = this.db.selectFrom('jobs').selectAll();
+    let q = this.db.selectFrom('jobs').selectAll().where('kind', '=', 'batch');
     if (opts.state !== undefined) q = q.where('state', '=', opts.state);
     if (opts.schedule !== undefined) q = q.where('schedule', '=', opts.schedule);
     if (opts.model !== undefined) q = q.where('model', '=', opts.model);
@@ -155,11 +216,23 @@ export class JobStore {
    * for `holder` until `leaseMs` from now. Null when there is none.
    */
   async claim(holder: string, leaseMs: number): Promise<JobRecord | null> {
-    const id = await this.registry.metadata.transaction(async (trx) => {
+    const id = await this.claimKind('batch', holder, leaseMs);
+    return id === null ? null : this.get(id);
+  }
+
+  /** The same for explain jobs. */
+  async claimExplain(holder: string, leaseMs: number): Promise<ExplainJobRecord | null> {
+    const id = await this.claimKind('explain', holder, leaseMs);
+    return id === null ? null : this.getExplain(id);
+  }
+
+  private async claimKind(kind: 'batch' | 'explain', holder: string, leaseMs: number): Promise<number | null> {
+    return this.registry.metadata.transaction(async (trx) => {
       const now = await this.registry.databaseTime(trx);
       const row = await trx
         .selectFrom('jobs')
         .select(['id', 'state', 'attempts'])
+        .where('kind', '=', kind)
         .where((eb) => eb.or([eb('state', '=', 'queued'), eb.and([eb('state', '=', 'running'), eb('lease_until', '<', now)])]))
         .orderBy('id', 'asc')
         .limit(1)
@@ -173,7 +246,6 @@ export class JobStore {
         .execute();
       return jid;
     });
-    return id === null ? null : this.get(id);
   }
 
   /**
@@ -226,6 +298,19 @@ export class JobStore {
    * replica stops it at its next heartbeat (within seconds). A finished job is refused.
    */
   async cancel(id: number, actor: string): Promise<JobRecord> {
+    await this.get(id);
+    await this.requestCancel(id, actor);
+    return this.get(id);
+  }
+
+  /** The same for explain jobs. */
+  async cancelExplain(id: number, actor: string): Promise<ExplainJobRecord> {
+    await this.getExplain(id);
+    await this.requestCancel(id, actor);
+    return this.getExplain(id);
+  }
+
+  private async requestCancel(id: number, actor: string): Promise<void> {
     await this.registry.metadata.transaction(async (trx) => {
       const now = await this.registry.databaseTime(trx);
       const row = await trx.selectFrom('jobs').select(['state', 'model']).where('id', '=', id).executeTakeFirst();
@@ -242,7 +327,6 @@ export class JobStore {
       await this.registry.appendAudit({ action: 'job.cancel', target: `job:${id}`, model: row.model, details: { job: id, state }, actor }, trx);
     });
     await this.log(id, 'info', `cancel requested by ${actor}`);
-    return this.get(id);
   }
 
   /** Append lines to a job's log (numbered in order). */

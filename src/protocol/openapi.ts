@@ -616,6 +616,7 @@ const SCHEMAS: Record<string, Json> = {
     link: { type: 'string', enum: ['identity', 'logit'], description: 'Kernel SHAP: explain the output as it is, or a probability in log-odds' },
     seed: int('the sampler seed (default 0): the same request gives the same answer'),
     cache: bool('answer rows explained before from the cache (same version, method and options), and keep these'),
+    async: bool('queue it as an explain job (202 with the job and its estimate); requests over explain.maxEvaluations are queued anyway'),
   }),
   FeatureContribution: obj(
     {
@@ -931,7 +932,7 @@ function buildPaths(): Record<string, Json> {
           '(exact for TreeSHAP and enumerated Kernel SHAP, with standard errors when sampled). Needs the version\'s reference data, except TreeSHAP on a file with hit rates (docs/explain.md).',
         params: [p.deployment],
         body: { allOf: [ref('PredictRequest'), ref('ExplainOptions')] },
-        ok: { '200': json('explanations', ref('ExplainResponse')) },
+        ok: { '200': json('explanations', ref('ExplainResponse')), '202': json('queued as an explain job, with its estimate', obj({ job: obj({}), message: str() })) },
         errors: [400, 404, 409, 413, 429, 500, 503],
       }),
     },
@@ -951,6 +952,27 @@ function buildPaths(): Record<string, Json> {
         errors: [400, 404, 409, 413, 429, 500, 503],
       }),
     },
+    '/v1/deployments/{name}/explain/jobs/{id}': {
+      get: op({
+        id: 'explainJob', tag: 'inference (friendly)', summary: 'an explain job: state, progress, the estimate stated when it was queued',
+        params: [p.deployment, { name: 'id', in: 'path', required: true, description: 'explain job id', schema: int() }],
+        ok: { '200': json('the job', obj({})) }, errors: [400, 404],
+      }),
+    },
+    '/v1/deployments/{name}/explain/jobs/{id}/result': {
+      get: op({
+        id: 'explainJobResult', tag: 'inference (friendly)', summary: "a succeeded explain job's explanations",
+        params: [p.deployment, { name: 'id', in: 'path', required: true, description: 'explain job id', schema: int() }],
+        ok: { '200': json('explanations', ref('ExplainResponse')) }, errors: [400, 404, 409],
+      }),
+    },
+    '/v1/deployments/{name}/explain/jobs/{id}/cancel': {
+      post: op({
+        id: 'explainJobCancel', tag: 'inference (friendly)', summary: 'cancel an explain job (a running one stops after the row in hand)',
+        params: [p.deployment, { name: 'id', in: 'path', required: true, description: 'explain job id', schema: int() }],
+        ok: { '200': json('the job', obj({})) }, errors: [400, 404, 409],
+      }),
+    },
     '/v2/models/{name}/explain': {
       post: op({
         id: 'v2Explain',
@@ -958,7 +980,7 @@ function buildPaths(): Record<string, Json> {
         summary: 'explain predictions, the request in the v2 infer form',
         params: [p.deployment],
         body: { allOf: [ref('V2InferenceRequest'), ref('ExplainOptions')] },
-        ok: { '200': json('explanations', ref('ExplainResponse')) },
+        ok: { '200': json('explanations', ref('ExplainResponse')), '202': json('queued as an explain job, with its estimate', obj({ job: obj({}), message: str() })) },
         errors: [400, 404, 409, 413, 429, 500, 503],
       }),
     },

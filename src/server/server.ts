@@ -42,7 +42,7 @@ import {
   type ResolvedTraffic,
 } from '../serving/index.js';
 import { RolloutController, RolloutStats, SharedRolloutWindows } from '../rollout/index.js';
-import { JobRunner, JobService, JobStore, Scheduler, type JobRecord } from '../jobs/index.js';
+import { ExplainJobRunner, JobRunner, JobService, JobStore, Scheduler, type JobRecord } from '../jobs/index.js';
 import { ExplainService } from '../explain/index.js';
 import {
   Authenticator,
@@ -595,7 +595,6 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   leading = () => controller.leading;
   const leadership = electsLeader ? startLeaderElection(registry, controller, replica, logger) : null;
   registerPredictRoutes(app, { service, logger, limits: config.hardening });
-  registerExplainRoutes(app, { service, explain, registry, logger, limits: config.hardening });
   registerTokenRoutes(app, { tokens, logger, now: () => clock.now() });
   app.get<{ Querystring: { limit?: string } }>('/v1/security/findings', async (req, reply) => {
     const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));
@@ -650,6 +649,12 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       }),
   });
   registerJobRoutes(app, { jobs, schedules: scheduler, logger });
+  // explanations too large to wait for become jobs in the same table, run by replicas that run jobs
+  const explainJobs = role !== 'data' && config.jobs.enabled
+    ? new ExplainJobRunner({ store: jobStore, explain, registry, holder: replica, logger, maxEvaluations: config.explain.maxJobEvaluations, ...(opts.jobTimings ?? {}) })
+    : null;
+  explainJobs?.start();
+  registerExplainRoutes(app, { service, explain, registry, logger, limits: config.hardening, jobs: explainJobs, maxSyncEvaluations: config.explain.maxEvaluations });
   const grpcHandlers = createGrpcHandlers({
     service,
     guard,
@@ -755,6 +760,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       // running jobs stop at their next batch and go back to the queue (their parts stay)
       await scheduler.close();
       await jobRunner?.close();
+      await explainJobs?.close();
       await explain.close();
       // give the lease up first, so another replica takes the rollouts over at once
       await leadership?.stop();

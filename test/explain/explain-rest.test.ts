@@ -211,7 +211,8 @@ describe('explain over REST', () => {
       ['/v1/deployments/breast-cancer-logreg/explain', { rows: one, method: 'tree' }, 400, 'method', 'not a tree ensemble'],
       ['/v1/deployments/breast-cancer-logreg/explain', { rows: one }, 409, 'method', 'berth models profile breast-cancer-logreg 1 --reference'],
       ['/v1/deployments/nope/explain', { rows: one }, 404, '', 'nope'],
-      ['/v1/deployments/breast-cancer-gbt/explain', { rows: Array.from({ length: 400 }, () => rows[0]), method: 'kernel' }, 413, 'budget', 'explain.maxEvaluations'],
+      ['/v1/deployments/breast-cancer-gbt/explain', { rows: Array.from({ length: 50 }, () => rows[0]), method: 'kernel', budget: 1 << 20 }, 413, 'budget', 'explain.maxJobEvaluations'],
+      ['/v1/deployments/breast-cancer-gbt/explain', { rows: one, async: 'yes' }, 400, 'async', 'true or false'],
     ];
     for (const [path, body, status, field, words] of cases) {
       const r = await post(path, body);
@@ -220,6 +221,62 @@ describe('explain over REST', () => {
       expect(String(r.body['error'])).toContain(words);
     }
   });
+});
+
+describe('explain jobs', () => {
+  async function waitJob(deployment: string, id: number, states: string[]): Promise<Record<string, unknown>> {
+    for (let i = 0; i < 600; i++) {
+      const j = (await (await fetch(`${ts.url}/v1/deployments/${deployment}/explain/jobs/${id}`)).json()) as Record<string, unknown>;
+      if (states.includes(j['state'] as string)) return j;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`explain job ${id} never reached ${states.join('/')}`);
+  }
+
+  it('queue a request asked to run async, stating the cost up front, and give the same answer as the synchronous one', async () => {
+    const { rows } = goldenRows('diabetes-gbt-regressor');
+    const body = { rows: rows.slice(0, 3), method: 'kernel', budget: 1022 };
+    const r = await post('/v1/deployments/diabetes-gbt-regressor/explain', { ...body, async: true });
+    expect(r.status).toBe(202);
+    const job = r.body['job'] as { id: number; estimate: { method: string; rows: number; evaluations: number } };
+    expect(job.estimate).toEqual({ method: 'kernel', rows: 3, evaluations: 3 * (1022 * 100 + 100 + 1) });
+    expect(String(r.body['message'])).toContain(`/v1/deployments/diabetes-gbt-regressor/explain/jobs/${job.id}`);
+    const done = await waitJob('diabetes-gbt-regressor', job.id, ['succeeded', 'failed', 'cancelled']);
+    expect(done).toMatchObject({ state: 'succeeded', kind: 'explain', deployment: 'diabetes-gbt-regressor', progress: { rowsDone: 3, rowsTotal: 3 }, summary: { rows: 3, evaluations: job.estimate.evaluations } });
+    const result = (await (await fetch(`${ts.url}/v1/deployments/diabetes-gbt-regressor/explain/jobs/${job.id}/result`)).json()) as ExplainResult;
+    const sync = (await post('/v1/deployments/diabetes-gbt-regressor/explain', body)).body as unknown as ExplainResult;
+    expect(result.explanations).toEqual(sync.explanations);
+    expect(result).toMatchObject({ deployment: 'diabetes-gbt-regressor', method: 'kernel', exact: true });
+    // an explain job is not a batch job, and belongs to its deployment
+    expect((await fetch(`${ts.url}/v1/jobs/${job.id}`)).status).toBe(404);
+    expect((await fetch(`${ts.url}/v1/deployments/breast-cancer-gbt/explain/jobs/${job.id}`)).status).toBe(404);
+    // the CLI: --async queues and says how to follow; --job shows the result once it is there
+    let out = '';
+    const io = { out: (t: string) => void (out += t), err: () => undefined, env: {} };
+    expect(await main(['node', 'berth', '--server', ts.url, 'explain', 'diabetes-gbt-regressor', '--rows', JSON.stringify(rows.slice(0, 1)), '--async'], io)).toBe(0);
+    const queued = /explain job (\d+)/.exec(out);
+    expect(queued).not.toBeNull();
+    expect(out).toContain(`then: berth explain diabetes-gbt-regressor --job ${queued![1]}`);
+    await waitJob('diabetes-gbt-regressor', Number(queued![1]), ['succeeded']);
+    out = '';
+    expect(await main(['node', 'berth', '--server', ts.url, 'explain', 'diabetes-gbt-regressor', '--job', queued![1]!], io)).toBe(0);
+    expect(out).toContain('row 0: prediction');
+    expect(out).toContain('FEATURE');
+  }, 60_000);
+
+  it('turn a request over the synchronous limit into a job, which can be cancelled, and has no result then', async () => {
+    const { rows } = goldenRows('breast-cancer-gbt');
+    const r = await post('/v1/deployments/breast-cancer-gbt/explain', { rows: Array.from({ length: 400 }, (_, i) => rows[i % rows.length]), method: 'kernel' });
+    expect(r.status).toBe(202);
+    const id = (r.body['job'] as { id: number }).id;
+    const c = await post(`/v1/deployments/breast-cancer-gbt/explain/jobs/${id}/cancel`, {});
+    expect(c.status).toBe(200);
+    const end = await waitJob('breast-cancer-gbt', id, ['cancelled', 'succeeded', 'failed']);
+    expect(end).toMatchObject({ state: 'cancelled', error: { code: 'CANCELLED' } });
+    const res = await fetch(`${ts.url}/v1/deployments/breast-cancer-gbt/explain/jobs/${id}/result`);
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { code: string }).code).toBe('JOB_STATE');
+  }, 60_000);
 });
 
 describe('permutation importance', () => {

@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { renderContributionChart } from '../../monitor/index.js';
-import type { ExplainResult, ImportanceResult } from '../client.js';
+import type { ExplainJob, ExplainResult, ImportanceResult } from '../client.js';
 import type { CliContext } from '../context.js';
 import { formatTable } from '../format.js';
 import { readJsonArg } from '../parse.js';
@@ -25,6 +25,8 @@ interface ExplainFlags {
   top?: number;
   html?: string;
   samples?: number;
+  job?: number;
+  async?: boolean;
 }
 
 export function addExplainCommand(program: Command, ctx: CliContext): void {
@@ -42,6 +44,8 @@ export function addExplainCommand(program: Command, ctx: CliContext): void {
     .addOption(new Option('--link <link>', 'Kernel SHAP: identity, or logit to explain a probability in log-odds').choices(['identity', 'logit']))
     .option('--seed <n>', 'the sampler seed (default 0)', optionParser((t) => parseCount('--seed', t, 0)))
     .option('--html <file>', 'also write the explanations as a page of bar charts (one per row) to this file')
+    .option('--async', 'queue it as an explain job and return at once (large requests become jobs by themselves)')
+    .option('--job <id>', 'an explain job: its state, or its result once it succeeded', optionParser((t) => parseCount('--job', t, 1)))
     .option('--top <n>', 'print only the n largest contributions per row (the rest are summed on one line; --json always has all)', optionParser((t) => parseCount('--top', t, 1)))
     .addHelpText(
       'after',
@@ -54,13 +58,32 @@ export function addExplainCommand(program: Command, ctx: CliContext): void {
     )
     .action(async (name: string, o: ExplainFlags, cmd: Command) => {
       const given = [o.row, o.rows, o.instances].filter((v) => v !== undefined).length;
+      if (o.job !== undefined) {
+        if (given !== 0) cmd.error('--job reads a job that exists: give it without rows', { exitCode: 2, code: 'berth.usage' });
+        const client = await ctx.client({ needServer: true });
+        const job = await client.explainJob(name, o.job);
+        if (job.state !== 'succeeded') {
+          ctx.print(job, () => renderExplainJob(job));
+          return;
+        }
+        const res = await client.explainJobResult(name, o.job);
+        if (o.html !== undefined) await writeFile(o.html, explanationPage(res));
+        ctx.print(res, () => renderExplanation(res, o.top));
+        return;
+      }
       if (given !== 1) cmd.error('give exactly one of --row JSON, --rows JSON or --instances JSON', { exitCode: 2, code: 'berth.usage' });
       let body: Record<string, unknown>;
       if (o.row !== undefined) body = { rows: [await readJsonArg('--row', o.row)] };
       else if (o.rows !== undefined) body = predictBody('rows', await readJsonArg('--rows', o.rows)) as Record<string, unknown>;
       else body = predictBody('instances', await readJsonArg('--instances', o.instances!)) as Record<string, unknown>;
       for (const k of ['method', 'budget', 'class', 'link', 'seed', 'samples'] as const) if (o[k] !== undefined) body[k] = o[k];
-      const res = await (await ctx.client({ needServer: true })).explain(name, body);
+      if (o.async === true) body['async'] = true;
+      const answer = await (await ctx.client({ needServer: true })).explain(name, body);
+      if ('job' in answer) {
+        ctx.print(answer, () => `${answer.message}\n${renderExplainJob(answer.job)}then: berth explain ${name} --job ${answer.job.id}\n`);
+        return;
+      }
+      const res = answer;
       if (o.html !== undefined) {
         await writeFile(o.html, explanationPage(res));
         ctx.note(`wrote ${o.html}`);
@@ -93,6 +116,18 @@ export function addExplainCommand(program: Command, ctx: CliContext): void {
       const res = await (await ctx.client({ needServer: true })).importance(name, body);
       ctx.print(res, () => renderImportance(res));
     });
+}
+
+/** An explain job's state as text. */
+export function renderExplainJob(j: ExplainJob): string {
+  const p = j.progress;
+  const lines = [
+    `explain job ${j.id} of ${j.deployment} (${j.model} version ${j.version}): ${j.state}`,
+    `  estimate: ${j.estimate.rows} rows by ${j.estimate.method}, about ${j.estimate.evaluations.toLocaleString('en-US')} model evaluations`,
+    ...(p !== null ? [`  progress: ${p.rowsDone} of ${p.rowsTotal ?? '?'} rows in ${p.seconds.toFixed(1)} s`] : []),
+    ...(j.error !== null ? [`  ${j.error.code}: ${j.error.message}`] : []),
+  ];
+  return lines.join('\n') + '\n';
 }
 
 /** Permutation importance as text: the baseline, then a row per feature with its interval and a bar. */
