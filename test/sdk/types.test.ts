@@ -10,7 +10,7 @@ import type { AliasDeleteResult, DeploymentDeleteResult, DeploymentList, Deploym
 import type { AliasMoveResult, DeployResult, DeploymentRecord, ModelRecord, RegisterVersionResult, VersionRecord } from '../../src/registry/index.js';
 import type { RolloutRecord, StartRolloutRequest } from '../../src/rollout/index.js';
 import type { ModelStatisticsView } from '../../src/serving/index.js';
-import type { JobRecord, JobRequest } from '../../src/jobs/index.js';
+import type { ExplainJobRecord, JobRecord, JobRequest } from '../../src/jobs/index.js';
 import type { ExplainResult, PermutationImportanceResult } from '../../src/explain/index.js';
 
 /** Compiles only when `From` can be used where `To` is expected. */
@@ -35,6 +35,7 @@ describe('SDK types describe what the server answers', () => {
     expect(fits<Fits<JobRecord, Sdk.JobRecord>>()).toBe(true);
     expect(fits<Fits<ExplainResult & { deployment: string }, Sdk.ExplainResult>>()).toBe(true);
     expect(fits<Fits<PermutationImportanceResult & { deployment: string }, Sdk.ImportanceResult>>()).toBe(true);
+    expect(fits<Fits<ExplainJobRecord, Sdk.ExplainJob>>()).toBe(true);
     // what the SDK sends must be what the server takes
     expect(fits<Fits<Sdk.StartRolloutRequest, StartRolloutRequest>>()).toBe(true);
     expect(fits<Fits<Sdk.JobRequest, JobRequest>>()).toBe(true);
