@@ -231,6 +231,8 @@ export interface ExplainSettings {
   cacheEntries: number;
   /** the most model evaluations one explain job may cost (requests over maxEvaluations become jobs) */
   maxJobEvaluations: number;
+  /** sessions (worker threads) per explained version; a large batch of model rows is split across them */
+  sessions: number;
 }
 
 /** The whole configuration. `version` is the config format's version. */
@@ -276,7 +278,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   artifacts: { url: null, publicKeys: [], requireSignature: false },
   extraction: { enabled: true, windowMs: 3_600_000, minRows: 2000 },
   jobs: { enabled: true, maxConcurrent: 1, roots: [], idlePriority: true, nice: 10 },
-  explain: { backgroundSize: 100, maxEvaluations: 50_000_000, intraOpThreads: 1, cacheEntries: 10_000, maxJobEvaluations: 5_000_000_000 },
+  explain: { backgroundSize: 100, maxEvaluations: 50_000_000, intraOpThreads: 1, cacheEntries: 10_000, maxJobEvaluations: 5_000_000_000, sessions: 2 },
   redis: { url: null },
   database: { url: null },
   logLevel: 'info',
@@ -487,6 +489,7 @@ export function resolveConfig(...layers: ConfigLayer[]): Readonly<BerthConfig> {
   int('explain.intraOpThreads', cfg.explain.intraOpThreads, 1, 64);
   int('explain.cacheEntries', cfg.explain.cacheEntries, 0);
   int('explain.maxJobEvaluations', cfg.explain.maxJobEvaluations, 1);
+  int('explain.sessions', cfg.explain.sessions, 1, 64);
   bool('jobs.enabled', cfg.jobs.enabled);
   int('jobs.maxConcurrent', cfg.jobs.maxConcurrent, 1);
   bool('jobs.idlePriority', cfg.jobs.idlePriority);

@@ -38,9 +38,11 @@ export interface ExplainConfig {
   intraOpThreads: number;
   /** rows kept by requests that ask for the cache (least recently used go first) */
   cacheEntries: number;
+  /** sessions (worker threads) per version: a large batch of model rows is split across them */
+  sessions: number;
 }
 
-export const DEFAULT_EXPLAIN_CONFIG: ExplainConfig = { backgroundSize: 100, maxEvaluations: 50_000_000, intraOpThreads: 1, cacheEntries: 10_000 };
+export const DEFAULT_EXPLAIN_CONFIG: ExplainConfig = { backgroundSize: 100, maxEvaluations: 50_000_000, intraOpThreads: 1, cacheEntries: 10_000, sessions: 2 };
 
 /** One feature's share of one row's prediction. */
 export interface FeatureContribution {
@@ -603,7 +605,9 @@ export class ExplainService {
     if (s === undefined) {
       s = (async () => {
         const bytes = await this.opts.registry.artifacts.read(v.sha256);
-        return this.opts.backend.load(bytes, { intraOpThreads: this.config.intraOpThreads, interOpThreads: 1, worker: true });
+        const members = await Promise.all(Array.from({ length: this.config.sessions }, () =>
+          this.opts.backend.load(bytes, { intraOpThreads: this.config.intraOpThreads, interOpThreads: 1, worker: true })));
+        return members.length === 1 ? members[0]! : new SplitModel(members);
       })();
       this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key));
@@ -676,6 +680,56 @@ export class ExplainService {
     list.sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution));
     return { class: cls, base_value: base, prediction, output, contributions: list };
   }
+}
+
+/**
+ * Several sessions of one model, each in its own worker thread, as one: a large batch is cut into
+ * one slice of rows per session, run at once, and put back together in order. On a machine with
+ * cores to spare this beats one session with as many runtime threads, which share one batch less
+ * evenly; small batches go to the first session alone.
+ */
+class SplitModel implements LoadedModel {
+  constructor(private readonly members: readonly LoadedModel[]) {}
+
+  get signature(): LoadedModel['signature'] {
+    return this.members[0]!.signature;
+  }
+
+  async run(inputs: readonly Tensor[], outputNames?: readonly string[]): Promise<Tensor[]> {
+    const n = inputs[0]?.shape[0] ?? 0;
+    const k = Math.min(this.members.length, Math.floor(n / 4096));
+    if (k <= 1) return this.members[0]!.run(inputs, outputNames);
+    const bounds = Array.from({ length: k + 1 }, (_, i) => Math.round((i * n) / k));
+    const parts = await Promise.all(this.members.slice(0, k).map((m, i) => m.run(inputs.map((t) => sliceRows(t, bounds[i]!, bounds[i + 1]!, n)), outputNames)));
+    return parts[0]!.map((first, o) => {
+      const datas = parts.map((p) => p[o]!.data);
+      const total = datas.reduce((s, d) => s + d.length, 0);
+      let data: Tensor['data'];
+      if (Array.isArray(first.data)) {
+        data = (datas as string[][]).flat();
+      } else {
+        const out = allocateData(first.datatype, total) as Exclude<Tensor['data'], string[]>;
+        let at = 0;
+        for (const d of datas as Exclude<Tensor['data'], string[]>[]) {
+          (out as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(d as unknown as ArrayLike<unknown>, at);
+          at += d.length;
+        }
+        data = out;
+      }
+      return { ...first, shape: [n, ...first.shape.slice(1)], data };
+    });
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.members.map((m) => m.dispose()));
+  }
+}
+
+/** Rows [from, to) of a tensor whose first axis has n rows. */
+function sliceRows(t: Tensor, from: number, to: number, n: number): Tensor {
+  const width = n === 0 ? 0 : t.data.length / n;
+  const data = Array.isArray(t.data) ? t.data.slice(from * width, to * width) : (t.data as Exclude<Tensor['data'], string[]>).subarray(from * width, to * width);
+  return { ...t, shape: [to - from, ...t.shape.slice(1)], data: data as Tensor['data'] };
 }
 
 function keyOf(v: VersionRecord): string {

@@ -136,10 +136,21 @@ export class OnnxWorkerModel implements LoadedModel {
     }
     const id = this.nextId++;
     const fetches = outputNames && outputNames.length > 0 ? outputNames : this.signature.outputs.map((s) => s.name);
-    const feeds = inputs.map((t, i) => ({ name: this.signature.inputs[i]?.name ?? t.name, type: this.toOrt[t.datatype], dims: t.shape, data: t.data }));
+    // numbers travel as exact-size copies handed over to the worker, not cloned: a clone copies a
+    // view's whole underlying buffer (which may be far larger than the view) and serialises it
+    const transfer: ArrayBuffer[] = [];
+    const feeds = inputs.map((t, i) => {
+      let data = t.data;
+      if (!Array.isArray(data)) {
+        const own = (data as Exclude<Tensor['data'], string[]>).slice();
+        transfer.push(own.buffer as ArrayBuffer);
+        data = own;
+      }
+      return { name: this.signature.inputs[i]?.name ?? t.name, type: this.toOrt[t.datatype], dims: t.shape, data };
+    });
     return new Promise<Tensor[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'run', id, feeds, fetches });
+      this.worker.postMessage({ type: 'run', id, feeds, fetches }, transfer);
     });
   }
 
