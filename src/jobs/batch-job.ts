@@ -98,6 +98,8 @@ export interface BatchSummary {
 const DEFAULT_BATCH_ROWS = 1024;
 const DEFAULT_PART_ROWS = 100_000;
 const CHUNK_ROWS = 8192;
+/** a full garbage collection after a part once this many rows went by since the last (memory.ts) */
+const GC_EVERY_ROWS = 50_000;
 
 /** `<work dir>/job.json`: what `berth batch resume JOB` needs to run the job again. */
 export interface BatchJobRecord {
@@ -305,6 +307,7 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchJobDeps): Promi
     let partIn = 0;
     let written = 0;
     let stopped = false;
+    let rowsSinceGc = 0;
 
     const flush = async (): Promise<void> => {
       const meta: PartMeta = { rowsIn: partIn, rowsOut: partValues[0]?.length ?? 0, rejected: partRejected.length };
@@ -316,9 +319,14 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchJobDeps): Promi
       written++;
       partValues = columns.map(() => []);
       partRejected = [];
+      rowsSinceGc += partIn;
       partIn = 0;
       // the part's values and the chunks behind them are garbage now: collect it before the next part
-      collectGarbage();
+      // (small parts are cheap to keep: at most once per GC_EVERY_ROWS rows)
+      if (rowsSinceGc >= GC_EVERY_ROWS) {
+        collectGarbage();
+        rowsSinceGc = 0;
+      }
     };
 
     const textColumns = source.format === 'csv' ? mapping.features : [];
