@@ -60,7 +60,17 @@ describe('model lifecycle', () => {
   });
 
   it('runs light models on the event loop and moves heavy ones to a worker thread (runtime.thread auto)', async () => {
-    const ts = await start({ runtime: { thread: 'auto' } });
+    // the threshold goes between the two models' measured costs on this machine now (a batch-1 run of
+    // breast-cancer-gbt costs about half of wide-mlp's 2.4M weights, and both move with the load), so
+    // the test checks the policy rather than how fast this machine happens to be
+    const probe = await start({ runtime: { thread: 'auto', workerThresholdMs: 1e9 } });
+    await deployFixture(probe, 'wide-mlp', { deployment: 'heavy' });
+    await deployFixture(probe, 'breast-cancer-gbt', { deployment: 'light' });
+    for (const d of ['heavy', 'light']) expect((await post(`${probe.url}/v2/repository/models/${d}/load`, {})).status).toBe(200);
+    const cost = Object.fromEntries(probe.server.manager.list().map((m) => [m.model, m.warmRunMs!]));
+    expect(cost['wide-mlp']).toBeGreaterThan(cost['breast-cancer-gbt']!);
+    const threshold = Math.sqrt(cost['wide-mlp']! * cost['breast-cancer-gbt']!);
+    const ts = await start({ runtime: { thread: 'auto', workerThresholdMs: threshold } });
     await deployFixture(ts, 'wide-mlp', { deployment: 'heavy' });
     await deployFixture(ts, 'breast-cancer-gbt', { deployment: 'light' });
     for (const d of ['heavy', 'light']) expect((await post(`${ts.url}/v2/repository/models/${d}/load`, {})).status).toBe(200);
