@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 /** docs/architecture.md's layers, bottom first: a module imports only its own layer and those below. */
-const LAYERS = ['core', 'data', 'registry', 'runtime', 'batching', 'serving', 'monitor', 'explain', 'rollout', 'security', 'jobs', 'packaging', 'protocol', 'server', 'cli'];
+const LAYERS = ['core', 'data', 'registry', 'runtime', 'batching', 'serving', 'monitor', 'explain', 'rollout', 'security', 'jobs', 'pipelines', 'packaging', 'protocol', 'server', 'cli'];
 const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src');
 
 function files(dir: string): string[] {

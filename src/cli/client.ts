@@ -1,3 +1,4 @@
+import type { Lineage } from '../core/index.js';
 import type { AlertEvent, AlertStatus, FeedbackResult, MonitorReport, ProfileResult, ReportRequest } from '../monitor/index.js';
 
 /** `GET /v1/alerts` */
@@ -57,6 +58,8 @@ export interface RegisterFiles {
   referencePath?: string;
   description?: string;
   tags?: Record<string, string>;
+  /** lineage facts the caller knows (a pipeline run, its datasets); they win over what is found */
+  lineage?: Partial<Lineage>;
 }
 
 /** Filters of `berth audit` and `berth audit export` (`since`, `until` in epoch ms). */

@@ -56,7 +56,7 @@ export class LocalClient implements BerthClient {
 
   private constructor(
     readonly where: string,
-    private readonly registry: Registry,
+    readonly registry: Registry,
     private readonly api: ManagementApi,
     private readonly actor: string | undefined,
   ) {}
@@ -140,6 +140,7 @@ export class LocalClient implements BerthClient {
       ...(files.referencePath !== undefined ? { referencePath: files.referencePath } : {}),
       ...(files.description !== undefined ? { description: files.description } : {}),
       ...(files.tags !== undefined ? { tags: files.tags } : {}),
+      ...(files.lineage !== undefined ? { lineage: files.lineage } : {}),
       ...(this.actor !== undefined ? { actor: this.actor } : {}),
     });
   }

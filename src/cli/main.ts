@@ -7,12 +7,14 @@ import { addExplainCommand } from './commands/explain.js';
 import { addStreamCommands } from './commands/stream.js';
 import { addScheduleCommands } from './commands/schedule.js';
 import { addBuildCommands } from './commands/build.js';
+import { addCiCommands } from './commands/ci.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addDeploymentCommands } from './commands/deployments.js';
 import { addK8sCommand } from './commands/k8s.js';
 import { addModelCommands } from './commands/models.js';
 import { addAlertCommands, addMonitorCommands } from './commands/monitor.js';
 import { addPerfCommand } from './commands/perf.js';
+import { addPipelineCommands } from './commands/pipeline.js';
 import { addRolloutCommands } from './commands/rollout.js';
 import { addServeCommand } from './commands/serve.js';
 import { addSignatureCommands } from './commands/signatures.js';
@@ -81,6 +83,8 @@ Every command has --help with examples; see also docs/cli.md.
   addBatchCommands(program, ctx);
   addStreamCommands(program, ctx);
   addScheduleCommands(program, ctx);
+  addCiCommands(program, ctx);
+  addPipelineCommands(program, ctx);
   return { program, ctx };
 }
 

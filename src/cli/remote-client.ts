@@ -128,7 +128,7 @@ export class RemoteClient implements BerthClient {
       model_base64: model.toString('base64'),
       file_name: basename(modelPath),
       source_path: modelPath,
-      lineage: { sourcePath: modelPath, ...gitLineage(await readGitInfo(dirname(modelPath))) },
+      lineage: { sourcePath: modelPath, ...gitLineage(await readGitInfo(dirname(modelPath))), ...(files.lineage ?? {}) },
     };
     if (card && files.cardPath !== undefined) {
       body.card_text = card.toString('utf8');

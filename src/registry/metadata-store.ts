@@ -254,6 +254,129 @@ export interface SchedulesTable {
   last_job: number | null;
 }
 
+export interface PipelinesTable {
+  name: string;
+  version: number;
+  /** JSON: the checked spec */
+  spec: string;
+  /** the file's text as sent */
+  source: string;
+  sha256: string;
+  /** where its commands run (a directory on the server) */
+  workdir: string;
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+  actor: string;
+}
+
+export interface PipelineVersionsTable {
+  name: string;
+  version: number;
+  source: string;
+  sha256: string;
+  workdir: string;
+  created_at: number;
+  actor: string;
+}
+
+export interface PipelineRunsTable {
+  id: Generated<number>;
+  pipeline: string;
+  /** the stored pipeline's version; null for a run of a file */
+  pipeline_version: number | null;
+  /** JSON: the spec it runs with (a resume never re-reads the file) */
+  spec: string;
+  source_sha256: string;
+  /** JSON */
+  params: string;
+  /** JSON: what started it */
+  trigger: string;
+  workdir: string;
+  /** JSON: git commit and dirty flag of the workdir */
+  code: string | null;
+  /** local (a CLI process) | server */
+  mode: string;
+  state: string;
+  actor: string;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  holder: string | null;
+  lease_until: number | null;
+  attempts: number;
+  cancel_requested: number;
+  /** JSON */
+  error: string | null;
+  /** JSON: the model version it registered, the rollout it started */
+  result: string | null;
+}
+
+export interface PipelineStepsTable {
+  run_id: number;
+  name: string;
+  state: string;
+  attempts: number;
+  cache_key: string | null;
+  /** the run whose outputs a cached step reused */
+  cached_from: number | null;
+  /** JSON: output name → {file, sha256, bytes} */
+  outputs: string | null;
+  /** JSON: a built-in step's answer */
+  result: string | null;
+  started_at: number | null;
+  finished_at: number | null;
+  exit_code: number | null;
+  error: string | null;
+}
+
+export interface PipelineLogsTable {
+  run_id: number;
+  seq: number;
+  step: string;
+  at: number;
+  /** stdout | stderr | berth */
+  stream: string;
+  line: string;
+}
+
+export interface RunMetricsTable {
+  run_id: number;
+  step: string;
+  key: string;
+  value: number;
+  /** the training step (epoch, iteration) it was logged at */
+  metric_step: number | null;
+  at: number;
+}
+
+export interface RunDatasetsTable {
+  run_id: number;
+  step: string;
+  path: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface PipelineCacheTable {
+  cache_key: string;
+  pipeline: string;
+  step: string;
+  run_id: number;
+  /** JSON: output name → {file, sha256, bytes} (blobs in the artifact store) */
+  outputs: string;
+  created_at: number;
+}
+
+export interface PipelineTriggersTable {
+  pipeline: string;
+  trigger_id: string;
+  /** JSON: the last cron instant, feedback watermark, alert firing */
+  state: string;
+  updated_at: number;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -279,6 +402,15 @@ export interface RegistryDatabase {
   jobs: JobsTable;
   job_logs: JobLogsTable;
   schedules: SchedulesTable;
+  pipelines: PipelinesTable;
+  pipeline_versions: PipelineVersionsTable;
+  pipeline_runs: PipelineRunsTable;
+  pipeline_steps: PipelineStepsTable;
+  pipeline_logs: PipelineLogsTable;
+  run_metrics: RunMetricsTable;
+  run_datasets: RunDatasetsTable;
+  pipeline_cache: PipelineCacheTable;
+  pipeline_triggers: PipelineTriggersTable;
   berth_schema_migrations: SchemaMigrationsTable;
 }
 

@@ -327,6 +327,130 @@ export const SCHEMA_MIGRATIONS: readonly SchemaMigration[] = [
         .execute();
     },
   },
+  {
+    version: 10,
+    name: 'pipelines',
+    async up(db, dialect) {
+      // continuous training: pipeline definitions (versioned), their runs and steps with leases,
+      // run logs, tracked metrics, data fingerprints, the step cache and trigger state
+      const text = textType(dialect);
+      const idType = dialect === 'postgres' ? 'bigserial' : 'integer';
+      await db.schema
+        .createTable('pipelines')
+        .addColumn('name', text, (c) => c.primaryKey())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('spec', text, (c) => c.notNull())
+        .addColumn('source', text, (c) => c.notNull())
+        .addColumn('sha256', text, (c) => c.notNull())
+        .addColumn('workdir', text, (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('actor', text, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('pipeline_versions')
+        .addColumn('name', text, (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('source', text, (c) => c.notNull())
+        .addColumn('sha256', text, (c) => c.notNull())
+        .addColumn('workdir', text, (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('actor', text, (c) => c.notNull())
+        .addPrimaryKeyConstraint('pipeline_versions_pk', ['name', 'version'])
+        .execute();
+      await db.schema
+        .createTable('pipeline_runs')
+        .addColumn('id', idType, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('pipeline', text, (c) => c.notNull())
+        .addColumn('pipeline_version', 'integer')
+        .addColumn('spec', text, (c) => c.notNull())
+        .addColumn('source_sha256', text, (c) => c.notNull())
+        .addColumn('params', text, (c) => c.notNull())
+        .addColumn('trigger', text, (c) => c.notNull())
+        .addColumn('workdir', text, (c) => c.notNull())
+        .addColumn('code', text)
+        .addColumn('mode', text, (c) => c.notNull())
+        .addColumn('state', text, (c) => c.notNull())
+        .addColumn('actor', text, (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('started_at', 'bigint')
+        .addColumn('finished_at', 'bigint')
+        .addColumn('holder', text)
+        .addColumn('lease_until', 'bigint')
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('cancel_requested', 'integer', (c) => c.notNull())
+        .addColumn('error', text)
+        .addColumn('result', text)
+        .execute();
+      await db.schema.createIndex('pipeline_runs_state').on('pipeline_runs').columns(['state', 'id']).execute();
+      await db.schema.createIndex('pipeline_runs_pipeline').on('pipeline_runs').columns(['pipeline', 'id']).execute();
+      await db.schema
+        .createTable('pipeline_steps')
+        .addColumn('run_id', 'bigint', (c) => c.notNull())
+        .addColumn('name', text, (c) => c.notNull())
+        .addColumn('state', text, (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('cache_key', text)
+        .addColumn('cached_from', 'bigint')
+        .addColumn('outputs', text)
+        .addColumn('result', text)
+        .addColumn('started_at', 'bigint')
+        .addColumn('finished_at', 'bigint')
+        .addColumn('exit_code', 'integer')
+        .addColumn('error', text)
+        .addPrimaryKeyConstraint('pipeline_steps_pk', ['run_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('pipeline_logs')
+        .addColumn('run_id', 'bigint', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('step', text, (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('stream', text, (c) => c.notNull())
+        .addColumn('line', text, (c) => c.notNull())
+        .addPrimaryKeyConstraint('pipeline_logs_pk', ['run_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('run_metrics')
+        .addColumn('run_id', 'bigint', (c) => c.notNull())
+        .addColumn('step', text, (c) => c.notNull())
+        .addColumn('key', text, (c) => c.notNull())
+        .addColumn('value', 'double precision', (c) => c.notNull())
+        .addColumn('metric_step', 'bigint')
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('run_metrics_run').on('run_metrics').columns(['run_id', 'key']).execute();
+      await db.schema
+        .createTable('run_datasets')
+        .addColumn('run_id', 'bigint', (c) => c.notNull())
+        .addColumn('step', text, (c) => c.notNull())
+        .addColumn('path', text, (c) => c.notNull())
+        .addColumn('sha256', text, (c) => c.notNull())
+        .addColumn('bytes', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('run_datasets_pk', ['run_id', 'step', 'path'])
+        .execute();
+      await db.schema.createIndex('run_datasets_sha').on('run_datasets').columns(['sha256']).execute();
+      await db.schema
+        .createTable('pipeline_cache')
+        .addColumn('cache_key', text, (c) => c.primaryKey())
+        .addColumn('pipeline', text, (c) => c.notNull())
+        .addColumn('step', text, (c) => c.notNull())
+        .addColumn('run_id', 'bigint', (c) => c.notNull())
+        .addColumn('outputs', text, (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('pipeline_triggers')
+        .addColumn('pipeline', text, (c) => c.notNull())
+        .addColumn('trigger_id', text, (c) => c.notNull())
+        .addColumn('state', text, (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('pipeline_triggers_pk', ['pipeline', 'trigger_id'])
+        .execute();
+    },
+  },
 ];
 
 /**

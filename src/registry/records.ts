@@ -237,6 +237,13 @@ export const AUDIT_ACTIONS = [
   'schedule.create',
   'schedule.update',
   'schedule.delete',
+  'pipeline.create',
+  'pipeline.update',
+  'pipeline.pause',
+  'pipeline.resume',
+  'pipeline.delete',
+  'pipeline.run',
+  'pipeline.cancel',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

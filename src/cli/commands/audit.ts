@@ -18,6 +18,7 @@ export const AUDIT_ACTION_CHOICES = [
   'deployment.create', 'deployment.update', 'deployment.rollback', 'deployment.delete', 'deployment.fallback',
   'rollout.start', 'rollout.step', 'rollout.analysis', 'rollout.pause', 'rollout.resume', 'rollout.promote', 'rollout.abort', 'rollout.rollback', 'rollout.gates',
   'token.create', 'token.revoke', 'config.change', 'job.submit', 'job.cancel', 'schedule.create', 'schedule.update', 'schedule.delete',
+  'pipeline.create', 'pipeline.update', 'pipeline.pause', 'pipeline.resume', 'pipeline.delete', 'pipeline.run', 'pipeline.cancel',
 ] as const;
 
 /**

@@ -75,7 +75,7 @@ describe.skipIf(!TEST_POSTGRES_URL)(`PostgresMetadataStore${TEST_POSTGRES_URL ? 
   it('creates its schema and keeps every table in it, with text compared byte by byte as in SQLite', async () => {
     const tables = await withPgClient(url, (c) => c.query<{ table_name: string }>('select table_name from information_schema.tables where table_schema = $1 order by 1', [schema]));
     expect(tables.rows.map((r) => r.table_name)).toEqual(
-      ['alias_history', 'aliases', 'artifact_signatures', 'audit', 'berth_schema_migrations', 'deployment_history', 'deployments', 'feedback', 'job_logs', 'jobs', 'leases', 'models', 'rollout_decisions', 'rollout_windows', 'rollouts', 'schedules', 'tokens', 'versions'],
+      ['alias_history', 'aliases', 'artifact_signatures', 'audit', 'berth_schema_migrations', 'deployment_history', 'deployments', 'feedback', 'job_logs', 'jobs', 'leases', 'models', 'pipeline_cache', 'pipeline_logs', 'pipeline_runs', 'pipeline_steps', 'pipeline_triggers', 'pipeline_versions', 'pipelines', 'rollout_decisions', 'rollout_windows', 'rollouts', 'run_datasets', 'run_metrics', 'schedules', 'tokens', 'versions'],
     );
     for (const name of ['b', 'B', 'a-b', 'ab', 'a.b', 'A']) await store.transaction((trx) => trx.insertInto('models').values(insertModel(name)).execute());
     const names = await store.db.selectFrom('models').select('name').orderBy('name').execute();
