@@ -25,6 +25,7 @@ import type {
 import type { AliasMoveResult, AuditVerification, DeployResult, DeploymentRecord, ModelRecord, RegisterVersionResult, VersionRecord } from '../registry/index.js';
 import type { RolloutRecord, RolloutStatus, StartRolloutRequest } from '../rollout/index.js';
 import type { JobLogLine, JobRecord, JobRequest, ScheduleRecord } from '../jobs/index.js';
+import type { DatasetFingerprint, PipelineRecord, RunLogLine, RunMetric, RunRecord, RunTrigger } from '../pipelines/index.js';
 import type { SignatureReport, SignatureUpload, SignatureUploadResult } from '../security/index.js';
 import type { AuditFilter, BerthClient, ExplainJob, ExplainQueued, ExplainResult, ImportanceResult, PredictResult, RegisterFiles, AlertsView, RolloutAction, RolloutRollbackResult } from './client.js';
 import { readGitInfo } from '../registry/index.js';
@@ -316,6 +317,49 @@ export class RemoteClient implements BerthClient {
   }
   jobLogs(id: number, after: number): Promise<{ job: number; state: string; lines: JobLogLine[]; next: number }> {
     return this.call('GET', ['v1', 'jobs', String(id), 'logs'], undefined, { after: String(after) });
+  }
+
+  // continuous-training pipelines (a server stores them, runs them and fires their triggers)
+  putPipeline(source: string, workdir: string): Promise<{ pipeline: PipelineRecord; created: boolean; changed: boolean }> {
+    return this.call('POST', ['v1', 'pipelines'], { source, workdir });
+  }
+  listPipelines(): Promise<{ pipelines: PipelineRecord[] }> {
+    return this.call('GET', ['v1', 'pipelines']);
+  }
+  getPipeline(name: string): Promise<PipelineRecord> {
+    return this.call('GET', ['v1', 'pipelines', name]);
+  }
+  deletePipeline(name: string): Promise<{ pipeline: string; deleted: true }> {
+    return this.call('DELETE', ['v1', 'pipelines', name]);
+  }
+  pipelineAction(name: string, action: 'pause' | 'resume'): Promise<PipelineRecord> {
+    return this.call('POST', ['v1', 'pipelines', name, action], {});
+  }
+  startPipelineRun(name: string, params: Record<string, string>, trigger?: RunTrigger): Promise<RunRecord> {
+    return this.call('POST', ['v1', 'pipelines', name, 'runs'], { params, ...(trigger ? { trigger } : {}) });
+  }
+  listRuns(filter: { pipeline?: string; state?: string; limit?: number }): Promise<{ runs: RunRecord[] }> {
+    const q: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined) q[k] = String(v);
+    return this.call('GET', ['v1', 'runs'], undefined, q);
+  }
+  getRun(id: number): Promise<RunRecord & { metrics: RunMetric[]; datasets: (DatasetFingerprint & { step: string })[] }> {
+    return this.call('GET', ['v1', 'runs', String(id)]);
+  }
+  runLogs(id: number, opts: { after: number; step?: string; limit?: number }): Promise<{ run: number; state: string; lines: RunLogLine[]; next: number }> {
+    const q: Record<string, string | undefined> = { after: String(opts.after) };
+    if (opts.step !== undefined) q['step'] = opts.step;
+    if (opts.limit !== undefined) q['limit'] = String(opts.limit);
+    return this.call('GET', ['v1', 'runs', String(id), 'logs'], undefined, q);
+  }
+  cancelRun(id: number): Promise<RunRecord> {
+    return this.call('POST', ['v1', 'runs', String(id), 'cancel'], {});
+  }
+  versionLineage(name: string, ref: string): Promise<{ model: string; version: number; sha256: string; registeredAt: string; lineage: Record<string, unknown>; run: (RunRecord & { metrics: RunMetric[] }) | null }> {
+    return this.call('GET', ['v1', 'lineage', 'models', name, ref]);
+  }
+  datasetLineage(sha256: string): Promise<{ dataset: string; runs: { run: number; step: string; path: string; sha256: string }[]; versions: { model: string; version: number; runs: number[] }[] }> {
+    return this.call('GET', ['v1', 'lineage', 'datasets', sha256]);
   }
 
   createSchedule(body: unknown): Promise<ScheduleRecord> {

@@ -14,3 +14,5 @@ export { executeRun, formatMs, type BuiltinContext, type BuiltinOutcome, type Bu
 export { fingerprint, hashFile, type Fingerprint } from './fingerprint.js';
 export { TrackingServer, parseLoggedMetrics, type LoggedMetric } from './tracking.js';
 export { builtinSteps, type PipelineHost } from './builtins.js';
+export { PipelineService, sourceSha256, type AlertFiring, type PipelineServiceOptions } from './service.js';
+export { versionLineage, datasetLineage, type VersionLineage, type DatasetLineage } from './lineage.js';

@@ -170,9 +170,10 @@ export function localHolder(): string {
 
 /** Whether a `host:pid` holder on this host is a process that no longer exists. */
 export function holderIsDeadHere(holder: string): boolean {
-  const i = holder.lastIndexOf(':');
-  if (i < 0 || holder.slice(0, i) !== hostname()) return false;
-  const pid = Number(holder.slice(i + 1));
+  // `host:pid` (the CLI) or `host:pid:suffix` (a server replica)
+  const [host, pidText] = holder.split(':');
+  if (host !== hostname() || pidText === undefined) return false;
+  const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

@@ -26,7 +26,7 @@ function jobId(raw: string): number {
 }
 
 /** The query string with one value per field (a repeated field is a 400, not an array downstream). */
-function single(q: unknown): Record<string, string | undefined> {
+export function single(q: unknown): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries((q ?? {}) as Record<string, unknown>)) {
     if (typeof v !== 'string') throw new BerthError('INVALID_ARGUMENT', `${k}: expected one value, got ${Array.isArray(v) ? `${v.length} values` : JSON.stringify(v)}`, { field: k, expected: 'one value', got: v });
@@ -35,7 +35,7 @@ function single(q: unknown): Record<string, string | undefined> {
   return out;
 }
 
-function optInt(q: Record<string, string | undefined>, field: string): number | undefined {
+export function optInt(q: Record<string, string | undefined>, field: string): number | undefined {
   const v = q[field];
   if (v === undefined || v === '') return undefined;
   if (!/^[0-9]{1,15}$/.test(v)) throw new BerthError('INVALID_ARGUMENT', `${field}: expected a whole number, got ${JSON.stringify(v)}`, { field, expected: 'a whole number', got: v });

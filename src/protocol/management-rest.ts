@@ -65,7 +65,7 @@ type AliasP = { name: string; alias: string };
  * registerManagementRoutes(app, { registry, service, logger, version: '0.1.0', inspect: (b) => backend.inspect(b) });
  * // curl -X PUT localhost:8080/v1/models/fraud/aliases/production -d '{"version": 3}'
  */
-export function registerManagementRoutes(app: FastifyInstance, opts: ManagementRestOptions): void {
+export function registerManagementRoutes(app: FastifyInstance, opts: ManagementRestOptions): ManagementApi {
   const { logger } = opts;
   const api = new ManagementApi({
     registry: opts.registry,
@@ -256,6 +256,7 @@ export function registerManagementRoutes(app: FastifyInstance, opts: ManagementR
     return reply.header('content-type', 'application/x-ndjson; charset=utf-8').send(Readable.from(auditLines(pages)));
   });
   app.get('/v1/status', wrap(async () => api.status()));
+  return api;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -29,6 +29,79 @@ const obj = (properties: Record<string, Json>, required: string[] = [], extra: J
 const iso = (description = 'ISO 8601 time'): Json => str(description, { format: 'date-time' });
 
 const SCHEMAS: Record<string, Json> = {
+  PipelineRequest: obj(
+    {
+      source: str('the pipeline file (berth.pipeline.yaml) as text; see docs/pipelines.md'),
+      workdir: str('absolute directory on the server where its commands run (outside the pipeline roots: admin only)'),
+    },
+    ['source', 'workdir'],
+    { additionalProperties: false },
+  ),
+  PipelineRecord: obj(
+    {
+      name: str(),
+      version: int('increases each time the stored text changes'),
+      spec: obj({ name: str(), description: nullable(str()), params: map({}), steps: arr(obj({ name: str(), kind: str(undefined, { enum: ['command', 'builtin'] }), needs: arr(str()) })), triggers: arr(obj({ kind: str(undefined, { enum: ['schedule', 'alert', 'feedback'] }), id: str() })) }),
+      source: str(),
+      sha256: str(),
+      workdir: str(),
+      enabled: bool('whether its triggers start runs'),
+      createdAt: iso(),
+      updatedAt: iso(),
+      actor: str(),
+    },
+    ['name', 'version', 'spec', 'sha256', 'workdir', 'enabled'],
+  ),
+  RunRequest: obj(
+    {
+      params: map({ oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] }, 'values for params the pipeline declares (each keeps its declared type)'),
+      trigger: obj({ kind: str(undefined, { enum: ['api', 'git'] }) }, ['kind'], { description: 'what started it (a git hook sends {"kind": "git", "commit": "<sha>"})' }),
+    },
+    [],
+    { additionalProperties: false },
+  ),
+  StepRecord: obj(
+    {
+      name: str(),
+      state: str(undefined, { enum: ['pending', 'running', 'succeeded', 'cached', 'failed', 'skipped', 'cancelled'] }),
+      attempts: int(),
+      cacheKey: nullable(str()),
+      cachedFrom: nullable(int('the run whose outputs a cached step reused')),
+      outputs: nullable(map(obj({ file: str(), sha256: str(), bytes: int() }))),
+      result: nullable(map({}, "a built-in step's answer (an evaluation, a gate's table, the version registered)")),
+      startedAt: nullable(iso()),
+      finishedAt: nullable(iso()),
+      exitCode: nullable(int()),
+      error: nullable(obj({ code: str(), message: str() })),
+    },
+    ['name', 'state', 'attempts'],
+  ),
+  RunRecord: obj(
+    {
+      id: int(),
+      pipeline: str(),
+      pipelineVersion: nullable(int()),
+      state: str(undefined, { enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] }),
+      params: map({}),
+      trigger: obj({ kind: str(undefined, { enum: ['cli', 'api', 'schedule', 'alert', 'feedback', 'git'] }), detail: map({}) }, ['kind']),
+      workdir: str(),
+      code: nullable(obj({ commit: str(), dirty: bool(), remote: str() }, ['commit'])),
+      mode: str(undefined, { enum: ['local', 'server'] }),
+      actor: str(),
+      createdAt: iso(),
+      startedAt: nullable(iso()),
+      finishedAt: nullable(iso()),
+      holder: nullable(str()),
+      attempts: int(),
+      cancelRequested: bool(),
+      error: nullable(obj({ code: str(), message: str() })),
+      result: nullable(obj({ model: str(), version: int(), deployment: str(), rollout: int(), gate: obj({ passed: bool(), reasons: arr(str()) }) })),
+      sourceSha256: str(),
+      steps: arr(ref('StepRecord')),
+    },
+    ['id', 'pipeline', 'state', 'params', 'trigger', 'steps'],
+  ),
+  RunMetric: obj({ step: str(), key: str(), value: num(), metricStep: nullable(int('the training step (epoch) it was logged at')), at: iso() }, ['step', 'key', 'value']),
   ScheduleRequest: obj(
     {
       name: str('the schedule name'),
@@ -774,6 +847,8 @@ const p = {
   } as Param,
   actor: { name: 'x-berth-actor', in: 'header', description: 'who makes the change, for the audit log (default "api")', schema: str() } as Param,
 };
+const pipelineName = { name: 'name', in: 'path', description: 'pipeline name', schema: str() } as Param;
+const runIdParam = { name: 'id', in: 'path', description: 'run number', schema: int() } as Param;
 
 const ERR = { description: 'error', content: { 'application/json': { schema: ref('Error') } } };
 
@@ -1289,6 +1364,55 @@ function buildPaths(): Record<string, Json> {
         ok: { '200': { description: 'the model file', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } } },
         errors: [404, 422],
       }),
+    },
+    '/v1/pipelines': {
+      post: op({ id: 'putPipeline', tag: 'pipelines', summary: 'store a pipeline (a changed text is a new version); its triggers start runs from now on', body: ref('PipelineRequest'), params: [p.actor], ok: { '200': json('unchanged or updated', obj({ pipeline: ref('PipelineRecord'), created: bool(), changed: bool() })), '201': json('created', obj({ pipeline: ref('PipelineRecord'), created: bool(), changed: bool() })) }, errors: [400, 403] }),
+      get: op({ id: 'listPipelines', tag: 'pipelines', summary: 'every stored pipeline', ok: { '200': json('pipelines', obj({ pipelines: arr(ref('PipelineRecord')) }, ['pipelines'])) }, errors: [] }),
+    },
+    '/v1/pipelines/{name}': {
+      get: op({ id: 'getPipeline', tag: 'pipelines', summary: 'one stored pipeline', params: [pipelineName], ok: { '200': json('the pipeline', ref('PipelineRecord')) }, errors: [404] }),
+      delete: op({ id: 'deletePipeline', tag: 'pipelines', summary: 'remove a stored pipeline (its runs and their lineage stay)', params: [pipelineName, p.actor], ok: { '200': json('deleted', obj({ pipeline: str(), deleted: bool() })) }, errors: [404] }),
+    },
+    '/v1/pipelines/{name}/pause': {
+      post: op({ id: 'pausePipeline', tag: 'pipelines', summary: 'stop its triggers from starting runs', params: [pipelineName, p.actor], ok: { '200': json('the pipeline', ref('PipelineRecord')) }, errors: [404] }),
+    },
+    '/v1/pipelines/{name}/resume': {
+      post: op({ id: 'resumePipeline', tag: 'pipelines', summary: 'let its triggers start runs again', params: [pipelineName, p.actor], ok: { '200': json('the pipeline', ref('PipelineRecord')) }, errors: [404] }),
+    },
+    '/v1/pipelines/{name}/runs': {
+      post: op({ id: 'startRun', tag: 'pipelines', summary: 'queue a run of the stored pipeline (a replica that runs jobs takes it)', body: ref('RunRequest'), params: [pipelineName, p.actor], ok: { '202': json('the queued run', ref('RunRecord')) }, errors: [400, 404] }),
+      get: op({ id: 'listPipelineRuns', tag: 'pipelines', summary: "the pipeline's runs, newest first", params: [pipelineName, { name: 'limit', in: 'query', description: 'at most this many (default 50)', schema: int() }], ok: { '200': json('runs', obj({ runs: arr(ref('RunRecord')) }, ['runs'])) }, errors: [404] }),
+    },
+    '/v1/runs': {
+      get: op({
+        id: 'listRuns', tag: 'pipelines', summary: 'pipeline runs, newest first (local CLI runs on the same registry included)',
+        params: [
+          { name: 'pipeline', in: 'query', description: 'only this pipeline', schema: str() },
+          { name: 'state', in: 'query', description: 'only runs in this state', schema: str(undefined, { enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] }) },
+          { name: 'limit', in: 'query', description: 'at most this many (default 50, at most 500)', schema: int() },
+          { name: 'before', in: 'query', description: 'only runs with a smaller id (paging)', schema: int() },
+        ],
+        ok: { '200': json('runs', obj({ runs: arr(ref('RunRecord')) }, ['runs'])) }, errors: [400],
+      }),
+    },
+    '/v1/runs/{id}': {
+      get: op({ id: 'getRun', tag: 'pipelines', summary: 'a run with its steps, tracked metrics (per epoch) and dataset fingerprints', params: [runIdParam], ok: { '200': json('the run', { allOf: [ref('RunRecord'), obj({ metrics: arr(ref('RunMetric')), datasets: arr(obj({ step: str(), path: str(), sha256: str(), bytes: int() })) })] }) }, errors: [400, 404] }),
+    },
+    '/v1/runs/{id}/logs': {
+      get: op({
+        id: 'runLogs', tag: 'pipelines', summary: "a run's output, step by step (poll with after=next)",
+        params: [runIdParam, { name: 'after', in: 'query', description: 'lines after this sequence number', schema: int() }, { name: 'step', in: 'query', description: 'only this step (run: the lines about the run itself)', schema: str() }, { name: 'limit', in: 'query', description: 'at most this many lines (default 1,000)', schema: int() }],
+        ok: { '200': json('lines', obj({ run: int(), state: str(), lines: arr(obj({ seq: int(), step: str(), at: iso(), stream: str(undefined, { enum: ['stdout', 'stderr', 'berth'] }), line: str() })), next: int() })) }, errors: [400, 404],
+      }),
+    },
+    '/v1/runs/{id}/cancel': {
+      post: op({ id: 'cancelRun', tag: 'pipelines', summary: 'stop a run: its running step is killed, nothing after it runs', params: [runIdParam, p.actor], ok: { '200': json('the run', ref('RunRecord')) }, errors: [400, 404, 409] }),
+    },
+    '/v1/lineage/models/{name}/{ref}': {
+      get: op({ id: 'versionLineage', tag: 'pipelines', summary: 'where a version came from: the pipeline run, code commit, data fingerprints, params and parent', params: [p.model, { name: 'ref', in: 'path', description: 'version number or alias', schema: str() } as Param], ok: { '200': json('lineage', obj({ model: str(), version: int(), sha256: str(), registeredAt: iso(), lineage: map({}), run: nullable(ref('RunRecord')) })) }, errors: [404] }),
+    },
+    '/v1/lineage/datasets/{sha}': {
+      get: op({ id: 'datasetLineage', tag: 'pipelines', summary: 'the runs that read a dataset and the versions trained on it', params: [{ name: 'sha', in: 'path', description: 'the sha256 of the file, or its first 8+ hex digits', schema: str() } as Param], ok: { '200': json('uses', obj({ dataset: str(), runs: arr(obj({ run: int(), step: str(), path: str(), sha256: str() })), versions: arr(obj({ model: str(), version: int(), runs: arr(int()) })) })) }, errors: [400] }),
     },
     '/v1/schedules': {
       post: op({ id: 'createSchedule', tag: 'jobs', summary: 'a cron schedule that submits a batch job (the job is checked now)', body: ref('ScheduleRequest'), params: [p.actor], ok: { '201': json('the schedule', ref('ScheduleRecord')) }, errors: [400, 403, 404, 409] }),

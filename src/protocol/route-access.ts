@@ -27,6 +27,8 @@ const PREDICT: RouteAccess = { verbs: ['predict'], resource: 'name', inference: 
 const PREDICT_OR_READ: RouteAccess = { verbs: ['predict', 'read'], resource: 'name' };
 const FEEDBACK: RouteAccess = { verbs: ['predict'], resource: 'name' };
 const ADMIN: RouteAccess = { verbs: ['admin'] };
+/** deploy on every resource (a `deploy` or `deploy:*` scope) */
+const DEPLOY_ALL: RouteAccess = { verbs: ['deploy'] };
 
 export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   // health and discovery: load balancers and probes carry no token
@@ -118,6 +120,24 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'POST /v1/schedules/:name/pause': ANY,
   'POST /v1/schedules/:name/resume': ANY,
   'POST /v1/schedules/:name/run': ANY,
+
+  // continuous-training pipelines run commands on the server: storing one needs admin unless its
+  // workdir is inside the pipeline roots (checked by the handler); starting and cancelling runs
+  // changes what gets deployed, so it needs deploy
+  'POST /v1/pipelines': DEPLOY_ALL,
+  'GET /v1/pipelines': READ_ALL,
+  'GET /v1/pipelines/:name': READ_ALL,
+  'DELETE /v1/pipelines/:name': DEPLOY_ALL,
+  'POST /v1/pipelines/:name/pause': DEPLOY_ALL,
+  'POST /v1/pipelines/:name/resume': DEPLOY_ALL,
+  'POST /v1/pipelines/:name/runs': DEPLOY_ALL,
+  'GET /v1/pipelines/:name/runs': READ_ALL,
+  'GET /v1/runs': READ_ALL,
+  'GET /v1/runs/:id': READ_ALL,
+  'GET /v1/runs/:id/logs': READ_ALL,
+  'POST /v1/runs/:id/cancel': DEPLOY_ALL,
+  'GET /v1/lineage/models/:name/:ref': READ,
+  'GET /v1/lineage/datasets/:sha': READ_ALL,
 
   // administration
   'GET /v1/audit': ADMIN,

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import {
   registerPredictRoutes,
   registerExplainRoutes,
   registerJobRoutes,
+  registerPipelineRoutes,
   registerRolloutRoutes,
   registerV2Routes,
   sendError,
@@ -42,7 +43,8 @@ import {
   type ResolvedTraffic,
 } from '../serving/index.js';
 import { RolloutController, RolloutStats, SharedRolloutWindows } from '../rollout/index.js';
-import { ExplainJobRunner, JobRunner, JobService, JobStore, Scheduler, type JobRecord } from '../jobs/index.js';
+import { ExplainJobRunner, JobRunner, JobService, JobStore, Scheduler, jobPriority, type JobRecord } from '../jobs/index.js';
+import { PipelineService, RunStore } from '../pipelines/index.js';
 import { ExplainService } from '../explain/index.js';
 import {
   Authenticator,
@@ -101,6 +103,8 @@ export interface BerthServer {
   readonly jobRunner: JobRunner | null;
   /** cron schedules of jobs (fired by the rollout leader) */
   readonly schedules: Scheduler;
+  /** continuous-training pipelines and their runs */
+  readonly pipelines: PipelineService;
   /** explanations (`/v1/deployments/{name}/explain`) */
   readonly explain: ExplainService;
   /** recompute the monitoring gauges of /metrics now (they refresh every alerts.intervalMs) */
@@ -339,6 +343,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     flush: async () => (bridge ? bridge.broadcast({ kind: 'flush-log', deployment: '' }) : flushLocalLog()),
     ...(mirror ? { logDir: mirror.mirrorDir, syncLog: (d: string, from: number | undefined, to: number | undefined) => mirror.sync(d, from, to) } : {}),
   });
+  let pipelinesRef: PipelineService | null = null;
   const alerts = new AlertManager({
     dataDir,
     rules: config.alerts.rules.map((r) => ({ ...r })),
@@ -352,6 +357,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     repeatIntervalMs: config.alerts.repeatIntervalMs,
     clock,
     logger,
+    // a firing alert can start a retraining pipeline (its alert trigger)
+    onEvent: (e) => void pipelinesRef?.onAlert(e).catch((err: unknown) => logger.warn(`pipelines: an alert trigger failed: ${toBerthError(err).message}`)),
     // replicas sharing PostgreSQL elect one evaluator there, so an alert is notified once
     ...(registry.metadata.dialect === 'postgres'
       ? {
@@ -669,7 +676,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   });
   let grpc: RunningGrpcServer | null = null;
   const inspector = new OnnxBackend();
-  registerManagementRoutes(app, {
+  const managementApi = registerManagementRoutes(app, {
     registry,
     service,
     logger,
@@ -685,6 +692,43 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     grpcPort: () => grpc?.port ?? null,
     role,
   });
+  // continuous-training pipelines: queued runs execute where jobs run (commands at idle CPU
+  // priority), triggers fire where rollouts are led
+  const pipelineStore = new RunStore(registry);
+  const pipelines = new PipelineService({
+    registry,
+    store: pipelineStore,
+    host: {
+      register: async (req) => {
+        const r = await managementApi.registerVersion({
+          name: req.name, filePath: req.filePath, lineage: req.lineage, actor: req.actor,
+          ...(req.cardPath !== undefined ? { cardText: await readFile(req.cardPath, 'utf8'), cardFileName: path.basename(req.cardPath) } : {}),
+          ...(req.referencePath !== undefined ? { referencePath: req.referencePath } : {}),
+          ...(req.description !== undefined ? { description: req.description } : {}),
+          ...(req.tags !== undefined ? { tags: req.tags } : {}),
+        });
+        return { created: r.created, version: r.version };
+      },
+      startRollout: (deployment, req, actor) => controller.start(deployment, req, actor),
+      rollout: async (deployment) => (await controller.status(deployment).catch(() => null))?.rollout ?? null,
+      servedVersion: async (deployment) => {
+        const d = await registry.resolveDeployment(deployment).catch(() => null);
+        return d ? { model: d.version.model, version: d.version.version } : null;
+      },
+    },
+    runsHere: role !== 'data' && config.jobs.enabled && (!opts.clusterWorker || leadsRollouts()),
+    roots: jobRoots,
+    runsDir: path.join(dataDir, 'pipelines', 'runs'),
+    holder: replica,
+    commandPrefix: jobPriority({ nice: config.jobs.nice, idlePriority: config.jobs.idlePriority, envPath: process.env['PATH'] }).prefix,
+    maxConcurrent: config.jobs.maxConcurrent,
+    leading: () => role !== 'data' && controller.leading,
+    feedbackCount: (deployment) => registry.feedbackCount(deployment),
+    logger,
+    ...(opts.jobTimings?.pollMs !== undefined ? { pollMs: opts.jobTimings.pollMs, triggerMs: opts.jobTimings.pollMs } : {}),
+  });
+  pipelinesRef = pipelines;
+  registerPipelineRoutes(app, { pipelines, store: pipelineStore, registry, logger });
   app.get('/metrics', async (_req, reply) => {
     const { contentType, body } = bridge ? await bridge.metrics() : await metrics.render();
     return reply.header('content-type', contentType).send(body);
@@ -698,6 +742,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   shipper?.start();
   jobRunner?.start();
   if (role !== 'data') scheduler.start();
+  if (role !== 'data') pipelines.start();
   // the shared log's retention: the rollout leader deletes old hours from the store, every
   // reporting process its mirror's
   const applyLogRetention = async (): Promise<void> => {
@@ -728,6 +773,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     jobs,
     jobRunner,
     schedules: scheduler,
+    pipelines,
     explain,
     refreshMonitorGauges,
     inferenceLog,
@@ -759,6 +805,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       await Promise.all([app.close(), grpc?.close(30_000)]);
       // running jobs stop at their next batch and go back to the queue (their parts stay)
       await scheduler.close();
+      await pipelines.close();
       await jobRunner?.close();
       await explainJobs?.close();
       await explain.close();

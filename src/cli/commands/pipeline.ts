@@ -3,19 +3,22 @@
  * process against the data dir (resumable, cached), and read what runs recorded: params, metrics,
  * datasets, code version, the model version they produced.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command } from 'commander';
-import { BerthError, ModelRef } from '../../core/index.js';
+import { BerthError, ModelRef, type Lineage } from '../../core/index.js';
 import {
-  FINISHED_RUN_STATES, RUN_STATES, RunStore, builtinSteps, executeRun, fingerprint, localHolder, parseParamPairs, parsePipelineText, resolveParams,
-  type PipelineHost, type RunEvent, type RunMetric, type RunRecord, type RunState,
+  FINISHED_RUN_STATES, RUN_STATES, RunStore, builtinSteps, datasetLineage, executeRun, versionLineage, fingerprint, localHolder, parseParamPairs, parsePipelineText, resolveParams,
+  type DatasetFingerprint, type DatasetLineage, type PipelineHost, type VersionLineage, type RunEvent, type RunListOptions, type RunLogLine, type RunMetric, type RunRecord, type RunState,
 } from '../../pipelines/index.js';
-import { readGitInfo, type VersionRecord } from '../../registry/index.js';
+import { readGitInfo } from '../../registry/index.js';
+import type { RemoteClient } from '../remote-client.js';
 import type { CliContext } from '../context.js';
 import { CLI_VERSION } from '../context.js';
 import type { LocalClient } from '../local-client.js';
 import { parseCount } from '../parse.js';
+import { serverClient } from './batch-remote.js';
 import { examples, optionParser } from './options.js';
 
 const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
@@ -35,6 +38,51 @@ async function withLocal<T>(ctx: CliContext, work: (local: LocalClient, store: R
   } finally {
     await local.close();
   }
+}
+
+/** What the read commands need, from the data dir or from a server. */
+interface Runs {
+  list(o: RunListOptions): Promise<Omit<RunRecord, 'spec'>[]>;
+  show(id: number): Promise<{ run: Omit<RunRecord, 'spec'>; metrics: RunMetric[]; datasets: (DatasetFingerprint & { step: string })[] }>;
+  logs(id: number, o: { step?: string; after: number; limit: number }): Promise<RunLogLine[]>;
+  state(id: number): Promise<RunState>;
+  cancel(id: number): Promise<Omit<RunRecord, 'spec'>>;
+  versionLineage(ref: ModelRef): Promise<VersionLineage>;
+  datasetLineage(sha256: string): Promise<DatasetLineage>;
+}
+
+function localRuns(local: LocalClient, store: RunStore, actor: string): Runs {
+  return {
+    list: (o) => store.listRuns(o),
+    show: async (id) => ({ run: await store.getRun(id), metrics: await store.metrics(id), datasets: await store.datasets(id) }),
+    logs: (id, o) => store.logs(id, o),
+    state: async (id) => (await store.getRun(id)).state,
+    cancel: (id) => store.cancelRun(id, actor),
+    versionLineage: (ref) => versionLineage(local.registry, store, ref),
+    datasetLineage: (sha) => datasetLineage(store, sha),
+  };
+}
+
+function remoteRuns(c: RemoteClient): Runs {
+  return {
+    list: async (o) => (await c.listRuns(o)).runs,
+    show: async (id) => {
+      const { metrics, datasets, ...run } = await c.getRun(id);
+      return { run, metrics, datasets };
+    },
+    logs: async (id, o) => (await c.runLogs(id, o)).lines,
+    state: async (id) => (await c.getRun(id)).state,
+    cancel: (id) => c.cancelRun(id),
+    versionLineage: (ref) => c.versionLineage(ref.name, ref.selector.kind === 'version' ? String(ref.selector.version) : ref.selector.kind === 'alias' ? ref.selector.alias : 'latest'),
+    datasetLineage: (sha) => c.datasetLineage(sha),
+  };
+}
+
+/** The runs of the server the CLI talks to, else of the data dir. */
+async function withRuns<T>(ctx: CliContext, work: (runs: Runs) => Promise<T>): Promise<T> {
+  const c = await ctx.client();
+  if (c.kind === 'remote') return work(remoteRuns(c as RemoteClient));
+  return withLocal(ctx, (local, store) => work(localRuns(local, store, ctx.globals.actor ?? 'cli')));
 }
 
 function parseRunId(text: string): number {
@@ -67,7 +115,7 @@ function sparkline(values: readonly number[]): string {
   return values.map((v) => SPARK[hi === lo ? 3 : Math.round(((v - lo) / (hi - lo)) * (SPARK.length - 1))]).join('');
 }
 
-export function renderRun(run: RunRecord, metrics: readonly RunMetric[], datasets: readonly { step: string; path: string; sha256: string; bytes: number }[]): string {
+export function renderRun(run: Omit<RunRecord, 'spec'>, metrics: readonly RunMetric[], datasets: readonly { step: string; path: string; sha256: string; bytes: number }[]): string {
   const lines = [`run ${run.id} of pipeline ${run.pipeline}: ${run.state}${run.error ? ` (${run.error.message})` : ''}`];
   lines.push(`  started   ${run.startedAt ?? '—'} by ${run.actor} (${run.trigger.kind}${run.trigger.detail ? ` ${JSON.stringify(run.trigger.detail)}` : ''}), ${run.mode}${run.attempts > 1 ? `, attempt ${run.attempts}` : ''}`);
   if (run.finishedAt) lines.push(`  finished  ${run.finishedAt}`);
@@ -100,7 +148,7 @@ function formatValue(v: number): string {
   return Number.isInteger(v) ? String(v) : Math.abs(v) >= 1000 ? v.toFixed(1) : v.toPrecision(5).replace(/\.?0+$/, '');
 }
 
-function runLine(r: RunRecord): string {
+function runLine(r: Omit<RunRecord, 'spec'>): string {
   const produced = r.result?.version !== undefined ? `${r.result.model}@${r.result.version}` : r.result?.gate && !r.result.gate.passed ? 'gate failed' : '';
   return `${String(r.id).padStart(5)}  ${r.pipeline.padEnd(18)} ${r.state.padEnd(10)} ${r.trigger.kind.padEnd(8)} ${(r.createdAt ?? '').slice(0, 19)}  ${produced}`;
 }
@@ -160,6 +208,8 @@ async function localHost(ctx: CliContext, local: LocalClient, store: RunStore): 
 
 interface RunFlags {
   param?: string[];
+  remote?: boolean;
+  detach?: boolean;
   workdir?: string;
   cache?: boolean;
   parallel?: number;
@@ -192,6 +242,48 @@ async function executeHere(ctx: CliContext, local: LocalClient, store: RunStore,
   }
 }
 
+async function readPipelineFile(file: string): Promise<{ text: string; abs: string }> {
+  const abs = path.resolve(file);
+  try {
+    return { text: await readFile(abs, 'utf8'), abs };
+  } catch (err) {
+    throw new BerthError('INVALID_ARGUMENT', `${file} cannot be read (${(err as Error).message}); give the path of a pipeline file`, { field: 'file', got: file }, { cause: err });
+  }
+}
+
+/** `pipeline run --remote`: store the file (or name a stored pipeline), start a run, follow it. */
+async function runRemote(ctx: CliContext, fileOrName: string, o: RunFlags): Promise<void> {
+  const c = await serverClient(ctx, 'server pipeline runs');
+  let name = fileOrName;
+  if (existsSync(fileOrName)) {
+    const { text, abs } = await readPipelineFile(fileOrName);
+    const stored = await c.putPipeline(text, path.resolve(o.workdir ?? path.dirname(abs)));
+    name = stored.pipeline.name;
+    ctx.note(`${stored.created ? 'stored' : stored.changed ? 'updated' : 'using'} pipeline ${name} (version ${stored.pipeline.version}) on ${c.where}`);
+  }
+  const run = await c.startPipelineRun(name, parseParamPairs(o.param ?? []));
+  ctx.note(`run ${run.id} of pipeline ${name} queued on ${c.where}; follow it: berth pipeline logs ${run.id} --follow`);
+  if (o.detach) {
+    ctx.print(run, () => `${run.id}\n`);
+    return;
+  }
+  const out = (t: string): void => (ctx.globals.json ? ctx.io.err(t) : ctx.io.out(t));
+  let after = 0;
+  for (;;) {
+    const page = await c.runLogs(run.id, { after, limit: 5000 });
+    for (const l of page.lines) if (!o.quiet || l.stream === 'berth') out(`  ${l.step} | ${l.stream === 'stderr' ? '! ' : l.stream === 'berth' ? '» ' : ''}${l.line}\n`);
+    after = page.next;
+    if (page.lines.length === 5000) continue;
+    if (FINISHED_RUN_STATES.includes(page.state as RunState)) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const { metrics, datasets, ...final } = await c.getRun(run.id);
+  ctx.print({ ...final, metrics, datasets }, () => `\n${renderRun(final, metrics, datasets)}`);
+  if (final.state !== 'succeeded') {
+    throw new BerthError(final.error?.code === 'GATE_FAILED' ? 'GATE_FAILED' : 'FAILED_PRECONDITION', `run ${final.id} ${final.state}: ${final.error?.message ?? ''}`.trim(), { field: 'run', got: final.state });
+  }
+}
+
 export function addPipelineCommands(program: Command, ctx: CliContext): void {
   const pipeline = program
     .command('pipeline')
@@ -213,12 +305,18 @@ export function addPipelineCommands(program: Command, ctx: CliContext): void {
     .option('--no-cache', 'run every step, even unchanged ones')
     .option('--parallel <n>', 'independent steps at once (default 2)', optionParser((t) => parseCount('--parallel', t, 1)))
     .option('--quiet', 'print step starts and ends, not their output')
+    .option('--remote', 'run it on the server instead (FILE is stored there first; or give the name of a stored pipeline)')
+    .option('--detach', 'with --remote: print the run number and return without following it')
     .addHelpText('after', examples(
       'berth pipeline run berth.pipeline.yaml',
       'berth pipeline run examples/credit-training/berth.pipeline.yaml --param seed=3',
+      'berth pipeline run berth.pipeline.yaml --remote --workdir /srv/credit-training',
+      'berth pipeline run credit-retrain --remote --detach',
       '# exit 0 when the run succeeded; 1 when a step failed, a gate stopped it or it was cancelled',
     ))
-    .action(async (file: string, o: RunFlags) => {
+    .action(async (file: string, o: RunFlags & { remote?: boolean; detach?: boolean }) => {
+      if (o.remote) return runRemote(ctx, file, o);
+      if (o.detach) throw new BerthError('INVALID_ARGUMENT', '--detach goes with --remote: a local run lives in this process', { field: 'detach' });
       const abs = path.resolve(file);
       let text: string;
       try {
@@ -280,15 +378,15 @@ export function addPipelineCommands(program: Command, ctx: CliContext): void {
     .addHelpText('after', examples('berth pipeline logs 12', 'berth pipeline logs 12 --step train --follow'))
     .action(async (id: string, o: { step?: string; follow?: boolean }) => {
       const runId = parseRunId(id);
-      await withLocal(ctx, async (_local, store) => {
+      await withRuns(ctx, async (runs) => {
         let after = 0;
         for (;;) {
-          const lines = await store.logs(runId, { ...(o.step !== undefined ? { step: o.step } : {}), after, limit: 10_000 });
+          const lines = await runs.logs(runId, { ...(o.step !== undefined ? { step: o.step } : {}), after, limit: 10_000 });
           if (ctx.globals.json) ctx.io.out(lines.map((l) => JSON.stringify(l)).join('\n') + (lines.length > 0 ? '\n' : ''));
           else for (const l of lines) ctx.io.out(`${l.step} | ${l.stream === 'stderr' ? '! ' : l.stream === 'berth' ? '» ' : ''}${l.line}\n`);
           if (lines.length > 0) after = lines[lines.length - 1]!.seq;
           if (lines.length === 10_000) continue;
-          if (!o.follow || FINISHED_RUN_STATES.includes((await store.getRun(runId)).state)) break;
+          if (!o.follow || FINISHED_RUN_STATES.includes(await runs.state(runId))) break;
           await new Promise((r) => setTimeout(r, 500));
         }
       });
@@ -300,10 +398,70 @@ export function addPipelineCommands(program: Command, ctx: CliContext): void {
     .argument('<run>', 'the run number')
     .addHelpText('after', examples('berth pipeline cancel 12'))
     .action(async (id: string) => {
-      await withLocal(ctx, async (_local, store) => {
-        const run = await store.cancelRun(parseRunId(id), ctx.globals.actor ?? 'cli');
+      await withRuns(ctx, async (runs) => {
+        const run = await runs.cancel(parseRunId(id));
         ctx.print(run, () => `run ${run.id}: ${run.state === 'cancelled' ? 'cancelled' : 'cancel requested; the process running it stops it within a few seconds'}\n`);
       });
+    });
+
+  pipeline
+    .command('create')
+    .description('store a pipeline on the server, so its triggers (schedule, alert, feedback) start runs there; a changed file is a new version')
+    .argument('<file>', 'the pipeline file')
+    .option('--workdir <dir>', "where its commands run on the server (default: the file's directory, absolute)")
+    .addHelpText('after', examples('berth pipeline create berth.pipeline.yaml', 'berth pipeline create berth.pipeline.yaml --workdir /srv/credit-training'))
+    .action(async (file: string, o: { workdir?: string }) => {
+      const c = await serverClient(ctx, 'stored pipelines');
+      const { text, abs } = await readPipelineFile(file);
+      const r = await c.putPipeline(text, path.resolve(o.workdir ?? path.dirname(abs)));
+      ctx.print(r, () => `${r.created ? 'created' : r.changed ? 'updated' : 'unchanged:'} pipeline ${r.pipeline.name} (version ${r.pipeline.version}, ${r.pipeline.spec.steps.length} steps, ${r.pipeline.spec.triggers.length} triggers) in ${r.pipeline.workdir}\n`);
+    });
+  pipeline
+    .command('list')
+    .description("the server's stored pipelines and their triggers")
+    .addHelpText('after', examples('berth pipeline list', 'berth pipeline list --json'))
+    .action(async () => {
+      const c = await serverClient(ctx, 'stored pipelines');
+      const { pipelines } = await c.listPipelines();
+      ctx.print({ pipelines }, () => (pipelines.length === 0 ? 'no pipelines stored (berth pipeline create FILE)\n' : pipelines.map((p) => `${p.name.padEnd(20)} v${p.version}  ${p.enabled ? 'enabled' : 'paused '}  ${p.spec.steps.length} steps  triggers: ${p.spec.triggers.map((t) => t.kind).join(', ') || 'none'}  ${p.workdir}`).join('\n') + '\n'));
+    });
+  pipeline
+    .command('show')
+    .description('a stored pipeline: its steps, triggers and recent runs')
+    .argument('<name>', 'the pipeline name')
+    .addHelpText('after', examples('berth pipeline show credit-retrain'))
+    .action(async (name: string) => {
+      const c = await serverClient(ctx, 'stored pipelines');
+      const [p, { runs: recent }] = await Promise.all([c.getPipeline(name), c.listRuns({ pipeline: name, limit: 5 })]);
+      ctx.print({ ...p, runs: recent }, () => [
+        `pipeline ${p.name} v${p.version}: ${p.enabled ? 'enabled' : 'paused'}${p.spec.description ? ` — ${p.spec.description}` : ''}`,
+        `  workdir   ${p.workdir}`,
+        `  steps     ${p.spec.steps.map((st) => (st.needs.length > 0 ? `${st.name} (after ${st.needs.join(', ')})` : st.name)).join(', ')}`,
+        `  triggers  ${p.spec.triggers.map((t) => (t.kind === 'schedule' ? `cron "${t.cron}" ${t.timezone}` : t.kind === 'alert' ? `alert ${t.rule ?? 'any'} on ${t.deployment ?? 'any deployment'}` : `${t.labels} new labels on ${t.deployment}`)).join('; ') || 'none (runs start by hand or API)'}`,
+        recent.length === 0 ? '  no runs yet' : `  recent runs:\n${recent.map((r) => `  ${runLine(r)}`).join('\n')}`,
+      ].join('\n') + '\n');
+    });
+  for (const [action, enabled] of [['pause', false], ['resume-triggers', true]] as const) {
+    pipeline
+      .command(action)
+      .description(enabled ? 'let the pipeline\'s triggers start runs again' : 'stop the pipeline\'s triggers from starting runs (runs by hand still work)')
+      .argument('<name>', 'the pipeline name')
+      .addHelpText('after', examples(`berth pipeline ${action} credit-retrain`))
+      .action(async (name: string) => {
+        const c = await serverClient(ctx, 'stored pipelines');
+        const p = await c.pipelineAction(name, enabled ? 'resume' : 'pause');
+        ctx.print(p, () => `pipeline ${p.name}: triggers ${p.enabled ? 'enabled' : 'paused'}\n`);
+      });
+  }
+  pipeline
+    .command('delete')
+    .description('remove a stored pipeline (its runs and their lineage stay)')
+    .argument('<name>', 'the pipeline name')
+    .addHelpText('after', examples('berth pipeline delete credit-retrain'))
+    .action(async (name: string) => {
+      const c = await serverClient(ctx, 'stored pipelines');
+      const r = await c.deletePipeline(name);
+      ctx.print(r, () => `deleted pipeline ${name}\n`);
     });
 
   const runs = program
@@ -321,9 +479,9 @@ export function addPipelineCommands(program: Command, ctx: CliContext): void {
       if (o.state !== undefined && !(RUN_STATES as readonly string[]).includes(o.state)) {
         throw new BerthError('INVALID_ARGUMENT', `--state: expected one of ${RUN_STATES.join(', ')}, got ${JSON.stringify(o.state)}`, { field: 'state', expected: RUN_STATES.join(' | '), got: o.state });
       }
-      await withLocal(ctx, async (_local, store) => {
-        const list = await store.listRuns({ ...(o.pipeline !== undefined ? { pipeline: o.pipeline } : {}), ...(o.state !== undefined ? { state: o.state as RunState } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) });
-        ctx.print({ runs: list.map(({ spec: _spec, ...r }) => r) }, () => (list.length === 0 ? 'no runs yet (start one: berth pipeline run berth.pipeline.yaml)\n' : `  run  pipeline           state      trigger  created              produced\n${list.map(runLine).join('\n')}\n`));
+      await withRuns(ctx, async (runs) => {
+        const list = await runs.list({ ...(o.pipeline !== undefined ? { pipeline: o.pipeline } : {}), ...(o.state !== undefined ? { state: o.state as RunState } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) });
+        ctx.print({ runs: list.map((r) => ('spec' in r ? (({ spec: _spec, ...rest }) => rest)(r as RunRecord) : r)) }, () => (list.length === 0 ? 'no runs yet (start one: berth pipeline run berth.pipeline.yaml)\n' : `  run  pipeline           state      trigger  created              produced\n${list.map(runLine).join('\n')}\n`));
       });
     });
   runs
@@ -340,8 +498,8 @@ export function addPipelineCommands(program: Command, ctx: CliContext): void {
     .action(async (ids: string[]) => {
       if (ids.length < 2) throw new BerthError('INVALID_ARGUMENT', 'runs compare: give two or more run numbers', { field: 'runs', expected: 'at least 2', got: ids.length });
       const runIds = ids.map(parseRunId);
-      await withLocal(ctx, async (_local, store) => {
-        const rows = await Promise.all(runIds.map(async (id) => ({ run: await store.getRun(id), metrics: await store.metrics(id), datasets: await store.datasets(id) })));
+      await withRuns(ctx, async (runs) => {
+        const rows = await Promise.all(runIds.map((id) => runs.show(id)));
         const json = rows.map((r) => ({ id: r.run.id, pipeline: r.run.pipeline, state: r.run.state, params: r.run.params, code: r.run.code, result: r.run.result, metrics: Object.fromEntries(finalMetrics(r.metrics)), datasets: r.datasets }));
         ctx.print({ runs: json }, () => renderComparison(rows));
       });
@@ -355,34 +513,20 @@ export function addPipelineCommands(program: Command, ctx: CliContext): void {
     .addHelpText('after', examples('berth lineage credit@3', 'berth lineage credit@production --json', 'berth lineage --dataset data/reference.csv', 'berth lineage --dataset 3f9a2c1b'))
     .action(async (model: string | undefined, o: { dataset?: string }) => {
       if ((model === undefined) === (o.dataset === undefined)) throw new BerthError('INVALID_ARGUMENT', 'lineage: give a model version (credit@3) or --dataset, one of the two', { field: 'model' });
-      await withLocal(ctx, async (local, store) => {
+      await withRuns(ctx, async (runs) => {
         if (model !== undefined) {
-          const v = await local.registry.resolve(ModelRef.parse(model));
-          const runId = typeof v.lineage['pipelineRun'] === 'number' ? (v.lineage['pipelineRun'] as number) : null;
-          const run = runId !== null ? await store.getRun(runId).catch(() => null) : null;
-          const metrics = run ? finalMetrics(await store.metrics(run.id)) : new Map<string, number>();
-          const view = { model: v.model, version: v.version, sha256: v.sha256, registeredAt: v.createdAt, lineage: v.lineage, run: run ? { id: run.id, pipeline: run.pipeline, state: run.state, trigger: run.trigger, params: run.params, code: run.code, metrics: Object.fromEntries(metrics) } : null };
-          ctx.print(view, () => renderLineage(v, run, metrics));
+          const view = await runs.versionLineage(ModelRef.parse(model));
+          ctx.print(view, () => renderLineage(view));
           return;
         }
-        let sha = o.dataset!;
-        if (!/^(sha256:)?[0-9a-f]{8,64}$/i.test(sha)) sha = (await fingerprint(path.resolve(sha), 'dataset')).sha256;
-        const uses = await store.runsForDataset(sha);
-        const byVersion = new Map<string, { model: string; version: number; runs: number[] }>();
-        for (const runId of [...new Set(uses.map((u) => u.run))]) {
-          const r = await store.getRun(runId).catch(() => null);
-          if (r?.result?.version === undefined || r.result.model === undefined) continue;
-          const key = `${r.result.model}@${r.result.version}`;
-          const v = byVersion.get(key) ?? { model: r.result.model, version: r.result.version, runs: [] };
-          v.runs.push(runId);
-          byVersion.set(key, v);
-        }
-        const versions = [...byVersion.values()];
-        ctx.print({ dataset: sha, runs: uses, versions }, () => {
-          if (uses.length === 0) return `no run read a dataset with sha256 ${sha.slice(0, 12)}…\n`;
-          const lines = [`dataset ${sha.slice(0, 12)}… was read by ${new Set(uses.map((u) => u.run)).size} run(s):`];
-          for (const u of uses) lines.push(`  run ${u.run}, step ${u.step}: ${u.path}`);
-          lines.push(versions.length === 0 ? 'no version was registered from those runs' : `versions trained on it: ${versions.map((v) => `${v.model}@${v.version} (run${v.runs.length > 1 ? 's' : ''} ${v.runs.join(', ')})`).join(', ')}`);
+        let sha = o.dataset!.replace(/^sha256:/i, '').toLowerCase();
+        if (!/^[0-9a-f]{8,64}$/.test(sha)) sha = (await fingerprint(path.resolve(o.dataset!), 'dataset')).sha256;
+        const view = await runs.datasetLineage(sha);
+        ctx.print(view, () => {
+          if (view.runs.length === 0) return `no run read a dataset with sha256 ${sha.slice(0, 12)}…\n`;
+          const lines = [`dataset ${sha.slice(0, 12)}… was read by ${new Set(view.runs.map((u) => u.run)).size} run(s):`];
+          for (const u of view.runs) lines.push(`  run ${u.run}, step ${u.step}: ${u.path}`);
+          lines.push(view.versions.length === 0 ? 'no version was registered from those runs' : `versions trained on it: ${view.versions.map((v) => `${v.model}@${v.version} (run${v.runs.length > 1 ? 's' : ''} ${v.runs.join(', ')})`).join(', ')}`);
           return lines.join('\n') + '\n';
         });
       });
@@ -390,14 +534,13 @@ export function addPipelineCommands(program: Command, ctx: CliContext): void {
 }
 
 async function showRun(ctx: CliContext, id: number): Promise<void> {
-  await withLocal(ctx, async (_local, store) => {
-    const run = await store.getRun(id);
-    const [metrics, datasets] = await Promise.all([store.metrics(id), store.datasets(id)]);
+  await withRuns(ctx, async (runs) => {
+    const { run, metrics, datasets } = await runs.show(id);
     ctx.print({ ...run, metrics, datasets }, () => renderRun(run, metrics, datasets));
   });
 }
 
-function renderComparison(rows: { run: RunRecord; metrics: RunMetric[]; datasets: { sha256: string; path: string }[] }[]): string {
+function renderComparison(rows: { run: Omit<RunRecord, 'spec'>; metrics: RunMetric[]; datasets: { sha256: string; path: string }[] }[]): string {
   const cols = rows.map((r) => `run ${r.run.id}`);
   const table: [string, ...string[]][] = [['', ...cols], ['pipeline', ...rows.map((r) => r.run.pipeline)], ['state', ...rows.map((r) => r.run.state)]];
   table.push(['code', ...rows.map((r) => (r.run.code ? `${r.run.code.commit.slice(0, 10)}${r.run.code.dirty ? '*' : ''}` : '—'))]);
@@ -417,9 +560,10 @@ function renderComparison(rows: { run: RunRecord; metrics: RunMetric[]; datasets
   return table.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')).join('\n') + '\n';
 }
 
-function renderLineage(v: VersionRecord, run: RunRecord | null, metrics: Map<string, number>): string {
-  const l = v.lineage;
-  const lines = [`${v.model}@${v.version}  sha256 ${v.sha256.slice(0, 12)}…  registered ${v.createdAt}`];
+function renderLineage(view: VersionLineage): string {
+  const l = view.lineage as Lineage;
+  const run = view.run;
+  const lines = [`${view.model}@${view.version}  sha256 ${view.sha256.slice(0, 12)}…  registered ${view.registeredAt}`];
   if (run) {
     lines.push(`  pipeline   ${run.pipeline}, run ${run.id} (${run.state}; started by ${run.trigger.kind}${run.trigger.detail ? ` ${JSON.stringify(run.trigger.detail)}` : ''})`);
   } else if (l['pipelineRun'] !== undefined) {
@@ -434,6 +578,7 @@ function renderLineage(v: VersionRecord, run: RunRecord | null, metrics: Map<str
   const params = (l['params'] ?? run?.params) as Record<string, unknown> | undefined;
   if (params && Object.keys(params).length > 0) lines.push(`  params     ${Object.entries(params).map(([k, x]) => `${k}=${String(x)}`).join(' ')}`);
   lines.push(`  parent     ${l.parent ?? 'none'}`);
+  const metrics = finalMetrics(run?.metrics ?? []);
   if (metrics.size > 0) lines.push(`  metrics    ${[...metrics].map(([k, x]) => `${k}=${formatValue(x)}`).join(' ')}`);
   return lines.join('\n') + '\n';
 }

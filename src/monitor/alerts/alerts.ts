@@ -73,6 +73,8 @@ export interface AlertsOptions {
   sharedLease?: (holder: string, ttlMs: number) => Promise<boolean>;
   /** give the shared lease up (a clean stop): another process evaluates at its next interval */
   releaseSharedLease?: (holder: string) => Promise<void>;
+  /** hears every event once, where it is evaluated (pipelines start retraining on a firing alert) */
+  onEvent?: (event: AlertEvent) => void;
 }
 
 interface Row {
@@ -225,6 +227,11 @@ export class AlertManager {
   }
 
   private dispatch(event: AlertEvent): void {
+    try {
+      this.opts.onEvent?.(event);
+    } catch (err) {
+      this.logger.warn(`an alert listener failed: ${toBerthError(err).message}`, { rule: event.rule });
+    }
     for (const hook of this.opts.webhooks) {
       const p = (this.queues.get(hook.url) ?? Promise.resolve()).then(() => this.deliver(hook, event));
       this.queues.set(hook.url, p);
