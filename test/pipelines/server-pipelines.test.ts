@@ -4,6 +4,8 @@
  * schedule and feedback triggers, a server run resumed by another server after its replica died,
  * and the CLI against the server (`berth pipeline run --remote`, `berth runs`, `berth lineage`).
  */
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { PipelineService, RunStore, type RunRecord } from '../../src/pipelines/index.js';
 import { openEmbeddedRegistry } from '../../src/registry/index.js';
+import { ROOT } from '../helpers/dist.js';
 import { get, post, startServer, type TestServer } from '../helpers/server.js';
 
 let work: string;
@@ -126,6 +129,32 @@ describe('pipelines over HTTP', () => {
     const detached = await berth(...server, 'pipeline', 'run', 'quick', '--remote', '--detach');
     expect(detached.code, detached.err).toBe(0);
     await waitForRun(Number(detached.out.trim()));
+  });
+});
+
+describe('the git hook example', () => {
+  it('starts a run with the commit as its trigger, and never fails the commit when the server is down', async () => {
+    const repo = path.join(work, 'repo');
+    const git = (...args: string[]): string => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8' }).trim();
+    execFileSync('git', ['init', '-q', repo]);
+    git('config', 'user.email', 'ci@example.com');
+    git('config', 'user.name', 'ci');
+    await writeFile(path.join(repo, 'train.py'), 'print(1)\n');
+    git('add', '.');
+    git('commit', '-qm', 'train');
+    const sha = git('rev-parse', 'HEAD');
+    const hook = path.join(ROOT, 'examples', 'ci', 'post-commit');
+    const before = (await get<{ runs: RunRecord[] }>(`${ts.url}/v1/runs?pipeline=quick`)).body.runs.length;
+    // asynchronously: the server answering it lives in this process
+    const hooked = await promisify(execFile)('sh', [hook], { cwd: repo, env: { ...process.env, BERTH_SERVER: ts.url, BERTH_PIPELINE: 'quick' }, encoding: 'utf8' });
+    expect(hooked.stderr).toContain(`started a run of pipeline quick for commit ${sha.slice(0, 12)}`);
+    const runs = (await get<{ runs: RunRecord[] }>(`${ts.url}/v1/runs?pipeline=quick`)).body.runs;
+    expect(runs.length).toBe(before + 1);
+    expect(runs[0]!.trigger).toEqual({ kind: 'git', detail: { commit: sha } });
+    await waitForRun(runs[0]!.id);
+    // nothing listens there: a warning, exit 0
+    const down = await promisify(execFile)('sh', [hook], { cwd: repo, env: { ...process.env, BERTH_SERVER: 'http://127.0.0.1:9', BERTH_PIPELINE: 'quick' }, encoding: 'utf8' });
+    expect(down.stderr).toContain('no pipeline run was started');
   });
 });
 

@@ -549,9 +549,21 @@ function renderComparison(rows: { run: Omit<RunRecord, 'spec'>; metrics: RunMetr
     const vals = rows.map((r) => (r.run.params[k] === undefined ? '—' : String(r.run.params[k])));
     table.push([`${new Set(vals).size > 1 ? '≠ ' : ''}param ${k}`, ...vals]);
   }
-  const finals = rows.map((r) => finalMetrics(r.metrics));
-  const metricKeys = [...new Set(finals.flatMap((f) => [...f.keys()]))].sort();
-  for (const k of metricKeys) table.push([k, ...finals.map((f) => (f.has(k) ? formatValue(f.get(k)!) : '—'))]);
+  // each metric's final value; a metric logged per epoch also gets its curve
+  const series = rows.map((r) => {
+    const m = new Map<string, number[]>();
+    for (const x of r.metrics) m.set(`${x.step}.${x.key}`, [...(m.get(`${x.step}.${x.key}`) ?? []), x.value]);
+    return m;
+  });
+  const metricKeys = [...new Set(series.flatMap((f) => [...f.keys()]))].sort();
+  for (const k of metricKeys) {
+    table.push([k, ...series.map((f) => {
+      const vals = f.get(k);
+      if (!vals) return '—';
+      const last = formatValue(vals[vals.length - 1]!);
+      return vals.length > 1 ? `${sparkline(vals.slice(-12))} ${last}` : last;
+    })]);
+  }
   table.push(['data', ...rows.map((r) => [...new Set(r.datasets.map((d) => d.sha256.slice(0, 8)))].join(',') || '—')]);
   table.push(['produced', ...rows.map((r) => (r.run.result?.version !== undefined ? `${r.run.result.model}@${r.run.result.version}` : r.run.result?.gate && !r.run.result.gate.passed ? 'gate failed' : '—'))]);
   // long values (paths) keep their end, where files differ
