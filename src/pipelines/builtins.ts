@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, ModelRef, toBerthError, type Lineage } from '../core/index.js';
 import type { Registry, VersionRecord } from '../registry/index.js';
+import { webhookHeaders } from '../monitor/index.js';
 import type { RolloutRecord, StartRolloutRequest } from '../rollout/index.js';
 import { compareEvaluations, comparisonMarkdown, parseGates, type Comparison } from './compare.js';
 import { evaluateModel, type Evaluation } from './evaluate.js';
@@ -242,19 +243,30 @@ function notifyStep(host: PipelineHost): BuiltinRunner {
     const message = str(ctx, 'message') ?? (failed.length > 0
       ? `pipeline ${ctx.spec.name} run ${ctx.run.id}: ${failed.map((s) => `${s.name} failed (${s.error?.message ?? ''})`).join('; ')}`
       : `pipeline ${ctx.spec.name} run ${ctx.run.id}: ${run.steps.filter((s) => s.state === 'succeeded' || s.state === 'cached').length} steps done${run.result?.version ? `, registered ${run.result.model}@${run.result.version}` : ''}`);
-    const body = {
-      text: message, pipeline: ctx.spec.name, run: ctx.run.id, trigger: run.trigger, params: run.params, result: run.result,
+    const body = JSON.stringify({
+      format: 'berth-pipeline-run/1', text: message, pipeline: ctx.spec.name, run: ctx.run.id, trigger: run.trigger, params: run.params, result: run.result,
       steps: run.steps.map((s) => ({ name: s.name, state: s.state, error: s.error })),
-    };
+    });
+    // signed like alert webhooks when a secret is named (its value comes from the environment, never the file)
+    const secretEnv = str(ctx, 'secretEnv');
+    const secret = secretEnv !== undefined ? process.env[secretEnv] : undefined;
+    if (secretEnv !== undefined && !secret) throw bad(`steps.${ctx.step.name}.with.secretEnv`, `an environment variable that holds the webhook secret (${secretEnv} is not set)`, secretEnv);
     const doFetch = host.fetch ?? fetch;
-    let status: number;
-    try {
-      const res = await doFetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
-      status = res.status;
-    } catch (err) {
-      throw new BerthError('UNAVAILABLE', `the webhook ${url} could not be reached: ${toBerthError(err).message}`, { field: `steps.${ctx.step.name}.with.url`, got: url });
+    let status = 0;
+    let reason = '';
+    // three attempts, 1 s then 2 s apart: a receiver restarting does not lose the notification
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        const res = await doFetch(url, { method: 'POST', headers: webhookHeaders(body, secret, Date.now()), body, signal: AbortSignal.timeout(10_000) });
+        status = res.status;
+        if (status >= 200 && status < 300) break;
+        reason = `answered ${status}`;
+      } catch (err) {
+        reason = `could not be reached: ${toBerthError(err).message}`;
+      }
+      if (attempt < 3 && !ctx.signal.aborted) await new Promise((r) => setTimeout(r, 1000 * attempt));
     }
-    if (status < 200 || status >= 300) throw new BerthError('UNAVAILABLE', `the webhook ${url} answered ${status}`, { field: `steps.${ctx.step.name}.with.url`, got: status });
+    if (status < 200 || status >= 300) throw new BerthError('UNAVAILABLE', `the webhook ${url} ${reason} (3 attempts)`, { field: `steps.${ctx.step.name}.with.url`, got: status || reason });
     ctx.log(`notified ${url} (${status}): ${message}`);
     return { result: { summary: `notified (${status})`, status, message } };
   };

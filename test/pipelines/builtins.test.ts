@@ -3,6 +3,7 @@
  * registry version), compare, register (lineage, the same bytes twice), rollout without a server,
  * and notify to a real HTTP receiver, including after a failure.
  */
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -20,7 +21,7 @@ let registry: Registry;
 let store: RunStore;
 let receiver: Server;
 let receiverUrl: string;
-const received: { status: number; body: Record<string, unknown> }[] = [];
+const received: { status: number; body: Record<string, unknown>; raw: string; headers: Record<string, string | string[] | undefined> }[] = [];
 let answerStatus = 200;
 const backend = new OnnxBackend();
 
@@ -35,7 +36,7 @@ beforeAll(async () => {
     let text = '';
     req.on('data', (c: Buffer) => { text += c.toString(); });
     req.on('end', () => {
-      received.push({ status: answerStatus, body: JSON.parse(text) as Record<string, unknown> });
+      received.push({ status: answerStatus, body: JSON.parse(text) as Record<string, unknown>, raw: text, headers: req.headers });
       res.writeHead(answerStatus).end();
     });
   });
@@ -152,7 +153,7 @@ steps:
     expect(byName(r)['rollout']!.error).toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringContaining('start `berth serve`') });
   });
 
-  it('notify posts the run to a webhook after a failure; a receiver answering 500 fails the step', async () => {
+  it('notify posts the run, signed, to a webhook after a failure; a receiver answering 500 three times fails the step', async () => {
     received.length = 0;
     const node = JSON.stringify(process.execPath);
     const yaml = `
@@ -164,8 +165,9 @@ steps:
     uses: notify
     needs: [train]
     when: failure
-    with: { url: "${receiverUrl}" }
+    with: { url: "${receiverUrl}", secretEnv: BERTH_TEST_HOOK_SECRET }
 `;
+    process.env['BERTH_TEST_HOOK_SECRET'] = 'hook-secret';
     const r = await run(yaml);
     expect(r.state).toBe('failed');
     expect(byName(r)['tell']!.state).toBe('succeeded');
@@ -174,9 +176,15 @@ steps:
       pipeline: 'notified', run: r.id, text: expect.stringContaining('train failed'),
       steps: expect.arrayContaining([expect.objectContaining({ name: 'train', state: 'failed' })]),
     });
+    // signed as alert webhooks are: HMAC-SHA256 of "<timestamp>.<body>"
+    const h = received[0]!.headers;
+    expect(h['x-berth-signature']).toBe(`sha256=${createHmac('sha256', 'hook-secret').update(`${String(h['x-berth-timestamp'])}.${received[0]!.raw}`).digest('hex')}`);
     answerStatus = 500;
     const again = await run(yaml);
-    expect(byName(again)['tell']!.error).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('answered 500') });
+    expect(byName(again)['tell']!.error).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('answered 500 (3 attempts)') });
     answerStatus = 200;
+    delete process.env['BERTH_TEST_HOOK_SECRET'];
+    const unsigned = await run(yaml);
+    expect(byName(unsigned)['tell']!.error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('BERTH_TEST_HOOK_SECRET is not set') });
   });
 });

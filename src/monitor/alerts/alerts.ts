@@ -44,6 +44,18 @@ export interface AlertEvent {
   details?: Record<string, unknown>;
 }
 
+/**
+ * The headers of a webhook POST: JSON, the time, and with a secret the receiver's proof of origin,
+ * `x-berth-signature: sha256=<hex of HMAC-SHA256(secret, "<timestamp>.<body>")>` (alerts and
+ * pipeline notifications sign alike, so one receiver checks both).
+ */
+export function webhookHeaders(body: string, secret: string | undefined, nowMs: number): Record<string, string> {
+  const ts = String(Math.floor(nowMs / 1000));
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-berth-timestamp': ts };
+  if (secret) headers['x-berth-signature'] = `sha256=${createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex')}`;
+  return headers;
+}
+
 export interface WebhookTarget {
   url: string;
   /** HMAC-SHA256 key: `x-berth-signature: sha256=<hex of HMAC(secret, "<timestamp>.<body>")>` */
@@ -261,9 +273,7 @@ export class AlertManager {
     const attempts = this.opts.webhookAttempts ?? 5;
     let wait = this.opts.webhookBackoffMs ?? 1000;
     for (let i = 1; i <= attempts; i++) {
-      const ts = String(Math.floor(this.clock.now() / 1000));
-      const headers: Record<string, string> = { 'content-type': 'application/json', 'x-berth-event': String(event.id), 'x-berth-timestamp': ts };
-      if (hook.secret) headers['x-berth-signature'] = `sha256=${createHmac('sha256', hook.secret).update(`${ts}.${body}`).digest('hex')}`;
+      const headers = { ...webhookHeaders(body, hook.secret, this.clock.now()), 'x-berth-event': String(event.id) };
       try {
         const res = await fetch(hook.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
         if (res.ok) return;
