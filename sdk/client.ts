@@ -5,7 +5,7 @@
 import { BerthClientError } from './errors.js';
 import { GrpcDataPlane } from './grpc.js';
 import { HttpSession, type TlsOptions } from './http.js';
-import { DeploymentsApi, JobsApi, managementSender, ModelsApi, RolloutsApi, whoami, type ManagementSend } from './management.js';
+import { DeploymentsApi, JobsApi, LineageApi, managementSender, ModelsApi, PipelinesApi, RolloutsApi, RunsApi, whoami, type ManagementSend } from './management.js';
 import type { DataPlane } from './plane.js';
 import { RestDataPlane } from './rest.js';
 import { resolveRetry, type CallOptions, type RetryPolicy } from './retry.js';
@@ -45,6 +45,12 @@ export class BerthClient {
   readonly rollouts: RolloutsApi;
   /** batch jobs the server runs */
   readonly jobs: JobsApi;
+  /** continuous-training pipelines stored on the server; `pipelines.run` starts one */
+  readonly pipelines: PipelinesApi;
+  /** pipeline runs: their state, metrics and logs; wait for one, cancel one */
+  readonly runs: RunsApi;
+  /** where a version came from, and what was trained on a dataset */
+  readonly lineage: LineageApi;
   private readonly plane: DataPlane;
   private readonly http: HttpSession | null;
   private readonly send: ManagementSend;
@@ -85,6 +91,9 @@ export class BerthClient {
     this.deployments = new DeploymentsApi(this.send);
     this.rollouts = new RolloutsApi(this.send);
     this.jobs = new JobsApi(this.send);
+    this.pipelines = new PipelinesApi(this.send);
+    this.runs = new RunsApi(this.send);
+    this.lineage = new LineageApi(this.send);
   }
 
   /** Is the server process up? */

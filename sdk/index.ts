@@ -1,9 +1,10 @@
 /**
  * The Berth TypeScript SDK (`import { createClient } from 'berth/sdk'`): a typed client for a
  * Berth server over REST or gRPC, with the same interface either way. Inference takes and gives
- * typed arrays; the management API (models, versions, aliases, deployments, rollouts) answers
- * typed records; 429 and 503 are retried after the server's Retry-After within one deadline;
- * refusals are error classes carrying the server's code. docs/sdk.md is the guide.
+ * typed arrays; the management API (models, versions, aliases, deployments, rollouts, batch jobs,
+ * pipelines and their runs) answers typed records; 429 and 503 are retried after the server's
+ * Retry-After within one deadline; refusals are error classes carrying the server's code.
+ * docs/sdk.md is the guide.
  *
  * @example
  * import { createClient } from 'berth/sdk';
@@ -32,7 +33,7 @@ export {
   type ClientErrorCode,
 } from './errors.js';
 export type { TlsOptions, HttpCall } from './http.js';
-export type { DeploymentsApi, JobsApi, ModelsApi, RolloutsApi } from './management.js';
+export type { DeploymentsApi, JobsApi, LineageApi, ModelsApi, PipelinesApi, RolloutsApi, RunsApi } from './management.js';
 export type { CallOptions, RetryPolicy } from './retry.js';
 export { DATATYPES, type BytesElement, type Datatype, type InferInput, type InferInputs, type Tensor, type TensorData, type TensorDataMap } from './tensors.js';
 export type * from './types.js';

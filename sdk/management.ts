@@ -1,13 +1,15 @@
 /**
- * Berth's management API (`/v1`): models, versions, aliases, deployments and rollouts. Always over
- * REST (gRPC has no management service); a gRPC client reaches it through `managementUrl`.
+ * Berth's management API (`/v1`): models, versions, aliases, deployments, rollouts, batch jobs,
+ * pipelines, their runs and lineage. Always over REST (gRPC has no management service); a gRPC
+ * client reaches it through `managementUrl`.
  */
 import { BerthClientError } from './errors.js';
 import type { HttpCall, HttpSession } from './http.js';
-import type { CallOptions } from './retry.js';
+import { abortedError, deadlineOf, type CallOptions } from './retry.js';
 import type {
   AliasDeleteResult,
   AliasMoveResult,
+  DatasetLineage,
   DeploymentDeleteResult,
   DeploymentList,
   DeploymentRecord,
@@ -21,10 +23,23 @@ import type {
   MetadataPatch,
   ModelList,
   ModelRecord,
+  PipelineDeleteResult,
+  PipelineList,
+  PipelinePutResult,
+  PipelineRecord,
   RegisterRequest,
   RegisterResult,
   RolloutRecord,
+  RunDetail,
+  RunFilter,
+  RunList,
+  RunLogLine,
+  RunLogs,
+  RunRecord,
+  RunState,
   StartRolloutRequest,
+  StartRunRequest,
+  VersionLineage,
   VersionList,
   VersionRecord,
   WhoAmI,
@@ -193,15 +208,145 @@ export class JobsApi {
       const job = await this.get(id, opts.signal !== undefined ? { signal: opts.signal } : {});
       opts.onUpdate?.(job);
       if (job.state === 'succeeded' || job.state === 'failed' || job.state === 'cancelled') return job;
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(resolve, opts.intervalMs ?? 500);
-        opts.signal?.addEventListener('abort', () => {
-          clearTimeout(t);
-          reject(opts.signal!.reason instanceof Error ? opts.signal!.reason : new Error('aborted'));
-        }, { once: true });
-      });
+      await pause(opts.intervalMs ?? 500, opts.signal, `waiting for job ${id}`);
     }
   }
+}
+
+export class PipelinesApi {
+  constructor(private readonly send: ManagementSend) {}
+  /**
+   * Store a pipeline from its file's text (`berth.pipeline.yaml`); its commands run in `workdir`,
+   * a directory on the server. A changed text is a new version; the same text answers `changed: false`.
+   */
+  put(source: string, workdir: string, o?: CallOptions): Promise<PipelinePutResult> {
+    return this.send({ ...o, method: 'POST', path: ['v1', 'pipelines'], body: { source, workdir } });
+  }
+  list(o?: CallOptions): Promise<PipelineList> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'pipelines'] });
+  }
+  get(name: string, o?: CallOptions): Promise<PipelineRecord> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'pipelines', name] });
+  }
+  /** Remove a stored pipeline; its runs and their lineage stay. */
+  delete(name: string, o?: CallOptions): Promise<PipelineDeleteResult> {
+    return this.send({ ...o, method: 'DELETE', path: ['v1', 'pipelines', name] });
+  }
+  /** Stop its triggers from starting runs (runs started through the API still run). */
+  pause(name: string, o?: CallOptions): Promise<PipelineRecord> {
+    return this.send({ ...o, method: 'POST', path: ['v1', 'pipelines', name, 'pause'], body: {} });
+  }
+  resume(name: string, o?: CallOptions): Promise<PipelineRecord> {
+    return this.send({ ...o, method: 'POST', path: ['v1', 'pipelines', name, 'resume'], body: {} });
+  }
+  /** Queue a run; the answer is the queued run (its params checked and resolved). `runs.wait` follows it. */
+  run(name: string, req: StartRunRequest = {}, o?: CallOptions): Promise<RunRecord> {
+    // not repeated on 503: the server may have queued it
+    return this.send({ retry: false, ...o, method: 'POST', path: ['v1', 'pipelines', name, 'runs'], body: req });
+  }
+  /** The pipeline's runs, newest first. */
+  runs(name: string, filter: { limit?: number } = {}, o?: CallOptions): Promise<RunList> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'pipelines', name, 'runs'], query: { limit: filter.limit } });
+  }
+}
+
+const FINISHED_RUN_STATES: readonly RunState[] = ['succeeded', 'failed', 'cancelled'];
+
+export class RunsApi {
+  constructor(private readonly send: ManagementSend) {}
+  /** Runs of every pipeline (or of one, or in one state), newest first. */
+  list(filter: RunFilter = {}, o?: CallOptions): Promise<RunList> {
+    const query: Record<string, string> = {};
+    for (const [k, val] of Object.entries(filter)) if (val !== undefined) query[k] = String(val);
+    return this.send({ ...o, method: 'GET', path: ['v1', 'runs'], query });
+  }
+  /** A run with the spec it runs with, its tracked metrics and its datasets' fingerprints. */
+  get(id: number, o?: CallOptions): Promise<RunDetail> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'runs', v(id)] });
+  }
+  /** Log lines after `after` (default 0: from the start), of one step or all, at most `limit` (default 1,000). */
+  logs(id: number, opts: { after?: number; step?: string; limit?: number } = {}, o?: CallOptions): Promise<RunLogs> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'runs', v(id), 'logs'], query: { after: opts.after ?? 0, step: opts.step, limit: opts.limit } });
+  }
+  /** Stop a run: a queued one at once, a running one at its next heartbeat (its step's processes are killed). */
+  cancel(id: number, o?: CallOptions): Promise<RunRecord> {
+    return this.send({ ...o, method: 'POST', path: ['v1', 'runs', v(id), 'cancel'], body: {} });
+  }
+  /**
+   * Poll until the run has ended (succeeded, failed or cancelled), telling `onUpdate` of each poll;
+   * resolves to the ended run whatever its state. With `timeoutMs`, a run still going after that
+   * long fails the wait with `BerthClientError` `DEADLINE_EXCEEDED` (the run goes on: cancel it if
+   * it should not).
+   */
+  async wait(id: number, opts: { intervalMs?: number; timeoutMs?: number; onUpdate?: (run: RunDetail) => void; signal?: AbortSignal } = {}): Promise<RunDetail> {
+    const deadline = opts.timeoutMs === undefined ? Infinity : deadlineOf(opts.timeoutMs);
+    const what = `waiting for run ${id}`;
+    for (;;) {
+      const run = await this.get(id, opts.signal !== undefined ? { signal: opts.signal } : {});
+      opts.onUpdate?.(run);
+      if (FINISHED_RUN_STATES.includes(run.state)) return run;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new BerthClientError('DEADLINE_EXCEEDED', `${what}: still ${run.state} after ${opts.timeoutMs} ms; raise timeoutMs, or stop it with runs.cancel(${id})`);
+      }
+      await pause(Math.min(opts.intervalMs ?? 1000, left), opts.signal, what);
+    }
+  }
+  /**
+   * The run's log lines as they come, until it has ended and every line has been read: a
+   * `for await` loop that ends with the run. `after` starts later than the first line; `step`
+   * follows one step.
+   *
+   * @example
+   * for await (const l of client.runs.follow(run.id)) console.log(`[${l.step}] ${l.line}`);
+   */
+  async *follow(id: number, opts: { after?: number; step?: string; intervalMs?: number; signal?: AbortSignal } = {}): AsyncGenerator<RunLogLine, void, undefined> {
+    const limit = 1000;
+    const what = `following run ${id}`;
+    let after = opts.after ?? 0;
+    for (;;) {
+      const page = await this.logs(id, { after, limit, ...(opts.step !== undefined ? { step: opts.step } : {}) }, opts.signal !== undefined ? { signal: opts.signal } : {});
+      for (const line of page.lines) yield line;
+      after = page.next;
+      // the server reads the state before the lines: once it is final, an empty page is the end
+      if (FINISHED_RUN_STATES.includes(page.state)) {
+        if (page.lines.length === 0) return;
+        continue;
+      }
+      if (page.lines.length < limit) await pause(opts.intervalMs ?? 1000, opts.signal, what);
+    }
+  }
+}
+
+export class LineageApi {
+  constructor(private readonly send: ManagementSend) {}
+  /** Where a version came from: the run that registered it (with its metrics), code, data, params and parent. */
+  version(model: string, ref: number | string, o?: CallOptions): Promise<VersionLineage> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'lineage', 'models', model, v(ref)] });
+  }
+  /** The runs that read a dataset and the versions they registered: its sha256, or the first 8+ hex digits. */
+  dataset(sha256: string, o?: CallOptions): Promise<DatasetLineage> {
+    return this.send({ ...o, method: 'GET', path: ['v1', 'lineage', 'datasets', sha256] });
+  }
+}
+
+/** Wait `ms`, or fail with `ABORTED` when the signal fires first. */
+function pause(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortedError(what, signal));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(abortedError(what, signal!));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 export function whoami(send: ManagementSend, o?: CallOptions): Promise<WhoAmI> {

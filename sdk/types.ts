@@ -477,3 +477,260 @@ export interface JobLogs {
   /** pass as `after` to read only newer lines */
   next: number;
 }
+
+// ---- pipelines, runs and lineage (/v1/pipelines, /v1/runs, /v1/lineage) ------------------------
+
+/** A param's value: each keeps the type of its default in the pipeline file. */
+export type ParamValue = string | number | boolean;
+
+/** queued and running runs move on; the others are final. */
+export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** `cached`: its outputs were reused from an earlier run; `skipped`: its `when` did not hold. */
+export type StepState = 'pending' | 'running' | 'succeeded' | 'cached' | 'failed' | 'skipped' | 'cancelled';
+
+interface PipelineStepBase {
+  name: string;
+  /** steps that must end before this one starts */
+  needs: string[];
+  /** `success`: every needed step succeeded; `failure`: one failed; `always` */
+  when: 'success' | 'failure' | 'always';
+  /** null: no limit */
+  timeoutMs: number | null;
+  /** extra attempts after a failure */
+  retries: number;
+  /** wait before the first retry, doubling each time */
+  backoffMs: number;
+  /** reuse the outputs of an earlier run with the same cache key */
+  cache: boolean;
+}
+
+/** A step that runs a command (training, feature engineering…). */
+export interface PipelineCommandStep extends PipelineStepBase {
+  kind: 'command';
+  /** argv (run directly) or one string (run by `sh -c`); `${…}` references unresolved */
+  run: string[] | string;
+  env: Record<string, string>;
+  /** files or directories it reads (hashed into its cache key) */
+  inputs: string[];
+  /** the inputs that are datasets (fingerprinted for lineage) */
+  data: string[];
+  /** output name → file it writes into its output directory */
+  outputs: Record<string, string>;
+  cwd: string | null;
+}
+
+/** A step Berth carries out itself. */
+export interface PipelineBuiltinStep extends PipelineStepBase {
+  kind: 'builtin';
+  uses: 'evaluate' | 'compare' | 'register' | 'rollout' | 'notify';
+  /** its arguments, `${…}` references unresolved */
+  with: Record<string, unknown>;
+}
+
+export type PipelineTrigger =
+  | { kind: 'schedule'; id: string; cron: string; timezone: string; missed: 'skip' | 'run-once' | 'run-all' }
+  | { kind: 'alert'; id: string; rule: string | null; deployment: string | null; cooldownMs: number }
+  | { kind: 'feedback'; id: string; deployment: string; labels: number };
+
+/** A pipeline file as the server checked it (docs/pipelines.md describes the file). */
+export interface PipelineSpecView {
+  name: string;
+  description: string | null;
+  /** the params' defaults; a run overrides them */
+  params: Record<string, ParamValue>;
+  /** in an order that respects `needs` */
+  steps: (PipelineCommandStep | PipelineBuiltinStep)[];
+  triggers: PipelineTrigger[];
+}
+
+/** A pipeline stored on the server. */
+export interface PipelineRecord {
+  name: string;
+  /** increases each time the stored text changes */
+  version: number;
+  spec: PipelineSpecView;
+  /** the file's text as sent */
+  source: string;
+  sha256: string;
+  /** the directory on the server its commands run in */
+  workdir: string;
+  /** whether its triggers start runs (`pause` / `resume`) */
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+  actor: string;
+}
+
+export interface PipelinePutResult {
+  pipeline: PipelineRecord;
+  created: boolean;
+  /** false when the same text and workdir were stored already */
+  changed: boolean;
+}
+
+export interface PipelineList {
+  pipelines: PipelineRecord[];
+}
+
+export interface PipelineDeleteResult {
+  pipeline: string;
+  deleted: true;
+}
+
+/** What started a run. */
+export interface RunTrigger {
+  kind: 'cli' | 'api' | 'schedule' | 'alert' | 'feedback' | 'git';
+  /** the alert, the cron instant, the label count, the commit… */
+  detail?: Record<string, unknown>;
+}
+
+/** What `pipelines.run` sends: param values and what started it (default `{kind: 'api'}`). */
+export interface StartRunRequest {
+  /** values for params the pipeline declares; strings are converted to the declared type */
+  params?: Record<string, ParamValue>;
+  /** `api`, or `git` with what identifies the change (`{kind: 'git', commit: '<sha>'}`), kept as the trigger's detail */
+  trigger?: { kind: 'api' | 'git'; [detail: string]: unknown };
+}
+
+/** A file a step wrote, as stored. */
+export interface OutputFile {
+  file: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface StepRecord {
+  name: string;
+  state: StepState;
+  attempts: number;
+  cacheKey: string | null;
+  /** the run whose outputs a cached step reused */
+  cachedFrom: number | null;
+  /** output name → the file */
+  outputs: Record<string, OutputFile> | null;
+  /** a built-in step's answer (an evaluation, a gate's verdict, the version registered) */
+  result: Record<string, unknown> | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  exitCode: number | null;
+  error: { code: string; message: string } | null;
+}
+
+/** What a run produced that others care about. */
+export interface RunResult {
+  model?: string;
+  version?: number;
+  deployment?: string;
+  rollout?: number;
+  /** a compare gate's verdict */
+  gate?: { passed: boolean; reasons: string[] };
+}
+
+/** A pipeline run, as listed, started and cancelled (`runs.get` adds its spec, metrics and datasets). */
+export interface RunRecord {
+  id: number;
+  pipeline: string;
+  /** the stored pipeline's version it runs (null: a local run of a file) */
+  pipelineVersion: number | null;
+  state: RunState;
+  /** every param, defaults included */
+  params: Record<string, ParamValue>;
+  trigger: RunTrigger;
+  workdir: string;
+  /** the git commit of the workdir when the run was created */
+  code: { commit: string; dirty?: boolean; remote?: string } | null;
+  /** `server`: queued and run by the server; `local`: run by the CLI against the same registry */
+  mode: 'local' | 'server';
+  actor: string;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** the process running it */
+  holder: string | null;
+  attempts: number;
+  cancelRequested: boolean;
+  error: { code: string; message: string } | null;
+  result: RunResult | null;
+  sourceSha256: string;
+  steps: StepRecord[];
+}
+
+/** A metric a step logged (`$BERTH_METRICS_FILE` or `$BERTH_TRACKING_URL`). */
+export interface RunMetric {
+  step: string;
+  key: string;
+  value: number;
+  /** the training step (epoch) it was logged at */
+  metricStep: number | null;
+  at: string;
+}
+
+/** A file or directory a step declared as data, fingerprinted when it ran. */
+export interface DatasetFingerprint {
+  path: string;
+  sha256: string;
+  bytes: number;
+}
+
+/** One run with what `GET /v1/runs/{id}` adds: the spec it runs with, its metrics and datasets. */
+export interface RunDetail extends RunRecord {
+  spec: PipelineSpecView;
+  metrics: RunMetric[];
+  datasets: (DatasetFingerprint & { step: string })[];
+}
+
+export interface RunList {
+  runs: RunRecord[];
+}
+
+/** Which runs `runs.list` answers, newest first. */
+export interface RunFilter {
+  pipeline?: string;
+  state?: RunState;
+  /** at most this many (default 50, at most 500) */
+  limit?: number;
+  /** only runs with a smaller id (paging) */
+  before?: number;
+}
+
+/** One line of a run's output. */
+export interface RunLogLine {
+  /** increasing within the run: pass the last one as `after` */
+  seq: number;
+  /** the step, or `run` for lines about the run itself */
+  step: string;
+  at: string;
+  /** `berth`: what Berth says about the step (the command, a cache hit, a failure) */
+  stream: 'stdout' | 'stderr' | 'berth';
+  line: string;
+}
+
+export interface RunLogs {
+  run: number;
+  /** the run's state when the lines were read: once it is final, no more lines come */
+  state: RunState;
+  lines: RunLogLine[];
+  /** pass as `after` to read only newer lines */
+  next: number;
+}
+
+/** Where a model version came from. */
+export interface VersionLineage {
+  model: string;
+  version: number;
+  sha256: string;
+  registeredAt: string;
+  /** what the registry holds: pipeline, pipelineRun, gitCommit, datasets, params, parent… */
+  lineage: Record<string, unknown>;
+  /** the run that registered it, when it is in this registry */
+  run: (RunRecord & { metrics: RunMetric[] }) | null;
+}
+
+/** The runs that read a dataset, and the versions they registered. */
+export interface DatasetLineage {
+  /** the sha256 (or prefix) asked about */
+  dataset: string;
+  runs: { run: number; step: string; path: string; sha256: string }[];
+  versions: { model: string; version: number; runs: number[] }[];
+}

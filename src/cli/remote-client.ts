@@ -335,10 +335,10 @@ export class RemoteClient implements BerthClient {
   pipelineAction(name: string, action: 'pause' | 'resume'): Promise<PipelineRecord> {
     return this.call('POST', ['v1', 'pipelines', name, action], {});
   }
-  startPipelineRun(name: string, params: Record<string, string>, trigger?: RunTrigger): Promise<RunRecord> {
+  startPipelineRun(name: string, params: Record<string, string>, trigger?: RunTrigger): Promise<Omit<RunRecord, 'spec'>> {
     return this.call('POST', ['v1', 'pipelines', name, 'runs'], { params, ...(trigger ? { trigger } : {}) });
   }
-  listRuns(filter: { pipeline?: string; state?: string; limit?: number }): Promise<{ runs: RunRecord[] }> {
+  listRuns(filter: { pipeline?: string; state?: string; limit?: number }): Promise<{ runs: Omit<RunRecord, 'spec'>[] }> {
     const q: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(filter)) if (v !== undefined) q[k] = String(v);
     return this.call('GET', ['v1', 'runs'], undefined, q);
@@ -352,10 +352,10 @@ export class RemoteClient implements BerthClient {
     if (opts.limit !== undefined) q['limit'] = String(opts.limit);
     return this.call('GET', ['v1', 'runs', String(id), 'logs'], undefined, q);
   }
-  cancelRun(id: number): Promise<RunRecord> {
+  cancelRun(id: number): Promise<Omit<RunRecord, 'spec'>> {
     return this.call('POST', ['v1', 'runs', String(id), 'cancel'], {});
   }
-  versionLineage(name: string, ref: string): Promise<{ model: string; version: number; sha256: string; registeredAt: string; lineage: Record<string, unknown>; run: (RunRecord & { metrics: RunMetric[] }) | null }> {
+  versionLineage(name: string, ref: string): Promise<{ model: string; version: number; sha256: string; registeredAt: string; lineage: Record<string, unknown>; run: (Omit<RunRecord, 'spec'> & { metrics: RunMetric[] }) | null }> {
     return this.call('GET', ['v1', 'lineage', 'models', name, ref]);
   }
   datasetLineage(sha256: string): Promise<{ dataset: string; runs: { run: number; step: string; path: string; sha256: string }[]; versions: { model: string; version: number; runs: number[] }[] }> {

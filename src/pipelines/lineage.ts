@@ -4,7 +4,7 @@
  */
 import type { ModelRef } from '../core/index.js';
 import type { Registry } from '../registry/index.js';
-import type { RunMetric, RunRecord, RunStore } from './store.js';
+import { normalizeSha, type RunMetric, type RunRecord, type RunStore } from './store.js';
 
 export interface VersionLineage {
   model: string;
@@ -46,5 +46,5 @@ export async function datasetLineage(store: RunStore, sha256: string): Promise<D
     entry.runs.push(id);
     versions.set(key, entry);
   }
-  return { dataset: sha256, runs: uses, versions: [...versions.values()] };
+  return { dataset: normalizeSha(sha256), runs: uses, versions: [...versions.values()] };
 }

@@ -143,6 +143,9 @@ export class PipelineService {
     for (const k of Object.keys(b)) if (!['params', 'trigger'].includes(k)) throw bad(k, 'params or trigger', k);
     const params = b['params'] ?? {};
     if (typeof params !== 'object' || params === null || Array.isArray(params)) throw bad('params', 'a map of param names to values', params);
+    for (const [k, v] of Object.entries(params as Record<string, unknown>)) {
+      if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v))) throw bad(`params.${k}`, 'a string, number or boolean', v);
+    }
     let trigger: RunTrigger = { kind: 'api' };
     if (b['trigger'] !== undefined) {
       const t = b['trigger'] as Record<string, unknown>;
@@ -175,6 +178,7 @@ export class PipelineService {
   cancel(id: number, actor: string): Promise<RunRecord> {
     return this.opts.store.cancelRun(id, actor);
   }
+
 
   // the runner ---------------------------------------------------------------------------------
 

@@ -183,6 +183,11 @@ export function holderIsDeadHere(holder: string): boolean {
   }
 }
 
+/** A dataset fingerprint as given (`sha256:AB12…`, upper case) in the stored form. */
+export function normalizeSha(text: string): string {
+  return text.trim().toLowerCase().replace(/^sha256:/, '');
+}
+
 export class RunStore {
   constructor(private readonly registry: Registry) {}
 
@@ -412,6 +417,7 @@ export class RunStore {
       throw new BerthError('FAILED_PRECONDITION', `run ${id} already ${run.state}; nothing to cancel`, { field: 'run', got: run.state });
     }
     const run = await this.getRun(id);
+    await this.appendLogs(id, [{ seq: await this.nextLogSeq(id), step: 'run', at: now, stream: 'berth', line: outcome === 'cancelled' ? `cancelled by ${actor}` : `cancel asked by ${actor}; the running step is being stopped` }]);
     await this.registry.appendAudit({ actor, action: 'pipeline.cancel', target: `pipeline:${run.pipeline}`, model: null, details: { run: id } });
     return run;
   }
@@ -472,7 +478,7 @@ export class RunStore {
 
   /** Runs that read a dataset with this fingerprint (a prefix of at least 8 hex digits is enough). */
   async runsForDataset(sha256: string): Promise<{ run: number; step: string; path: string; sha256: string }[]> {
-    const prefix = sha256.toLowerCase().replace(/^sha256:/, '');
+    const prefix = normalizeSha(sha256);
     if (!/^[0-9a-f]{8,64}$/.test(prefix)) throw new BerthError('INVALID_ARGUMENT', 'dataset: expected a sha256 (or its first 8+ hex digits)', { field: 'dataset', expected: 'hex sha256', got: sha256 });
     const rows = await this.db.selectFrom('run_datasets').selectAll().where('sha256', '>=', prefix).where('sha256', '<', `${prefix}g`).orderBy('run_id').execute();
     return rows.map((r) => ({ run: Number(r.run_id), step: r.step, path: r.path, sha256: r.sha256 }));

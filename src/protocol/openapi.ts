@@ -1381,7 +1381,7 @@ function buildPaths(): Record<string, Json> {
     },
     '/v1/pipelines/{name}/runs': {
       post: op({ id: 'startRun', tag: 'pipelines', summary: 'queue a run of the stored pipeline (a replica that runs jobs takes it)', body: ref('RunRequest'), params: [pipelineName, p.actor], ok: { '202': json('the queued run', ref('RunRecord')) }, errors: [400, 404] }),
-      get: op({ id: 'listPipelineRuns', tag: 'pipelines', summary: "the pipeline's runs, newest first", params: [pipelineName, { name: 'limit', in: 'query', description: 'at most this many (default 50)', schema: int() }], ok: { '200': json('runs', obj({ runs: arr(ref('RunRecord')) }, ['runs'])) }, errors: [404] }),
+      get: op({ id: 'listPipelineRuns', tag: 'pipelines', summary: "the pipeline's runs, newest first", params: [pipelineName, { name: 'state', in: 'query', description: 'only runs in this state', schema: str() }, { name: 'limit', in: 'query', description: 'at most this many (default 50)', schema: int() }, { name: 'before', in: 'query', description: 'only runs with a smaller id (paging)', schema: int() }], ok: { '200': json('runs', obj({ runs: arr(ref('RunRecord')) }, ['runs'])) }, errors: [404] }),
     },
     '/v1/runs': {
       get: op({
@@ -1396,7 +1396,7 @@ function buildPaths(): Record<string, Json> {
       }),
     },
     '/v1/runs/{id}': {
-      get: op({ id: 'getRun', tag: 'pipelines', summary: 'a run with its steps, tracked metrics (per epoch) and dataset fingerprints', params: [runIdParam], ok: { '200': json('the run', { allOf: [ref('RunRecord'), obj({ metrics: arr(ref('RunMetric')), datasets: arr(obj({ step: str(), path: str(), sha256: str(), bytes: int() })) })] }) }, errors: [400, 404] }),
+      get: op({ id: 'getRun', tag: 'pipelines', summary: 'a run with its steps, tracked metrics (per epoch) and dataset fingerprints', params: [runIdParam], ok: { '200': json('the run', { allOf: [ref('RunRecord'), obj({ spec: map({}, 'the checked pipeline file it runs with'), metrics: arr(ref('RunMetric')), datasets: arr(obj({ step: str(), path: str(), sha256: str(), bytes: int() })) })] }) }, errors: [400, 404] }),
     },
     '/v1/runs/{id}/logs': {
       get: op({
@@ -1409,7 +1409,7 @@ function buildPaths(): Record<string, Json> {
       post: op({ id: 'cancelRun', tag: 'pipelines', summary: 'stop a run: its running step is killed, nothing after it runs', params: [runIdParam, p.actor], ok: { '200': json('the run', ref('RunRecord')) }, errors: [400, 404, 409] }),
     },
     '/v1/lineage/models/{name}/{ref}': {
-      get: op({ id: 'versionLineage', tag: 'pipelines', summary: 'where a version came from: the pipeline run, code commit, data fingerprints, params and parent', params: [p.model, { name: 'ref', in: 'path', description: 'version number or alias', schema: str() } as Param], ok: { '200': json('lineage', obj({ model: str(), version: int(), sha256: str(), registeredAt: iso(), lineage: map({}), run: nullable(ref('RunRecord')) })) }, errors: [404] }),
+      get: op({ id: 'versionLineage', tag: 'pipelines', summary: 'where a version came from: the pipeline run, code commit, data fingerprints, params and parent', params: [p.model, { name: 'ref', in: 'path', description: 'version number or alias', schema: str() } as Param], ok: { '200': json('lineage', obj({ model: str(), version: int(), sha256: str(), registeredAt: iso(), lineage: map({}), run: nullable({ allOf: [ref('RunRecord'), obj({ metrics: arr(ref('RunMetric')) })] }) })) }, errors: [404] }),
     },
     '/v1/lineage/datasets/{sha}': {
       get: op({ id: 'datasetLineage', tag: 'pipelines', summary: 'the runs that read a dataset and the versions trained on it', params: [{ name: 'sha', in: 'path', description: 'the sha256 of the file, or its first 8+ hex digits', schema: str() } as Param], ok: { '200': json('uses', obj({ dataset: str(), runs: arr(obj({ run: int(), step: str(), path: str(), sha256: str() })), versions: arr(obj({ model: str(), version: int(), runs: arr(int()) })) })) }, errors: [400] }),

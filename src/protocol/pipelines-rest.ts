@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { BerthError, ModelRef, type Logger } from '../core/index.js';
-import { RUN_STATES, datasetLineage, versionLineage, type PipelineRecord, type PipelineService, type RunRecord, type RunState, type RunStore } from '../pipelines/index.js';
+import { RUN_STATES, datasetLineage, versionLineage, type PipelineRecord, type PipelineService, type RunListOptions, type RunRecord, type RunState, type RunStore } from '../pipelines/index.js';
 import type { Registry } from '../registry/index.js';
 import { allows } from '../security/index.js';
 import { principalOf } from './guard.js';
@@ -34,6 +34,21 @@ function isAdmin(req: Parameters<typeof principalOf>[0]): boolean {
 function brief(r: RunRecord): Omit<RunRecord, 'spec'> {
   const { spec: _spec, ...rest } = r;
   return rest;
+}
+
+/** `?pipeline=&state=&limit=&before=` of the run lists. */
+function runFilter(query: unknown): RunListOptions {
+  const q = single(query);
+  const state = q['state'];
+  if (state !== undefined && !(RUN_STATES as readonly string[]).includes(state)) {
+    throw new BerthError('INVALID_ARGUMENT', `state: expected one of ${RUN_STATES.join(', ')}, got ${JSON.stringify(state)}`, { field: 'state', expected: [...RUN_STATES], got: state });
+  }
+  const limit = optInt(q, 'limit');
+  const before = optInt(q, 'before');
+  return {
+    ...(q['pipeline'] ? { pipeline: q['pipeline'] } : {}), ...(state !== undefined ? { state: state as RunState } : {}),
+    ...(limit !== undefined ? { limit } : {}), ...(before !== undefined ? { before } : {}),
+  };
 }
 
 function pipelineView(p: PipelineRecord): PipelineRecord {
@@ -76,26 +91,13 @@ export function registerPipelineRoutes(app: FastifyInstance, opts: PipelinesRest
   app.get<NameP & Query>('/v1/pipelines/:name/runs', async (req, reply) =>
     send(req, reply, async () => {
       await pipelines.get(req.params.name);
-      const q = single(req.query);
-      const limit = optInt(q, 'limit');
-      return { runs: (await pipelines.listRuns({ pipeline: req.params.name, ...(limit !== undefined ? { limit } : {}) })).map(brief) };
+      return { runs: (await pipelines.listRuns({ ...runFilter(req.query), pipeline: req.params.name })).map(brief) };
     }),
   );
 
   app.get<Query>('/v1/runs', async (req, reply) =>
     send(req, reply, async () => {
-      const q = single(req.query);
-      const state = q['state'];
-      if (state !== undefined && !(RUN_STATES as readonly string[]).includes(state)) {
-        throw new BerthError('INVALID_ARGUMENT', `state: expected one of ${RUN_STATES.join(', ')}, got ${JSON.stringify(state)}`, { field: 'state', expected: [...RUN_STATES], got: state });
-      }
-      const limit = optInt(q, 'limit');
-      const before = optInt(q, 'before');
-      const runs = await pipelines.listRuns({
-        ...(q['pipeline'] ? { pipeline: q['pipeline'] } : {}), ...(state !== undefined ? { state: state as RunState } : {}),
-        ...(limit !== undefined ? { limit } : {}), ...(before !== undefined ? { before } : {}),
-      });
-      return { runs: runs.map(brief) };
+      return { runs: (await pipelines.listRuns(runFilter(req.query))).map(brief) };
     }),
   );
   app.get<IdP>('/v1/runs/:id', async (req, reply) =>
@@ -111,6 +113,7 @@ export function registerPipelineRoutes(app: FastifyInstance, opts: PipelinesRest
       const q = single(req.query);
       const after = optInt(q, 'after') ?? 0;
       const limit = optInt(q, 'limit');
+      // the state is read before the lines: a finished state means every line is already stored (followers rely on it)
       const run = await pipelines.getRun(id);
       const lines = await store.logs(id, { after, ...(q['step'] ? { step: q['step'] } : {}), ...(limit !== undefined ? { limit } : {}) });
       return { run: id, state: run.state, lines, next: lines.length > 0 ? lines[lines.length - 1]!.seq : after };

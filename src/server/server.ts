@@ -726,6 +726,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     feedbackCount: (deployment) => registry.feedbackCount(deployment),
     logger,
     ...(opts.jobTimings?.pollMs !== undefined ? { pollMs: opts.jobTimings.pollMs, triggerMs: opts.jobTimings.pollMs } : {}),
+    ...(opts.jobTimings?.heartbeatMs !== undefined ? { heartbeatMs: opts.jobTimings.heartbeatMs } : {}),
+    ...(opts.jobTimings?.leaseMs !== undefined ? { leaseMs: opts.jobTimings.leaseMs } : {}),
   });
   pipelinesRef = pipelines;
   registerPipelineRoutes(app, { pipelines, store: pipelineStore, registry, logger });

@@ -93,6 +93,8 @@ describe('pipelines over HTTP', () => {
       ['/v1/pipelines', { source: PIPELINE.replace('needs: [write]', 'needs: [nothing]'), workdir: work }, 400, 'steps.check.needs'],
       ['/v1/pipelines/quick/runs', { params: { times: 'many' } }, 400, 'params.times'],
       ['/v1/pipelines/quick/runs', { params: { colour: 'red' } }, 400, 'params.colour'],
+      ['/v1/pipelines/quick/runs', { params: { greeting: { a: 1 } } }, 400, 'params.greeting'],
+      ['/v1/pipelines/quick/runs', { params: { greeting: null } }, 400, 'params.greeting'],
       ['/v1/pipelines/quick/runs', { trigger: { kind: 'alert' } }, 400, 'trigger.kind'],
       ['/v1/pipelines/ghost/runs', {}, 404, 'pipeline'],
     ];

@@ -2,9 +2,12 @@
  * The TypeScript SDK (`berth/sdk`) against a real server with real models, over REST-JSON,
  * REST-binary and gRPC: every fixture's golden answers, every datatype through an Identity model
  * (the three transports must answer identical tensors), the management API, errors as classes with
- * the server's code, retries that honour Retry-After, deadlines and cancellation.
+ * the server's code, retries that honour Retry-After, deadlines and cancellation; pipelines, their
+ * runs (wait, logs, follow, cancel) and lineage.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -20,6 +23,7 @@ import {
   type BerthClient,
   type ClientOptions,
   type Datatype,
+  type RunLogLine,
   type Tensor,
 } from 'berth/sdk';
 import { OnnxBackend } from '../../src/runtime/index.js';
@@ -334,4 +338,197 @@ describe('the SDK with authentication and rate limits', () => {
       await c.close();
     }
   }, 30_000);
+});
+
+describe('pipelines and runs', () => {
+  let ts: TestServer;
+  let client: BerthClient;
+  let work: string;
+  const model = fixturePath('breast-cancer-logreg');
+  // JSON is YAML: the commands need no quoting by hand. `${…}` is the pipeline's interpolation, not JavaScript's.
+  const TRAIN = [
+    "const fs=require('fs');",
+    'fs.copyFileSync(process.argv[1],process.argv[2]);',
+    "fs.writeFileSync(process.argv[3],'lr='+process.argv[4]);",
+    "fs.appendFileSync(process.env.BERTH_METRICS_FILE,JSON.stringify({key:'loss',value:0.5,step:1})+'\\n');",
+    "console.log('trained with lr',process.argv[4]);",
+  ].join('');
+  const CHECK = "const t=require('fs').readFileSync(process.argv[1],'utf8');console.log('check:',t);console.error('a line on stderr');";
+  const PIPELINE = JSON.stringify({
+    pipeline: 'sdk-train',
+    description: 'train, check, register',
+    params: { lr: 0.1 },
+    steps: {
+      train: {
+        run: [process.execPath, '-e', TRAIN, model, '${outputs.model}', '${outputs.note}', '${params.lr}'],
+        data: ['input.csv'],
+        outputs: { model: 'model.onnx', note: 'note.txt' },
+      },
+      check: { needs: ['train'], run: [process.execPath, '-e', CHECK, '${steps.train.outputs.note}'] },
+      register: { needs: ['check'], uses: 'register', with: { model: 'sdk-ct', file: '${steps.train.outputs.model}' } },
+    },
+  }, null, 2);
+  const SLEEPER = JSON.stringify({ pipeline: 'sdk-sleep', steps: { sleep: { run: [process.execPath, '-e', "console.log('sleeping');setTimeout(()=>{},60000)"] } } });
+
+  beforeAll(async () => {
+    work = mkdtempSync(path.join(tmpdir(), 'berth-sdk-pipes-'));
+    writeFileSync(path.join(work, 'input.csv'), 'a,b\n1,2\n3,4\n');
+    ts = await startServer({}, { jobTimings: { pollMs: 100, heartbeatMs: 300, leaseMs: 5000 } });
+    client = createClient({ url: ts.url });
+  }, 60_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await ts?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('stores pipelines: created, unchanged, a new version when the text changes; lists, pauses and resumes them', async () => {
+    const put = await client.pipelines.put(PIPELINE, work);
+    expect(put).toMatchObject({ created: true, changed: true, pipeline: { name: 'sdk-train', version: 1, enabled: true, source: PIPELINE } });
+    expect(put.pipeline.spec.params).toEqual({ lr: 0.1 });
+    expect(put.pipeline.spec.steps.map((s) => `${s.name}:${s.kind}`)).toEqual(['train:command', 'check:command', 'register:builtin']);
+    const train = put.pipeline.spec.steps[0]!;
+    expect(train.kind === 'command' && train.data).toEqual(['input.csv']);
+    expect(await client.pipelines.put(PIPELINE, work)).toMatchObject({ created: false, changed: false, pipeline: { version: 1 } });
+    expect((await client.pipelines.put(SLEEPER, work)).created).toBe(true);
+    expect((await client.pipelines.list()).pipelines.map((p) => p.name)).toEqual(['sdk-sleep', 'sdk-train']);
+    expect(await client.pipelines.pause('sdk-train')).toMatchObject({ name: 'sdk-train', enabled: false });
+    expect((await client.pipelines.get('sdk-train')).enabled).toBe(false);
+    expect((await client.pipelines.resume('sdk-train')).enabled).toBe(true);
+  });
+
+  it('runs a pipeline with a param, waits for it, and reads its steps, metrics, logs and lineage', async () => {
+    const started = await client.pipelines.run('sdk-train', { params: { lr: 0.25 }, trigger: { kind: 'git', commit: 'abc123' } });
+    expect(started).toMatchObject({ pipeline: 'sdk-train', state: 'queued', mode: 'server', pipelineVersion: 1, params: { lr: 0.25 }, trigger: { kind: 'git', detail: { commit: 'abc123' } } });
+    expect(started).not.toHaveProperty('spec');
+    const seen: string[] = [];
+    const run = await client.runs.wait(started.id, { intervalMs: 100, timeoutMs: 50_000, onUpdate: (r) => seen.push(r.state) });
+    expect(run.state, JSON.stringify(run.error)).toBe('succeeded');
+    expect(seen.at(-1)).toBe('succeeded');
+    expect(run.steps.map((s) => [s.name, s.state, s.exitCode])).toEqual([['train', 'succeeded', 0], ['check', 'succeeded', 0], ['register', 'succeeded', null]]);
+    expect(Object.keys(run.steps[0]!.outputs ?? {}).sort()).toEqual(['model', 'note']);
+    expect(run.steps[2]!.result).toMatchObject({ model: 'sdk-ct', version: 1, created: true });
+    expect(run.result).toEqual({ model: 'sdk-ct', version: 1 });
+    expect(run.spec.name).toBe('sdk-train');
+    expect(run.metrics).toEqual([{ step: 'train', key: 'loss', value: 0.5, metricStep: 1, at: expect.any(String) }]);
+    const sha = createHash('sha256').update(readFileSync(path.join(work, 'input.csv'))).digest('hex');
+    expect(run.datasets).toEqual([{ step: 'train', path: expect.stringMatching(/input\.csv$/), sha256: sha, bytes: 12 }]);
+
+    // logs: all of them, one step's, and paged with `after`
+    const all = await client.runs.logs(run.id);
+    expect(all).toMatchObject({ run: run.id, state: 'succeeded' });
+    expect(all.next).toBe(all.lines.at(-1)!.seq);
+    expect(all.lines).toContainEqual(expect.objectContaining({ step: 'train', stream: 'stdout', line: 'trained with lr 0.25' }));
+    expect(all.lines).toContainEqual(expect.objectContaining({ step: 'check', stream: 'stderr', line: 'a line on stderr' }));
+    const check = await client.runs.logs(run.id, { step: 'check' });
+    expect(check.lines.every((l) => l.step === 'check')).toBe(true);
+    expect(check.lines.map((l) => l.line)).toContain('check: lr=0.25');
+    const page = await client.runs.logs(run.id, { limit: 2 });
+    expect(page.lines.map((l) => l.seq)).toEqual(all.lines.slice(0, 2).map((l) => l.seq));
+    expect((await client.runs.logs(run.id, { after: page.next })).lines).toEqual(all.lines.slice(2));
+    expect((await client.runs.logs(run.id, { after: all.next })).lines).toEqual([]);
+    // follow on an ended run: every line once, then the loop ends
+    const followed: RunLogLine[] = [];
+    for await (const l of client.runs.follow(run.id)) followed.push(l);
+    expect(followed).toEqual(all.lines);
+    const fromPage: RunLogLine[] = [];
+    for await (const l of client.runs.follow(run.id, { after: page.next, step: 'train' })) fromPage.push(l);
+    expect(fromPage).toEqual(all.lines.slice(2).filter((l) => l.step === 'train'));
+
+    // listed, newest first
+    expect((await client.runs.list({ pipeline: 'sdk-train' })).runs.map((r) => r.id)).toEqual([run.id]);
+    expect((await client.runs.list({ state: 'succeeded', limit: 5 })).runs.map((r) => r.id)).toContain(run.id);
+    expect((await client.runs.list({ before: run.id })).runs.map((r) => r.id)).not.toContain(run.id);
+    const listed = await client.pipelines.runs('sdk-train', { limit: 1 });
+    expect(listed.runs.map((r) => r.id)).toEqual([run.id]);
+    expect(listed.runs[0]).not.toHaveProperty('spec');
+
+    // lineage both ways: the version to its run, the dataset (by a prefix of its sha256) to its runs and versions
+    const version = await client.lineage.version('sdk-ct', 1);
+    expect(version).toMatchObject({ model: 'sdk-ct', version: 1, lineage: { pipeline: 'sdk-train', pipelineRun: run.id, params: { lr: 0.25 } } });
+    expect(version.run).toMatchObject({ id: run.id, state: 'succeeded', metrics: [{ key: 'loss', value: 0.5 }] });
+    expect(await client.lineage.version('sdk-ct', 'latest')).toMatchObject({ version: 1 });
+    const data = await client.lineage.dataset(sha.slice(0, 12));
+    expect(data.dataset).toBe(sha.slice(0, 12));
+    expect(data.runs).toEqual([{ run: run.id, step: 'train', path: expect.stringMatching(/input\.csv$/), sha256: sha }]);
+    expect(data.versions).toEqual([{ model: 'sdk-ct', version: 1, runs: [run.id] }]);
+  });
+
+  it('follows a running run, gives up waiting at a deadline or a signal, and cancels it', async () => {
+    const started = await client.pipelines.run('sdk-sleep');
+    expect(started.trigger).toEqual({ kind: 'api' });
+    // follow until the step is sleeping, then leave the loop
+    const lines: RunLogLine[] = [];
+    for await (const l of client.runs.follow(started.id, { intervalMs: 100 })) {
+      lines.push(l);
+      if (l.line === 'sleeping') break;
+    }
+    expect(lines.at(-1)).toMatchObject({ step: 'sleep', stream: 'stdout', line: 'sleeping' });
+    expect((await client.runs.get(started.id)).state).toBe('running');
+
+    const late = await failure(client.runs.wait(started.id, { intervalMs: 100, timeoutMs: 300 }));
+    expect(late).toBeInstanceOf(BerthClientError);
+    expect(late).toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    expect(late.message).toMatch(new RegExp(`run ${started.id}: still running after 300 ms`));
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 150);
+    expect(await failure(client.runs.wait(started.id, { intervalMs: 100, signal: ac.signal }))).toMatchObject({ name: 'BerthClientError', code: 'ABORTED' });
+
+    const asked = await client.runs.cancel(started.id);
+    expect(asked).toMatchObject({ id: started.id, cancelRequested: true });
+    expect(asked).not.toHaveProperty('spec');
+    const ended = await client.runs.wait(started.id, { intervalMs: 100, timeoutMs: 30_000 });
+    expect(ended.state).toBe('cancelled');
+    expect(ended.error).toMatchObject({ code: 'CANCELLED' });
+    expect(ended.steps[0]).toMatchObject({ name: 'sleep', state: 'cancelled' });
+    expect((await client.runs.list({ state: 'cancelled' })).runs.map((r) => r.id)).toEqual([started.id]);
+    // an ended run cannot be cancelled again
+    const again = await failure(client.runs.cancel(started.id));
+    expect(again).toBeInstanceOf(ConflictError);
+    expect(again).toMatchObject({ code: 'FAILED_PRECONDITION', status: 409 });
+  });
+
+  it('refusals are error classes with the server’s code and field', async () => {
+    const undeclared = await failure(client.pipelines.run('sdk-train', { params: { x: 1 } }));
+    expect(undeclared).toBeInstanceOf(InvalidRequestError);
+    expect(undeclared).toMatchObject({ code: 'INVALID_ARGUMENT', status: 400, field: 'params.x' });
+    expect(undeclared.message).toMatch(/declares \(lr\)/);
+    const typed = await failure(client.pipelines.run('sdk-train', { params: { lr: 'fast' } }));
+    expect(typed).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'params.lr' });
+    const trigger = await failure(client.pipelines.run('sdk-train', { trigger: { kind: 'alert' as 'api' } }));
+    expect(trigger).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'trigger.kind' });
+    const bad = await failure(client.pipelines.put('pipeline: [', work));
+    expect(bad).toBeInstanceOf(InvalidRequestError);
+    expect(bad).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'pipeline' });
+    const nowhere = await failure(client.pipelines.put(PIPELINE, path.join(work, 'missing')));
+    expect(nowhere).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'workdir' });
+
+    for (const p of [client.pipelines.get('ghost'), client.pipelines.run('ghost'), client.pipelines.runs('ghost'), client.pipelines.pause('ghost'), client.pipelines.delete('ghost')]) {
+      const e = await failure(p);
+      expect(e).toBeInstanceOf(NotFoundError);
+      expect(e).toMatchObject({ code: 'NOT_FOUND', field: 'pipeline' });
+    }
+    const noRun = await failure(client.runs.get(99_999));
+    expect(noRun).toBeInstanceOf(NotFoundError);
+    expect(noRun).toMatchObject({ code: 'NOT_FOUND', field: 'run' });
+    await expect(client.runs.wait(99_999)).rejects.toBeInstanceOf(NotFoundError);
+    await expect((async () => { for await (const _ of client.runs.follow(99_999)) break; })()).rejects.toBeInstanceOf(NotFoundError);
+    expect(await failure(client.runs.list({ state: 'bogus' as 'queued' }))).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'state' });
+    expect(await failure(client.lineage.dataset('xyz'))).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'dataset' });
+    expect(await failure(client.lineage.version('sdk-ct', 7))).toBeInstanceOf(NotFoundError);
+
+    // deleting a pipeline keeps its runs and their lineage
+    expect(await client.pipelines.delete('sdk-train')).toEqual({ pipeline: 'sdk-train', deleted: true });
+    expect((await client.pipelines.list()).pipelines.map((p) => p.name)).toEqual(['sdk-sleep']);
+    expect((await client.runs.list({ pipeline: 'sdk-train' })).runs).toHaveLength(1);
+    expect((await client.lineage.version('sdk-ct', 1)).run?.pipeline).toBe('sdk-train');
+  });
+
+  it('the management API is REST only: a gRPC client without managementUrl says so', async () => {
+    const grpcOnly = createClient({ url: 'grpc://127.0.0.1:9' });
+    await expect(grpcOnly.runs.get(1)).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/managementUrl/) });
+    await expect(grpcOnly.pipelines.list()).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    await grpcOnly.close();
+  });
 });
