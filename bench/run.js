@@ -811,6 +811,7 @@ try {
   else if (sub === 'stream') process.exitCode = await (await import('./stream.js')).stream(rest);
   else if (sub === 'jobs') process.exitCode = await (await import('./jobs.js')).jobs(rest);
   else if (sub === 'explain') process.exitCode = await (await import('./explain.js')).explain(rest);
+  else if (sub === 'pipelines') process.exitCode = await (await import('./pipelines.js')).pipelines(rest);
   else {
     process.stdout.write(`${usage()}\n`);
     process.exitCode = sub === undefined || sub === 'help' || sub === '--help' || sub === '-h' ? 0 : 2;

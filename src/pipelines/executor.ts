@@ -8,14 +8,14 @@
  * A run killed at any point resumes after its last finished step: the store remembers which steps
  * ended and what they wrote; a step that was running starts again in a fresh directory.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile as writeFileBytes } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, toBerthError, type Logger } from '../core/index.js';
 import type { ArtifactStore } from '../registry/index.js';
-import { fingerprint, hashFile } from './fingerprint.js';
+import { copyVerified, fingerprint, hashFile } from './fingerprint.js';
 import { interpolate, interpolateDeep, type BuiltinStep, type BuiltinStepName, type CommandStep, type PipelineSpec, type StepSpec } from './spec.js';
 import { FINISHED_STEP_STATES, type DatasetFingerprint, type OutputFile, type RunRecord, type RunResult, type RunState, type RunStore, type StepRecord, type StepState } from './store.js';
 import { parseLoggedMetrics, TrackingServer, type LoggedMetric } from './tracking.js';
@@ -194,7 +194,13 @@ class RunExecution {
     if (existsSync(file) && (await hashFile(file)).sha256 === out.sha256) return;
     await mkdir(path.dirname(file), { recursive: true });
     const tmp = `${file}.tmp-${process.pid}`;
-    await writeFile(tmp, await this.opts.artifacts.read(out.sha256));
+    const local = this.opts.artifacts.path(out.sha256);
+    if (existsSync(local)) {
+      // a streamed copy, verified as it goes: a large output never sits in memory
+      await copyVerified(local, tmp, out.sha256);
+    } else {
+      await writeFileBytes(tmp, await this.opts.artifacts.read(out.sha256));
+    }
     await rename(tmp, file);
   }
 
@@ -505,11 +511,24 @@ class RunExecution {
     });
     const full = [...(this.opts.commandPrefix ?? []), ...argv];
     this.note(s.name, `$ ${argv.map(shellQuote).join(' ')}`);
-    const child = spawn(full[0]!, full.slice(1), { cwd: where.workdir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+    // stdout goes straight into the step's log file (no pipe to drain, nothing on the event loop per
+    // line: a chatty training loop is never slowed by Berth); a tailer reads it for the live view and
+    // the stored lines. stderr stays a pipe, so its lines keep their mark.
+    const logPath = this.logPath(s.name);
+    const out = await open(logPath, 'a');
+    const tail = new LogTail(logPath, (await out.stat()).size, (line) => this.line(s.name, 'stdout', line, true));
+    let child: ChildProcess;
+    let spawnError: Promise<Error>;
+    try {
+      child = spawn(full[0]!, full.slice(1), { cwd: where.workdir, env, detached: true, stdio: ['ignore', out.fd, 'pipe'] });
+      // listened to before anything awaits: a command that cannot start reports it on the next tick
+      spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+    } finally {
+      await out.close();
+    }
     if (child.pid !== undefined) this.children.add(child.pid);
-    this.pipeLines(s.name, 'stdout', child.stdout!);
     this.pipeLines(s.name, 'stderr', child.stderr!);
+    const tailing = setInterval(() => void tail.read(), 200);
     let timedOut = false;
     const timer = s.timeoutMs === null ? null : setTimeout(() => {
       timedOut = true;
@@ -518,6 +537,8 @@ class RunExecution {
     }, s.timeoutMs);
     const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
     const first = await Promise.race([exit, spawnError]);
+    clearInterval(tailing);
+    await tail.finish();
     if (timer) clearTimeout(timer);
     if (child.pid !== undefined) this.children.delete(child.pid);
     await this.ingestMetricsFile(s.name, metricsFile);
@@ -582,24 +603,36 @@ class RunExecution {
     this.line(step, 'berth', line);
   }
 
-  private line(step: string, stream: 'stdout' | 'stderr' | 'berth', line: string): void {
+  private logPath(step: string): string {
+    return path.join(this.runDir, 'logs', `${step}.log`);
+  }
+
+  /**
+   * One line of a step: to the live view, to the database (up to the cap), and, unless it is already
+   * there (`inFile`: the command's stdout, which writes the file itself), to the step's log file.
+   */
+  private line(step: string, stream: 'stdout' | 'stderr' | 'berth', line: string, inFile = false): void {
     const name = step === '' ? 'run' : step;
-    let file = this.logFiles.get(name);
-    if (!file) {
-      file = createWriteStream(path.join(this.runDir, 'logs', `${name}.log`), { flags: 'a' });
-      this.logFiles.set(name, file);
+    if (!inFile) {
+      let file = this.logFiles.get(name);
+      if (!file) {
+        file = createWriteStream(this.logPath(name), { flags: 'a' });
+        this.logFiles.set(name, file);
+      }
+      file.write(`${stream === 'berth' ? BERTH_MARK : stream === 'stderr' ? ERR_MARK : ''}${line}\n`);
     }
-    file.write(`${stream === 'berth' ? '[berth] ' : stream === 'stderr' ? '[err] ' : ''}${line}\n`);
     this.opts.onEvent?.({ kind: 'log', step: name, stream, line });
-    const n = (this.storedLines.get(name) ?? 0) + 1;
-    this.storedLines.set(name, n);
     const max = this.opts.maxStoredLines ?? 20_000;
-    if (n > max && stream !== 'berth') {
-      if (n === max + 1) this.pendingLogs.push({ seq: this.logSeq++, step: name, at: Date.now(), stream: 'berth', line: `(later lines are only in ${path.join(this.runDir, 'logs', `${name}.log`)})` });
-      return;
+    if (stream !== 'berth') {
+      const n = (this.storedLines.get(name) ?? 0) + 1;
+      this.storedLines.set(name, n);
+      if (n > max) {
+        if (n === max + 1) this.pendingLogs.push({ seq: this.logSeq++, step: name, at: Date.now(), stream: 'berth', line: `(later lines are only in ${this.logPath(name)})` });
+        return;
+      }
     }
     this.pendingLogs.push({ seq: this.logSeq++, step: name, at: Date.now(), stream, line: line.length > 8192 ? `${line.slice(0, 8192)}…` : line });
-    if (this.pendingLogs.length >= 500) void this.flushLogs();
+    if (this.pendingLogs.length >= 2000) void this.flushLogs();
   }
 
   private flushing: Promise<void> = Promise.resolve();
@@ -611,6 +644,61 @@ class RunExecution {
       this.opts.logger?.warn(`pipeline run ${this.run.id}: could not store ${batch.length} log lines: ${(err as Error).message}`);
     });
     return this.flushing;
+  }
+}
+
+/** How lines Berth writes into a step's log file begin (the command's own stdout lines carry no mark). */
+const BERTH_MARK = '[berth] ';
+const ERR_MARK = '[err] ';
+
+/**
+ * Reads the lines a command appends to its log file, from where the file ended when it started.
+ * Lines Berth wrote into the same file (its notes, the command's stderr) carry a mark and are
+ * skipped: they were reported when written. A command printing such a mark itself at the start of a
+ * line keeps it in the file but not in the live view.
+ */
+class LogTail {
+  private readonly buf = Buffer.allocUnsafe(1 << 20);
+  private rest = '';
+  private reading: Promise<void> = Promise.resolve();
+
+  constructor(private readonly file: string, private offset: number, private readonly onLine: (line: string) => void) {}
+
+  read(): Promise<void> {
+    this.reading = this.reading.then(() => this.drain()).catch(() => undefined);
+    return this.reading;
+  }
+
+  private async drain(): Promise<void> {
+    const fh = await open(this.file, 'r');
+    try {
+      for (;;) {
+        const { bytesRead } = await fh.read(this.buf, 0, this.buf.length, this.offset);
+        if (bytesRead === 0) return;
+        this.offset += bytesRead;
+        const text = this.rest + this.buf.toString('utf8', 0, bytesRead);
+        const lines = text.split('\n');
+        this.rest = lines.pop()!;
+        if (this.rest.length > 64 * 1024) {
+          lines.push(this.rest);
+          this.rest = '';
+        }
+        for (const l of lines) {
+          if (l.startsWith(BERTH_MARK) || l.startsWith(ERR_MARK)) continue;
+          this.onLine(l.endsWith('\r') ? l.slice(0, -1) : l);
+        }
+        if (bytesRead < this.buf.length) return;
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Read to the end, and hand on a last line without its newline. */
+  async finish(): Promise<void> {
+    await this.read();
+    if (this.rest !== '' && !this.rest.startsWith(BERTH_MARK) && !this.rest.startsWith(ERR_MARK)) this.onLine(this.rest);
+    this.rest = '';
   }
 }
 

@@ -4,8 +4,7 @@
  * elsewhere keeps the fingerprint and changing one byte changes it.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../core/index.js';
 
@@ -16,14 +15,53 @@ export interface Fingerprint {
   files: number;
 }
 
+/** Read size of hashing and copying: 1 MiB reads into one buffer run at the hash's own speed. */
+const CHUNK = 1 << 20;
+
 export async function hashFile(file: string): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(CHUNK);
   let bytes = 0;
-  for await (const chunk of createReadStream(file)) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
+  const fh = await open(file, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      bytes += bytesRead;
+    }
+  } finally {
+    await fh.close();
   }
   return { sha256: hash.digest('hex'), bytes };
+}
+
+/**
+ * Copy `from` to `to`, hashing as it goes; throws ARTIFACT_CORRUPTED (and leaves no `to`) when the
+ * bytes do not hash to `sha256`.
+ */
+export async function copyVerified(from: string, to: string, sha256: string): Promise<void> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const src = await open(from, 'r');
+  const dst = await open(to, 'w');
+  try {
+    for (;;) {
+      const { bytesRead } = await src.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      await dst.write(buf, 0, bytesRead);
+    }
+    await dst.sync();
+  } finally {
+    await src.close();
+    await dst.close();
+  }
+  const got = hash.digest('hex');
+  if (got !== sha256) {
+    await rm(to, { force: true });
+    throw new BerthError('ARTIFACT_CORRUPTED', `the stored blob ${sha256.slice(0, 12)}… hashes to ${got.slice(0, 12)}… now; it was not used (run the step again with --no-cache)`, { field: 'artifact', expected: sha256, got });
+  }
 }
 
 /** Skipped inside directories: version-control metadata and Python bytecode caches change on their own. */
