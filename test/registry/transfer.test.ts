@@ -16,6 +16,7 @@ import {
   EXPORT_TABLES,
   EXPORT_TABLE_NAMES,
   S3ArtifactStore,
+  SCHEMA_MIGRATIONS,
   exportRegistry,
   importRegistry,
   openEmbeddedRegistry,
@@ -32,6 +33,9 @@ import { compareToGolden, fixturePath, readGolden } from '../helpers/fixtures.js
 import { POSTGRES_SKIP_REASON, TEST_POSTGRES_URL, dropSchema, testSchemaName, urlWithSchema } from '../helpers/postgres.js';
 import { post, startServer } from '../helpers/server.js';
 import { S3RVER_CREDENTIALS, startS3rver, type TestS3 } from './s3rver-harness.js';
+
+/** The schema this Berth migrates to (an export carries it). */
+const LATEST_SCHEMA = Math.max(...SCHEMA_MIGRATIONS.map((m) => m.version));
 
 const LOGREG = 'breast-cancer-logreg';
 const GBT = 'breast-cancer-gbt';
@@ -135,7 +139,7 @@ describe('exportRegistry', () => {
       artifacts: { count: number };
     };
     expect(manifest.format).toBe('berth-export/1');
-    expect(manifest.schemaVersion).toBe(9);
+    expect(manifest.schemaVersion).toBe(LATEST_SCHEMA);
     expect(manifest.tables.versions.rows).toBe(2);
     expect(manifest.tables.tokens.rows).toBe(1);
     expect(manifest.tables.rollouts.rows).toBe(1);
@@ -238,14 +242,14 @@ describe('importRegistry refuses before writing anything', () => {
     await cp(exportDir, dir, { recursive: true });
     const manifestPath = join(dir, 'manifest.json');
     const m = JSON.parse(await readFile(manifestPath, 'utf8')) as { schemaVersion: number };
-    m.schemaVersion = 10;
+    m.schemaVersion = LATEST_SCHEMA + 1;
     await writeFile(manifestPath, JSON.stringify(m, null, 2) + '\n');
     // a consistent checksum list: only the schema check stands in the way
     const sums = (await readFile(join(dir, 'checksums.sha256'), 'utf8')).replace(/^[0-9a-f]{64}(?=  manifest\.json$)/m, sha(await readFile(manifestPath)));
     await writeFile(join(dir, 'checksums.sha256'), sums);
     const target = await openEmbeddedRegistry(join(root, 'target-schema'));
     try {
-      await expectBerthError(importRegistry(target, dir), 'INVALID_CONFIG', /schema version 10, the target registry 9; run `berth migrate`/);
+      await expectBerthError(importRegistry(target, dir), 'INVALID_CONFIG', new RegExp(`schema version ${LATEST_SCHEMA + 1}, the target registry ${LATEST_SCHEMA}; run \`berth migrate\``));
       expect(await rowCount(target)).toBe(0);
     } finally {
       await target.close();
