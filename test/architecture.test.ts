@@ -46,3 +46,26 @@ describe('the SDK', () => {
     expect(wrong).toEqual([]);
   });
 });
+
+describe('the dashboard', () => {
+  it('imports React and its own files, and only types from the SDK; nothing from src/', () => {
+    const ui = path.resolve(src, '..', 'ui', 'src');
+    const wrong: string[] = [];
+    const walk = (dir: string): string[] => readdirSync(dir).flatMap((n) => {
+      const p = path.join(dir, n);
+      return statSync(p).isDirectory() ? walk(p) : /\.tsx?$/.test(p) ? [p] : [];
+    });
+    for (const file of walk(ui)) {
+      const code = readFileSync(file, 'utf8');
+      for (const m of code.matchAll(/^import\s+(type\s+)?[^'"]*?from\s+'([^']+)'|^import\s+'([^']+)'/gm)) {
+        const typeOnly = m[1] !== undefined;
+        const spec = (m[2] ?? m[3])!;
+        const local = spec.startsWith('./') || spec.startsWith('../');
+        const target = local ? path.resolve(path.dirname(file), spec) : '';
+        const ok = spec === 'react' || spec === 'react-dom/client' || (local && target.startsWith(ui)) || (typeOnly && target === path.resolve(src, '..', 'sdk', 'types.js'));
+        if (!ok) wrong.push(`${path.relative(ui, file)} imports ${typeOnly ? 'type ' : ''}${spec}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});

@@ -23,6 +23,7 @@ export { registerMonitorRoutes, type MonitorRestOptions } from './monitor-rest.j
 export { registerRolloutRoutes, type RolloutRestOptions } from './rollout-rest.js';
 export { registerJobRoutes, type JobsRestOptions } from './jobs-rest.js';
 export { registerPipelineRoutes, type PipelinesRestOptions } from './pipelines-rest.js';
+export { registerUiRoutes, type UiStaticOptions } from './ui-static.js';
 export { RequestGuard, principalOf, type GuardOptions, type RequestLimiter } from './guard.js';
 export { ROUTE_ACCESS, routeAccess, routePlane, roleServes, describeAccess, renderRouteTable, type RouteAccess, type RoutePlane } from './route-access.js';
 export { registerTokenRoutes, DEFAULT_TOKEN_LIFETIME_MS, type CreateTokenRequest } from './token-rest.js';

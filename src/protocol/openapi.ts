@@ -1365,6 +1365,15 @@ function buildPaths(): Record<string, Json> {
         errors: [404, 422],
       }),
     },
+    '/ui': {
+      get: op({ id: 'dashboard', tag: 'dashboard', summary: 'the web dashboard (its index.html, revalidated on every load; the app routes by the URL hash)', ok: { '200': { description: 'the page', content: { 'text/html': { schema: str() } } } }, errors: [503] }),
+    },
+    '/ui/': {
+      get: op({ id: 'dashboardSlash', tag: 'dashboard', summary: 'the web dashboard, as /ui', ok: { '200': { description: 'the page', content: { 'text/html': { schema: str() } } } }, errors: [503] }),
+    },
+    '/ui/assets/{file}': {
+      get: op({ id: 'dashboardAsset', tag: 'dashboard', summary: "one of the dashboard's content-hashed files, cached for a year (gzip when accepted)", params: [{ name: 'file', in: 'path', description: 'the file name', schema: str() } as Param], ok: { '200': { description: 'the file', content: { 'text/javascript': { schema: str() } } } }, errors: [404, 503] }),
+    },
     '/v1/pipelines': {
       post: op({ id: 'putPipeline', tag: 'pipelines', summary: 'store a pipeline (a changed text is a new version); its triggers start runs from now on', body: ref('PipelineRequest'), params: [p.actor], ok: { '200': json('unchanged or updated', obj({ pipeline: ref('PipelineRecord'), created: bool(), changed: bool() })), '201': json('created', obj({ pipeline: ref('PipelineRecord'), created: bool(), changed: bool() })) }, errors: [400, 403] }),
       get: op({ id: 'listPipelines', tag: 'pipelines', summary: 'every stored pipeline', ok: { '200': json('pipelines', obj({ pipelines: arr(ref('PipelineRecord')) }, ['pipelines'])) }, errors: [] }),

@@ -39,6 +39,10 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'GET /v1/auth/whoami': ANY,
   // CORS preflight: answered with CORS headers for allowed origins only
   'OPTIONS *': PUBLIC,
+  // the dashboard's static files hold no data (every datum comes from the API with the user's token)
+  'GET /ui': PUBLIC,
+  'GET /ui/': PUBLIC,
+  'GET /ui/assets/:file': PUBLIC,
 
   // inference
   'POST /v2/models/:name/infer': PREDICT,

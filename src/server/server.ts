@@ -26,6 +26,7 @@ import {
   registerExplainRoutes,
   registerJobRoutes,
   registerPipelineRoutes,
+  registerUiRoutes,
   registerRolloutRoutes,
   registerV2Routes,
   sendError,
@@ -120,6 +121,9 @@ export interface BerthServer {
 }
 
 export const BERTH_VERSION: string = readPackageVersion();
+
+/** The built dashboard: dist/ui of this package (the same from src/ under tests and from dist/). */
+const UI_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'ui');
 
 function readPackageVersion(): string {
   try {
@@ -731,6 +735,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   });
   pipelinesRef = pipelines;
   registerPipelineRoutes(app, { pipelines, store: pipelineStore, registry, logger });
+  // the dashboard, built into dist/ui beside the server's own files
+  registerUiRoutes(app, { dir: UI_DIR });
   app.get('/metrics', async (_req, reply) => {
     const { contentType, body } = bridge ? await bridge.metrics() : await metrics.render();
     return reply.header('content-type', contentType).send(body);

@@ -109,6 +109,7 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
             (o.example
               ? `  try: berth${flag} deployments show ${EXAMPLE_DEPLOYMENT} · curl ${url}/v2/models/${EXAMPLE_DEPLOYMENT} · berth${flag} alias history ${EXAMPLE_DEPLOYMENT}\n`
               : `  try: berth${flag} models register model.onnx --name NAME · berth${flag} deploy NAME --model NAME --version 1\n`) +
+            (config.server.role !== 'data' ? `  dashboard: ${url}/ui\n` : '') +
             `  API: ${url}/openapi.json · metrics: ${url}/metrics · Ctrl-C stops after in-flight requests finish\n` +
             (grpcAddress ? `  gRPC: ${grpcAddress} (inference.GRPCInferenceService; proto/grpc_predict_v2.proto)\n` : '') +
             (config.auth.dev
