@@ -41,6 +41,7 @@ export { buildReport, REPORT_FORMAT, type MonitorReport, type ReportExplanations
 export { parseWindow, type ResolvedWindow } from './window.js';
 export { onnxPredictor } from './onnx-predictor.js';
 export { renderContributionChart, renderReportHtml, type ContributionBar } from './report-html.js';
+export { TrafficHistory, TRAFFIC_BUCKET_MS, type TrafficPoint, type TrafficSeries } from './traffic-history.js';
 export { AlertManager, webhookHeaders, type AlertStatus, type AlertEvent, type AlertState, type AlertsOptions, type WebhookTarget } from './alerts/alerts.js';
 export { parseAlertRule, metricValue, ALERT_METRICS, type AlertRule, type AlertRuleSpec, type AlertMetric } from './alerts/rules.js';
 export { MonitorGauges } from './gauges.js';

@@ -24,6 +24,7 @@ export { registerRolloutRoutes, type RolloutRestOptions } from './rollout-rest.j
 export { registerJobRoutes, type JobsRestOptions } from './jobs-rest.js';
 export { registerPipelineRoutes, type PipelinesRestOptions } from './pipelines-rest.js';
 export { registerUiRoutes, type UiStaticOptions } from './ui-static.js';
+export { registerTrafficRoutes, type TrafficRestOptions } from './traffic-rest.js';
 export { RequestGuard, principalOf, type GuardOptions, type RequestLimiter } from './guard.js';
 export { ROUTE_ACCESS, routeAccess, routePlane, roleServes, describeAccess, renderRouteTable, type RouteAccess, type RoutePlane } from './route-access.js';
 export { registerTokenRoutes, DEFAULT_TOKEN_LIFETIME_MS, type CreateTokenRequest } from './token-rest.js';

@@ -1365,6 +1365,14 @@ function buildPaths(): Record<string, Json> {
         errors: [404, 422],
       }),
     },
+    '/v1/deployments/{name}/traffic': {
+      get: op({
+        id: 'deploymentTraffic', tag: 'monitoring', summary: "this replica's last hour (or less) of the deployment's traffic in 10 s buckets, and the rows per runtime call of its versions (the dashboard's live charts)",
+        params: [p.deployment, { name: 'window', in: 'query', description: '10s to 1h (default 1h)', schema: str() }],
+        ok: { '200': json('the series', obj({ deployment: str(), bucketSeconds: int(), points: arr(obj({ t: iso(), requests: int(), errors: int(), rps: num(), p50Ms: nullable(num()), p99Ms: nullable(num()), byVersion: map(int()) })), batchSizes: arr(obj({ model: str(), version: int(), bins: arr(obj({ upTo: int(), batches: int() })) })) })) },
+        errors: [400, 404],
+      }),
+    },
     '/ui': {
       get: op({ id: 'dashboard', tag: 'dashboard', summary: 'the web dashboard (its index.html, revalidated on every load; the app routes by the URL hash)', ok: { '200': { description: 'the page', content: { 'text/html': { schema: str() } } } }, errors: [503] }),
     },

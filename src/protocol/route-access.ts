@@ -40,6 +40,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   // CORS preflight: answered with CORS headers for allowed origins only
   'OPTIONS *': PUBLIC,
   // the dashboard's static files hold no data (every datum comes from the API with the user's token)
+  'GET /v1/deployments/:name/traffic': READ,
   'GET /ui': PUBLIC,
   'GET /ui/': PUBLIC,
   'GET /ui/assets/:file': PUBLIC,

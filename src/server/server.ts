@@ -14,7 +14,7 @@ import {
   type Clock,
   type Logger,
 } from '../core/index.js';
-import { AlertManager, InferenceLog, LogMirror, LogShipper, MonitorGauges, MonitorService, ServingMetrics, onnxPredictor } from '../monitor/index.js';
+import { AlertManager, InferenceLog, LogMirror, LogShipper, MonitorGauges, MonitorService, ServingMetrics, TrafficHistory, onnxPredictor } from '../monitor/index.js';
 import {
   RequestGuard,
   registerTokenRoutes,
@@ -27,6 +27,7 @@ import {
   registerJobRoutes,
   registerPipelineRoutes,
   registerUiRoutes,
+  registerTrafficRoutes,
   registerRolloutRoutes,
   registerV2Routes,
   sendError,
@@ -298,6 +299,8 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   }
   let manager: ModelManager | undefined;
   const metrics = new ServingMetrics(() => manager);
+  // the last hour of each deployment's traffic, for the dashboard's live charts
+  const traffic = new TrafficHistory({ clock });
   // the protocol's statistics extension (GET /v2/models/{name}/stats, gRPC ModelStatistics)
   const statistics = new InferenceStatistics(() => clock.now());
   const artifactGuard = new ArtifactGuard(artifactTrust, registry);
@@ -314,6 +317,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
       onUnload: (m, v, reason) => metrics.onUnload(m, v, reason),
       onBatchFor: (m, v, rows, requests, ms, ok) => {
         metrics.onBatchFor(m, v, rows, requests, ms);
+        traffic.onBatch(m, v, rows);
         statistics.onBatch(m, v, rows, ms, ok);
       },
     },
@@ -427,6 +431,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
     observer: {
       onRequest: (d, m, v, code, timing, totalMs) => {
         metrics.onRequest(d, m, v, code, timing, totalMs);
+        traffic.onRequest(d, m, v, code, totalMs);
         statistics.onRequest(d, m, v, code, timing, totalMs);
       },
       onInference: (record) => {
@@ -737,6 +742,7 @@ export async function createBerthServer(opts: BerthServerOptions): Promise<Berth
   registerPipelineRoutes(app, { pipelines, store: pipelineStore, registry, logger });
   // the dashboard, built into dist/ui beside the server's own files
   registerUiRoutes(app, { dir: UI_DIR });
+  registerTrafficRoutes(app, { traffic, registry, logger });
   app.get('/metrics', async (_req, reply) => {
     const { contentType, body } = bridge ? await bridge.metrics() : await metrics.render();
     return reply.header('content-type', contentType).send(body);

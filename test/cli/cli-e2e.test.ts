@@ -195,7 +195,7 @@ describe('the berth binary', () => {
         child.on('exit', () => reject(new Error(`berth serve exited: ${err}`)));
       });
       expect(out).toContain(`(data dir ${dataDir})`);
-      expect(out.split('\n').slice(1, 3).join('\n')).toMatch(/try: berth --server http.*\n {2}API: http.*openapi\.json/);
+      expect(out.split('\n').slice(1, 4).join('\n')).toMatch(/try: berth --server http.*\n {2}API: http.*openapi\.json.*\n {2}dashboard: http.*\/ui/);
       await lifecycleFlow(['--server', url, '--actor', ACTOR], 'remote');
     } finally {
       child.kill('SIGINT');

@@ -6,46 +6,26 @@
  * phone sizes, go to test-artifacts/ui/ (git-ignored); render times are measured with the
  * Performance API and written beside them.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCard } from '../../src/registry/index.js';
 import { OnnxBackend } from '../../src/runtime/index.js';
-import { ROOT } from '../helpers/dist.js';
+import { dashboardMissing, launchChromium, renderMs, shoot, writePerf, UI_ARTIFACTS, UI_DIR } from '../helpers/browser.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const UI = path.join(ROOT, 'dist', 'ui');
-const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'ui');
-const missing = !existsSync(CHROMIUM) ? `${CHROMIUM} is missing (apt-get install chromium)` : !existsSync(path.join(UI, 'index.html')) ? 'dist/ui is not built (npm run build)' : null;
+const UI = UI_DIR;
+const ARTIFACTS = UI_ARTIFACTS;
+const missing = dashboardMissing();
 if (missing) console.warn(`skipping the dashboard tests: ${missing}`);
 
 let ts: TestServer;
 let browser: Browser;
 const backend = new OnnxBackend();
 const perf: Record<string, number> = {};
-
-async function shoot(page: Page, name: string): Promise<void> {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  for (const [label, size] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]] as const) {
-    await page.setViewportSize(size);
-    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${label}.png`), fullPage: true });
-  }
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
-
-/** Milliseconds from the data's arrival to the paint after it (marks set by the app). */
-async function renderMs(page: Page, key: string): Promise<number> {
-  await page.waitForFunction((k) => performance.getEntriesByName(`berth:render:${k}`).length > 0, key);
-  return page.evaluate((k) => {
-    const data = performance.getEntriesByName(`berth:data:${k}`).at(-1)!.startTime;
-    const render = performance.getEntriesByName(`berth:render:${k}`).at(-1)!.startTime;
-    return render - data;
-  }, key);
-}
 
 beforeAll(async () => {
   if (missing) return;
@@ -65,17 +45,13 @@ beforeAll(async () => {
   // 100 models in all, one with a very long name (the layout must not break on it)
   for (let i = 0; i < 98; i++) await ts.server.registry.registerVersion({ name: `model-${String(i).padStart(3, '0')}`, filePath: fixturePath('breast-cancer-logreg'), inspect });
   await ts.server.registry.registerVersion({ name: `a-model-with-a-very-long-name-that-goes-on-and-on-${'x'.repeat(60)}`, filePath: fixturePath('breast-cancer-logreg'), inspect });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-background-networking'] });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
   await ts?.close();
-  if (!missing && Object.keys(perf).length > 0) {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    writeFileSync(path.join(ARTIFACTS, 'perf.json'), JSON.stringify(perf, null, 2) + '\n');
-    console.log(`dashboard render times (ms from data to paint): ${JSON.stringify(perf)}`);
-  }
+  if (!missing) writePerf('perf.json', perf);
 });
 
 describe.skipIf(missing !== null)('the dashboard', () => {

@@ -3,13 +3,18 @@ import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { WhoAmI } from '../../sdk/types.js';
 import { api, ApiError, storeToken, storedToken, UNAUTHENTICATED_EVENT } from './api.js';
 import { ErrorBox, Loading } from './components/common.js';
+import { Deployment } from './pages/Deployment.js';
+import { Deployments } from './pages/Deployments.js';
 import { Model } from './pages/Model.js';
 import { Models } from './pages/Models.js';
 import { SignIn } from './pages/SignIn.js';
 import { href, useRoute } from './router.js';
 import { allows, SessionContext, type Session } from './session.js';
 
-const NAV: { path: string; label: string }[] = [{ path: 'models', label: 'Models' }];
+const NAV: { path: string; label: string }[] = [
+  { path: 'models', label: 'Models' },
+  { path: 'deployments', label: 'Deployments' },
+];
 
 /** Signs in (or finds dev mode), then shows the page the hash names. */
 export function App(): JSX.Element {
@@ -102,6 +107,8 @@ function Shell(): JSX.Element {
       <main id="main" tabIndex={-1}>
         {section === 'models' && second === undefined ? <Models /> : null}
         {section === 'models' && second !== undefined ? <Model name={second} version={third === 'versions' && fourth !== undefined ? Number(fourth) : null} /> : null}
+        {section === 'deployments' && second === undefined ? <Deployments /> : null}
+        {section === 'deployments' && second !== undefined ? <Deployment key={second} name={second} /> : null}
         {!NAV.some((n) => n.path === section) ? <p>Nothing here. <a href={href('models')}>Models</a></p> : null}
       </main>
     </div>

@@ -109,8 +109,8 @@ export function addServeCommand(program: Command, ctx: CliContext): void {
             (o.example
               ? `  try: berth${flag} deployments show ${EXAMPLE_DEPLOYMENT} · curl ${url}/v2/models/${EXAMPLE_DEPLOYMENT} · berth${flag} alias history ${EXAMPLE_DEPLOYMENT}\n`
               : `  try: berth${flag} models register model.onnx --name NAME · berth${flag} deploy NAME --model NAME --version 1\n`) +
-            (config.server.role !== 'data' ? `  dashboard: ${url}/ui\n` : '') +
             `  API: ${url}/openapi.json · metrics: ${url}/metrics · Ctrl-C stops after in-flight requests finish\n` +
+            (config.server.role !== 'data' ? `  dashboard: ${url}/ui\n` : '') +
             (grpcAddress ? `  gRPC: ${grpcAddress} (inference.GRPCInferenceService; proto/grpc_predict_v2.proto)\n` : '') +
             (config.auth.dev
               ? `  DEV MODE: authentication is off; anyone who can reach this port can do anything. Do not use --dev beyond your own machine.\n`

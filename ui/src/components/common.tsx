@@ -86,3 +86,20 @@ export function Head({ cols }: { cols: string[] }): JSX.Element {
     </thead>
   );
 }
+
+/** A detail page's breadcrumb and title (which wraps anywhere: names can be long), with badges beside it. */
+export function DetailHead({ section, sectionHref, name, titleId, children }: { section: string; sectionHref: string; name: string; titleId: string; children?: ReactNode }): JSX.Element {
+  return (
+    <>
+      <nav className="crumbs" aria-label="breadcrumb">
+        <a href={sectionHref}>{section}</a> / <span>{name}</span>
+      </nav>
+      <header className="page-head">
+        <h1 id={titleId} className="wrap-anywhere">
+          {name}
+        </h1>
+        {children}
+      </header>
+    </>
+  );
+}

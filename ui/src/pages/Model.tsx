@@ -1,7 +1,7 @@
 import type { JSX } from 'react';
 import type { ModelRecord, SignatureTensor, VersionLineage, VersionList, VersionRecord } from '../../../sdk/types.js';
 import { path } from '../api.js';
-import { Badge, Empty, ErrorBox, formatBytes, formatNumber, Head, Loading, Tags, When } from '../components/common.js';
+import { Badge, DetailHead, Empty, ErrorBox, formatBytes, formatNumber, Head, Loading, Tags, When } from '../components/common.js';
 import { useApi } from '../hooks.js';
 import { href } from '../router.js';
 
@@ -32,19 +32,13 @@ export function Model({ name, version }: { name: string; version: number | null 
   for (const [a, v] of Object.entries(model.data?.aliases ?? {})) byVersion.set(v, [...(byVersion.get(v) ?? []), a]);
   return (
     <section aria-labelledby="model-title">
-      <nav className="crumbs" aria-label="breadcrumb">
-        <a href={href('models')}>Models</a> / <span>{name}</span>
-      </nav>
-      <header className="page-head">
-        <h1 id="model-title" className="wrap-anywhere">
-          {name}
-        </h1>
+      <DetailHead section="Models" sectionHref={href('models')} name={name} titleId="model-title">
         {Object.entries(model.data?.aliases ?? {}).map(([a, v]) => (
           <Badge key={a} tone={a === 'production' ? 'good' : 'info'}>
             {a} → {v}
           </Badge>
         ))}
-      </header>
+      </DetailHead>
       {model.error ? <ErrorBox error={model.error} onRetry={model.reload} /> : null}
       {model.data?.description ? <p>{model.data.description}</p> : null}
       {model.data ? <Tags tags={model.data.tags} /> : null}

@@ -1,0 +1,49 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { ROOT } from './dist.js';
+
+/** Debian's Chromium, driven by playwright-core (never a downloaded browser). */
+export const CHROMIUM = '/usr/bin/chromium';
+export const UI_DIR = path.join(ROOT, 'dist', 'ui');
+/** Screenshots and measurements of the dashboard tests (git-ignored). */
+export const UI_ARTIFACTS = path.join(ROOT, 'test-artifacts', 'ui');
+
+/** Why the dashboard tests cannot run here, or null. */
+export function dashboardMissing(): string | null {
+  if (!existsSync(CHROMIUM)) return `${CHROMIUM} is missing (apt-get install chromium)`;
+  if (!existsSync(path.join(UI_DIR, 'index.html'))) return 'dist/ui is not built (npm run build)';
+  return null;
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-background-networking'] });
+}
+
+/** Full-page screenshots at desktop (1280×800) and phone (390×844) sizes. */
+export async function shoot(page: Page, name: string): Promise<void> {
+  mkdirSync(UI_ARTIFACTS, { recursive: true });
+  for (const [label, size] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]] as const) {
+    await page.setViewportSize(size);
+    await page.screenshot({ path: path.join(UI_ARTIFACTS, `${name}-${label}.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+/** Milliseconds from a page's data arriving to the paint after it (the app's Performance marks). */
+export async function renderMs(page: Page, key: string): Promise<number> {
+  await page.waitForFunction((k) => performance.getEntriesByName(`berth:render:${k}`).length > 0, key);
+  return page.evaluate((k) => {
+    const data = performance.getEntriesByName(`berth:data:${k}`).at(-1)!.startTime;
+    const render = performance.getEntriesByName(`berth:render:${k}`).at(-1)!.startTime;
+    return render - data;
+  }, key);
+}
+
+/** Write a test's render times beside its screenshots, and say them in the test output. */
+export function writePerf(file: string, perf: Record<string, number>): void {
+  if (Object.keys(perf).length === 0) return;
+  mkdirSync(UI_ARTIFACTS, { recursive: true });
+  writeFileSync(path.join(UI_ARTIFACTS, file), JSON.stringify(perf, null, 2) + '\n');
+  console.log(`dashboard ${file}: ${JSON.stringify(perf)}`);
+}
