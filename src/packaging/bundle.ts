@@ -204,6 +204,8 @@ export function planBundle(source: BundleSource, opts: PlanBundleOptions): Bundl
     { kind: 'copy', from: path.join(opts.server.packageRoot, 'package-lock.json'), to: 'server/package-lock.json', label: 'server: package-lock.json' },
     { kind: 'write', to: 'server/.npmrc', content: bundleNpmrc(opts.npmrc) },
     { kind: 'copy-tree', from: dist, to: 'server/dist', label: 'server: dist/', include: 'javascript' },
+    // the dashboard is files of every kind (its page, styles, scripts), served from dist/ui
+    { kind: 'copy-tree', from: path.join(dist, 'ui'), to: 'server/dist/ui', label: 'server: dist/ui/ (the dashboard)', include: 'all' },
     { kind: 'copy-tree', from: path.join(opts.server.packageRoot, 'bin'), to: 'server/bin', label: 'server: bin/', include: 'all' },
     // the gRPC service reads its definition at start
     { kind: 'copy-tree', from: path.join(opts.server.packageRoot, 'proto'), to: 'server/proto', label: 'server: proto/', include: 'all' },

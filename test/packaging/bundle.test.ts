@@ -1,7 +1,7 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +61,8 @@ beforeAll(async () => {
     execFile(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', dist], { cwd: ROOT }, () => resolve());
   });
   expect(existsSync(path.join(dist, 'cli', 'main.js')) && existsSync(path.join(dist, 'packaging', 'bundle.js')) && existsSync(path.join(dist, 'sdk', 'index.js'))).toBe(true);
+  // the dashboard is built by Vite (npm run build, before the tests): the bundle takes it as it is
+  await cp(path.join(ROOT, 'dist', 'ui'), path.join(dist, 'ui'), { recursive: true });
 
   // the registry to build from: bc@1 is another model file, bc@2 the logistic regression that bc-api serves
   registry = await openEmbeddedRegistry(path.join(tmp, 'source'), { defaultActor: 'test' });
@@ -190,6 +192,9 @@ describe('berth build (baked)', () => {
     expect(existsSync(path.join(out, 'server', 'bin', 'berth.js'))).toBe(true);
     expect(existsSync(path.join(out, 'server', 'dist', 'cli', 'main.js'))).toBe(true);
     expect(readdirSync(path.join(out, 'server', 'dist', 'cli')).some((f) => f.endsWith('.map') || f.endsWith('.d.ts'))).toBe(false);
+    // the dashboard whole: its page and styles too, not only scripts
+    expect(existsSync(path.join(out, 'server', 'dist', 'ui', 'index.html'))).toBe(true);
+    expect(readdirSync(path.join(out, 'server', 'dist', 'ui', 'assets')).some((f) => f.endsWith('.css'))).toBe(true);
     expect(await readFile(path.join(out, 'server', 'berth.yaml'), 'utf8')).toMatch(/^ {2}dev: false$/m);
     expect(await readFile(path.join(out, '.dockerignore'), 'utf8')).toMatch(/^server\/node_modules$/m);
     expect(lintDockerfile(await readFile(path.join(out, 'Dockerfile'), 'utf8'))).toEqual([]);
@@ -228,6 +233,9 @@ describe('berth build (baked)', () => {
       await inferGolden(first.url);
       const anonymous = await fetch(`${first.url}/v2/models/bc-api/infer`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
       expect(anonymous.status).toBe(401);
+      const page = await fetch(`${first.url}/ui/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<div id="root"></div>');
     } finally {
       first.child.kill('SIGTERM');
     }
