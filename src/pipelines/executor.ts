@@ -323,7 +323,7 @@ class RunExecution {
    * The same references, as the cache key sees them: upstream files by content, this run's own
    * paths as placeholders. Two runs that would do the same work get the same key.
    */
-  private keyLookup(step: StepSpec): (ref: string) => string | undefined {
+  private keyLookup(): (ref: string) => string | undefined {
     const real = this.lookup(null);
     return (ref) => {
       const parts = ref.split('.');
@@ -337,7 +337,6 @@ class RunExecution {
         const rec = this.steps.get(parts[1]!);
         return rec?.outputs ? `<dir:${Object.values(rec.outputs).map((o) => o.sha256).sort().join(',')}>` : undefined;
       }
-      void step;
       return real(ref);
     };
   }
@@ -404,7 +403,7 @@ class RunExecution {
     const datasets: DatasetFingerprint[] = inputs.flatMap((p, i) => (dataPaths.has(p) ? [{ path: p, sha256: inputPrints[i]!.sha256, bytes: inputPrints[i]!.bytes }] : []));
     await this.store.addDatasets(this.run.id, s.name, datasets);
 
-    const keyLookup = this.keyLookup(s);
+    const keyLookup = this.keyLookup();
     const template = interpolateDeep({ run: s.run, env: s.env, cwd: s.cwd, outputs: s.outputs, inputs: s.inputs }, field, keyLookup);
     const cacheKey = createHash('sha256').update(JSON.stringify({ v: 1, pipeline: this.spec.name, step: s.name, template, inputs: inputPrints.map((f) => f.sha256) })).digest('hex');
     const rec = this.steps.get(s.name)!;

@@ -7,12 +7,12 @@ export {
   type BuiltinStep, type BuiltinStepName, type CommandStep, type ParamValue, type PipelineSpec, type StepCondition, type StepSpec, type TriggerSpec,
 } from './spec.js';
 export {
-  RunStore, RUN_STATES, STEP_STATES, FINISHED_RUN_STATES, FINISHED_STEP_STATES, runNotFound, localHolder, holderIsDeadHere,
+  RunStore, briefRun, sourceSha256, RUN_STATES, STEP_STATES, FINISHED_RUN_STATES, FINISHED_STEP_STATES, runNotFound, localHolder, holderIsDeadHere,
   type DatasetFingerprint, type OutputFile, type PipelineRecord, type RunListOptions, type RunLogLine, type RunMetric, type RunRecord, type RunResult, type RunState, type RunTrigger, type StepRecord, type StepState,
 } from './store.js';
 export { executeRun, formatMs, type BuiltinContext, type BuiltinOutcome, type BuiltinRunner, type ExecutorOptions, type RunEvent } from './executor.js';
 export { fingerprint, hashFile, type Fingerprint } from './fingerprint.js';
 export { TrackingServer, parseLoggedMetrics, type LoggedMetric } from './tracking.js';
 export { builtinSteps, type PipelineHost } from './builtins.js';
-export { PipelineService, sourceSha256, type AlertFiring, type PipelineServiceOptions } from './service.js';
+export { PipelineService, type AlertFiring, type PipelineServiceOptions } from './service.js';
 export { versionLineage, datasetLineage, type VersionLineage, type DatasetLineage } from './lineage.js';

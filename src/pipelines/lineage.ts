@@ -4,7 +4,7 @@
  */
 import type { ModelRef } from '../core/index.js';
 import type { Registry } from '../registry/index.js';
-import { normalizeSha, type RunMetric, type RunRecord, type RunStore } from './store.js';
+import { briefRun, normalizeSha, type RunMetric, type RunRecord, type RunStore } from './store.js';
 
 export interface VersionLineage {
   model: string;
@@ -27,11 +27,7 @@ export async function versionLineage(registry: Registry, store: RunStore, ref: M
   const v = await registry.resolve(ref);
   const runId = typeof v.lineage['pipelineRun'] === 'number' ? (v.lineage['pipelineRun'] as number) : null;
   const run = runId !== null ? await store.getRun(runId).catch(() => null) : null;
-  let runView: VersionLineage['run'] = null;
-  if (run) {
-    const { spec: _spec, ...rest } = run;
-    runView = { ...rest, metrics: await store.metrics(run.id) };
-  }
+  const runView: VersionLineage['run'] = run ? { ...briefRun(run), metrics: await store.metrics(run.id) } : null;
   return { model: v.model, version: v.version, sha256: v.sha256, registeredAt: v.createdAt, lineage: v.lineage, run: runView };
 }
 

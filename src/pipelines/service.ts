@@ -7,7 +7,6 @@
  * claimed with a compare-and-swap of the trigger's stored state, so it starts one run, not one per
  * replica.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { BerthError, toBerthError, type Logger } from '../core/index.js';
@@ -15,7 +14,7 @@ import { dueRuns, parseCron } from '../jobs/index.js';
 import { readGitInfo, type Registry } from '../registry/index.js';
 import { builtinSteps, type PipelineHost } from './builtins.js';
 import { executeRun, type RunEvent } from './executor.js';
-import { parsePipelineText, resolveParams, type PipelineSpec, type TriggerSpec } from './spec.js';
+import { parsePipelineText, resolveParams, type TriggerSpec } from './spec.js';
 import type { PipelineRecord, RunListOptions, RunRecord, RunStore, RunTrigger } from './store.js';
 
 export interface PipelineServiceOptions {
@@ -328,9 +327,4 @@ function bad(field: string, expected: string, got: unknown): BerthError {
   return new BerthError('INVALID_ARGUMENT', `${field}: expected ${expected}, got ${JSON.stringify(got)}`, { field, expected, got });
 }
 
-/** The sha256 of a pipeline file's text (what a run records as its source). */
-export function sourceSha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
 
-export type { PipelineSpec };

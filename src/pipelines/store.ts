@@ -159,6 +159,12 @@ function toPipeline(r: Selectable<PipelinesTable>): PipelineRecord {
   };
 }
 
+/** A run as lists and lineage show it: without the spec it runs with (GET /v1/runs/{id} has that). */
+export function briefRun(run: RunRecord): Omit<RunRecord, 'spec'> {
+  const { spec: _spec, ...rest } = run;
+  return rest;
+}
+
 export function runNotFound(id: string | number): BerthError {
   return new BerthError('NOT_FOUND', `no pipeline run ${id}; \`berth runs list\` lists them`, { field: 'run', got: String(id) });
 }
@@ -183,6 +189,11 @@ export function holderIsDeadHere(holder: string): boolean {
   }
 }
 
+/** The sha256 of a pipeline file's text (what a stored pipeline and a run record as its source). */
+export function sourceSha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
 /** A dataset fingerprint as given (`sha256:AB12…`, upper case) in the stored form. */
 export function normalizeSha(text: string): string {
   return text.trim().toLowerCase().replace(/^sha256:/, '');
@@ -203,7 +214,7 @@ export class RunStore {
 
   /** Store a pipeline file; a changed text is a new version (the old ones stay readable). */
   async putPipeline(input: { spec: PipelineSpec; source: string; workdir: string; actor: string }): Promise<{ pipeline: PipelineRecord; created: boolean; changed: boolean }> {
-    const sha256 = createHash('sha256').update(input.source).digest('hex');
+    const sha256 = sourceSha256(input.source);
     const now = this.now();
     const { created, changed } = await this.registry.metadata.transaction(async (trx) => {
       const cur = await trx.selectFrom('pipelines').selectAll().where('name', '=', input.spec.name).executeTakeFirst();

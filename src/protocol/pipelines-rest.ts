@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { BerthError, ModelRef, type Logger } from '../core/index.js';
-import { RUN_STATES, datasetLineage, versionLineage, type PipelineRecord, type PipelineService, type RunListOptions, type RunRecord, type RunState, type RunStore } from '../pipelines/index.js';
+import { RUN_STATES, briefRun, datasetLineage, versionLineage, type PipelineService, type RunListOptions, type RunState, type RunStore } from '../pipelines/index.js';
 import type { Registry } from '../registry/index.js';
 import { allows } from '../security/index.js';
 import { principalOf } from './guard.js';
@@ -30,12 +30,6 @@ function isAdmin(req: Parameters<typeof principalOf>[0]): boolean {
   return p === undefined || p.kind === 'dev' || allows(p, ['admin'], undefined);
 }
 
-/** A run as listed: without its spec (GET /v1/runs/{id} has it). */
-function brief(r: RunRecord): Omit<RunRecord, 'spec'> {
-  const { spec: _spec, ...rest } = r;
-  return rest;
-}
-
 /** `?pipeline=&state=&limit=&before=` of the run lists. */
 function runFilter(query: unknown): RunListOptions {
   const q = single(query);
@@ -49,10 +43,6 @@ function runFilter(query: unknown): RunListOptions {
     ...(q['pipeline'] ? { pipeline: q['pipeline'] } : {}), ...(state !== undefined ? { state: state as RunState } : {}),
     ...(limit !== undefined ? { limit } : {}), ...(before !== undefined ? { before } : {}),
   };
-}
-
-function pipelineView(p: PipelineRecord): PipelineRecord {
-  return p;
 }
 
 /**
@@ -74,10 +64,10 @@ export function registerPipelineRoutes(app: FastifyInstance, opts: PipelinesRest
     } catch (err) {
       return send(req, reply, () => Promise.reject(err));
     }
-    return send(req, reply, async () => ({ ...stored, pipeline: pipelineView(stored.pipeline) }), stored.created ? 201 : 200);
+    return send(req, reply, async () => stored, stored.created ? 201 : 200);
   });
-  app.get('/v1/pipelines', async (req, reply) => send(req, reply, async () => ({ pipelines: (await pipelines.list()).map(pipelineView) })));
-  app.get<NameP>('/v1/pipelines/:name', async (req, reply) => send(req, reply, async () => pipelineView(await pipelines.get(req.params.name))));
+  app.get('/v1/pipelines', async (req, reply) => send(req, reply, async () => ({ pipelines: await pipelines.list() })));
+  app.get<NameP>('/v1/pipelines/:name', async (req, reply) => send(req, reply, async () => pipelines.get(req.params.name)));
   app.delete<NameP>('/v1/pipelines/:name', async (req, reply) =>
     send(req, reply, async () => {
       await pipelines.delete(req.params.name, actorOf(req));
@@ -85,19 +75,19 @@ export function registerPipelineRoutes(app: FastifyInstance, opts: PipelinesRest
     }),
   );
   for (const [action, enabled] of [['pause', false], ['resume', true]] as const) {
-    app.post<NameP>(`/v1/pipelines/:name/${action}`, async (req, reply) => send(req, reply, async () => pipelineView(await pipelines.setEnabled(req.params.name, enabled, actorOf(req)))));
+    app.post<NameP>(`/v1/pipelines/:name/${action}`, async (req, reply) => send(req, reply, async () => pipelines.setEnabled(req.params.name, enabled, actorOf(req))));
   }
-  app.post<NameP>('/v1/pipelines/:name/runs', async (req, reply) => send(req, reply, async () => brief(await pipelines.startRun(req.params.name, req.body, { actor: actorOf(req) })), 202));
+  app.post<NameP>('/v1/pipelines/:name/runs', async (req, reply) => send(req, reply, async () => briefRun(await pipelines.startRun(req.params.name, req.body, { actor: actorOf(req) })), 202));
   app.get<NameP & Query>('/v1/pipelines/:name/runs', async (req, reply) =>
     send(req, reply, async () => {
       await pipelines.get(req.params.name);
-      return { runs: (await pipelines.listRuns({ ...runFilter(req.query), pipeline: req.params.name })).map(brief) };
+      return { runs: (await pipelines.listRuns({ ...runFilter(req.query), pipeline: req.params.name })).map(briefRun) };
     }),
   );
 
   app.get<Query>('/v1/runs', async (req, reply) =>
     send(req, reply, async () => {
-      return { runs: (await pipelines.listRuns(runFilter(req.query))).map(brief) };
+      return { runs: (await pipelines.listRuns(runFilter(req.query))).map(briefRun) };
     }),
   );
   app.get<IdP>('/v1/runs/:id', async (req, reply) =>
@@ -119,7 +109,7 @@ export function registerPipelineRoutes(app: FastifyInstance, opts: PipelinesRest
       return { run: id, state: run.state, lines, next: lines.length > 0 ? lines[lines.length - 1]!.seq : after };
     }),
   );
-  app.post<IdP>('/v1/runs/:id/cancel', async (req, reply) => send(req, reply, async () => brief(await pipelines.cancel(runId(req.params.id), actorOf(req)))));
+  app.post<IdP>('/v1/runs/:id/cancel', async (req, reply) => send(req, reply, async () => briefRun(await pipelines.cancel(runId(req.params.id), actorOf(req)))));
 
   // lineage: a version's origin, and the versions trained on a dataset
   app.get<{ Params: { name: string; ref: string } }>('/v1/lineage/models/:name/:ref', async (req, reply) =>

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { BerthError, ModelRef, type Lineage } from '../../core/index.js';
 import {
-  FINISHED_RUN_STATES, RUN_STATES, RunStore, builtinSteps, datasetLineage, executeRun, versionLineage, fingerprint, localHolder, parseParamPairs, parsePipelineText, resolveParams,
+  FINISHED_RUN_STATES, RUN_STATES, RunStore, briefRun, builtinSteps, datasetLineage, executeRun, sourceSha256, versionLineage, fingerprint, localHolder, parseParamPairs, parsePipelineText, resolveParams,
   type DatasetFingerprint, type DatasetLineage, type PipelineHost, type VersionLineage, type RunEvent, type RunListOptions, type RunLogLine, type RunMetric, type RunRecord, type RunState,
 } from '../../pipelines/index.js';
 import { readGitInfo } from '../../registry/index.js';
@@ -53,7 +53,7 @@ interface Runs {
 
 function localRuns(local: LocalClient, store: RunStore, actor: string): Runs {
   return {
-    list: (o) => store.listRuns(o),
+    list: async (o) => (await store.listRuns(o)).map(briefRun),
     show: async (id) => ({ run: await store.getRun(id), metrics: await store.metrics(id), datasets: await store.datasets(id) }),
     logs: (id, o) => store.logs(id, o),
     state: async (id) => (await store.getRun(id)).state,
@@ -219,7 +219,6 @@ interface RunFlags {
 /** Execute a run this process holds, printing it live; a failed run is exit code 1. */
 async function executeHere(ctx: CliContext, local: LocalClient, store: RunStore, run: RunRecord, o: { cache?: boolean; parallel?: number; quiet?: boolean }): Promise<RunRecord> {
   const host = await localHost(ctx, local, store);
-  const stop = new AbortController();
   const cancel = (): void => {
     ctx.io.err(`\nberth: stopping run ${run.id} (its steps are killed); \`berth pipeline resume ${run.id}\` picks it up again\n`);
     void store.cancelRun(run.id, host.actor).catch(() => undefined);
@@ -229,7 +228,7 @@ async function executeHere(ctx: CliContext, local: LocalClient, store: RunStore,
     const final = await executeRun(run, {
       store, artifacts: local.registry.artifacts, runsDir: path.join(path.resolve(ctx.globals.dataDir), 'pipelines', 'runs'), holder: localHolder(),
       builtins: builtinSteps(host), useCache: o.cache !== false, maxParallel: o.parallel ?? 2, heartbeatMs: 1_000,
-      onEvent: liveRenderer(ctx, o.quiet === true), signal: stop.signal,
+      onEvent: liveRenderer(ctx, o.quiet === true),
     });
     const [metrics, datasets] = await Promise.all([store.metrics(final.id), store.datasets(final.id)]);
     ctx.print(final, () => `\n${renderRun(final, metrics, datasets)}`);
@@ -327,10 +326,9 @@ export function addPipelineCommands(program: Command, ctx: CliContext): void {
       const spec = parsePipelineText(text, file);
       const params = resolveParams(spec, parseParamPairs(o.param ?? []));
       const workdir = path.resolve(o.workdir ?? path.dirname(abs));
-      const { createHash } = await import('node:crypto');
       await withLocal(ctx, async (local, store) => {
         const run = await store.createRun({
-          spec, sourceSha256: createHash('sha256').update(text).digest('hex'), pipelineVersion: null, params,
+          spec, sourceSha256: sourceSha256(text), pipelineVersion: null, params,
           trigger: { kind: 'cli', detail: { file: abs } }, workdir, code: (await readGitInfo(workdir)) ?? null, mode: 'local',
           actor: ctx.globals.actor ?? 'pipeline', holder: localHolder(),
         });
@@ -481,7 +479,7 @@ export function addPipelineCommands(program: Command, ctx: CliContext): void {
       }
       await withRuns(ctx, async (runs) => {
         const list = await runs.list({ ...(o.pipeline !== undefined ? { pipeline: o.pipeline } : {}), ...(o.state !== undefined ? { state: o.state as RunState } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) });
-        ctx.print({ runs: list.map((r) => ('spec' in r ? (({ spec: _spec, ...rest }) => rest)(r as RunRecord) : r)) }, () => (list.length === 0 ? 'no runs yet (start one: berth pipeline run berth.pipeline.yaml)\n' : `  run  pipeline           state      trigger  created              produced\n${list.map(runLine).join('\n')}\n`));
+        ctx.print({ runs: list }, () => (list.length === 0 ? 'no runs yet (start one: berth pipeline run berth.pipeline.yaml)\n' : `  run  pipeline           state      trigger  created              produced\n${list.map(runLine).join('\n')}\n`));
       });
     });
   runs
