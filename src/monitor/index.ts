@@ -38,6 +38,7 @@ export { analyzeQuality, DEFAULT_QUALITY_OPTIONS, type QualityReport, type Quali
 export * from './performance.js';
 export * from './fairness.js';
 export { buildReport, REPORT_FORMAT, type MonitorReport, type ReportExplanations, type ReportInput, type PerformanceSection, type LatencySection } from './report.js';
+export { buildTimeline, loggedRequests, referenceView, type LoggedRequest, type LoggedValue, type MonitorTimeline, type ReferenceColumnView, type ReferenceHistogram, type ReferenceView, type TimelineBucket, type TimelineCell, type TimelineColumn } from './views.js';
 export { parseWindow, type ResolvedWindow } from './window.js';
 export { onnxPredictor } from './onnx-predictor.js';
 export { renderContributionChart, renderReportHtml, type ContributionBar } from './report-html.js';

@@ -17,8 +17,9 @@ import type { Calibration } from './performance.js';
 import { parseProfile, serializeProfile, type DatasetProfile } from './profile/index.js';
 import type { QualityOptions } from './quality.js';
 import { buildReferenceProfile, type PredictFn } from './reference.js';
-import { buildReport, type MonitorReport, type ReportExplanations } from './report.js';
+import { buildReport, type MonitorReport, type ReportExplanations, type ReportInput } from './report.js';
 import { PREDICTION_COLUMN, SCORE_COLUMN, monitoringSchema, probaColumn, type MonitoringSchema } from './schema.js';
+import { buildTimeline, loggedRequests, referenceView, type LoggedRequest, type MonitorTimeline, type ReferenceView } from './views.js';
 import { parseWindow, type ResolvedWindow } from './window.js';
 
 export const REFERENCE_FORMAT = 'berth-reference/1';
@@ -188,22 +189,73 @@ export class MonitorService {
 
   /** A monitoring report of a deployment's traffic over a window. */
   async report(deployment: string, req: ReportRequest = {}): Promise<MonitorReport> {
+    const w = await this.readWindow(deployment, req, parseWindow(req.window ?? '24h', this.clock.now()), true);
+    const report = buildReport({ ...w.base, current: w.current, feedback: w.feedback, window: { from: w.win.from, to: w.win.to, description: w.description } });
+    if (this.opts.explanations === undefined) return report;
+    const explanations = await this.opts.explanations(w.version).catch(() => null);
+    return { ...report, explanations };
+  }
+
+  /**
+   * A window of a deployment's traffic cut into `points` time buckets, each with its drift per
+   * column, quality and errors against the same reference as the report (the dashboard's heatmap).
+   */
+  async timeline(deployment: string, req: ReportRequest & { points?: number } = {}): Promise<MonitorTimeline> {
+    const now = this.clock.now();
+    const win = parseWindow(req.window ?? '24h', now);
+    if (win.lastRows !== null || win.lastRequests !== null) {
+      throw new BerthError('INVALID_ARGUMENT', `window: a timeline needs a time window (24h, FROM..TO or all), got ${JSON.stringify(req.window)}`, {
+        field: 'window', expected: 'a duration, FROM..TO or all', got: req.window,
+      });
+    }
+    const points = req.points ?? 24;
+    const w = await this.readWindow(deployment, req, win, false);
+    const ts = w.current?.columns.find((c) => c.name === LOG_TS);
+    const first = ts && ts.type !== 'string' && ts.type !== 'binary' && ts.values.length > 0 ? ts.values[0]! : now - 3_600_000;
+    const to = win.to ?? now;
+    const from = Math.min(win.from ?? first, to - points);
+    return buildTimeline({ base: w.base, current: w.current, from, to, description: w.description, points });
+  }
+
+  /** The newest `limit` requests a deployment logged, newest first, with their features and predictions. */
+  async requests(deployment: string, limit: number): Promise<{ deployment: string; requests: LoggedRequest[] }> {
+    const resolved = await this.opts.registry.resolveDeployment(deployment);
+    const schema = monitoringSchema(resolved.version.signature, resolved.version.card ?? undefined);
+    await this.flushLog();
+    await this.opts.syncLog?.(deployment, undefined, undefined);
+    const t = await readInferenceLog(this.opts.logDir ?? this.opts.dataDir, deployment, { lastRequests: limit }, { columns: reportColumns(schema) });
+    return { deployment, requests: loggedRequests(t, schema) };
+  }
+
+  /** A version's reference profile as histograms per column; NOT_FOUND when it has none. */
+  async referenceView(model: string, version: number): Promise<ReferenceView> {
+    const v = await this.opts.registry.getVersion(model, version);
+    const stored = await this.referenceOf(v);
+    if (!stored) {
+      throw new BerthError('NOT_FOUND', `${model}@${v.version} has no reference data: attach it with \`berth models profile ${model} ${v.version} --reference FILE\``, {
+        field: 'version', expected: 'a version with reference data', got: v.version,
+      });
+    }
+    return referenceView(v.model, v.version, stored.profile, monitoringSchema(v.signature, v.card ?? undefined));
+  }
+
+  /** Read a window's rows and its reference: what a report or a timeline is built from. */
+  private async readWindow(deployment: string, req: ReportRequest, win: ResolvedWindow, withFeedback: boolean) {
     const now = this.clock.now();
     const resolved = await this.opts.registry.resolveDeployment(deployment);
     const v = req.version === undefined ? resolved.version : await this.opts.registry.getVersion(resolved.deployment.model, req.version);
     const schema = monitoringSchema(v.signature, v.card ?? undefined);
     await this.flushLog();
-    const win = parseWindow(req.window ?? '24h', now);
     const window = logWindow(win, req.version);
     const info: LogReadInfo = { truncated: false, files: 0, filesInWindow: 0, weightFactor: 1 };
     // labels can only have arrived after the window began; without any, request ids are not needed
-    const feedback = await this.feedback.labelsSince(deployment, win.from ?? 0);
+    const feedback = withFeedback ? await this.feedback.labelsSince(deployment, win.from ?? 0) : [];
     const columns = reportColumns(schema).filter((c) => c !== LOG_REQUEST_ID || feedback.length > 0);
     const maxRows = this.opts.maxReportRows ?? DEFAULT_MAX_REPORT_ROWS;
     const logDir = this.opts.logDir ?? this.opts.dataDir;
     await this.opts.syncLog?.(deployment, window.from, window.to);
     const current = await readInferenceLog(logDir, deployment, window, { columns, maxRows, info });
-    let reference: Parameters<typeof buildReport>[0]['reference'] = null;
+    let reference: ReportInput['reference'] = null;
     let referenceMetrics: Record<string, number> = { ...(v.card?.metrics ?? {}) };
     if (req.against !== undefined) {
       const w2 = parseWindow(req.against, now, 'against');
@@ -231,22 +283,17 @@ export class MonitorService {
     const description = info.truncated
       ? `${win.description}, sampled: ${info.files} of ${info.filesInWindow} log files (each row weighs ${info.weightFactor.toFixed(2)}×)`
       : win.description;
-    const report = buildReport({
+    const base: Omit<ReportInput, 'current' | 'window' | 'feedback'> = {
       deployment,
       model: v.model,
       schema,
-      current,
-      window: { from: win.from, to: win.to, description },
       reference,
-      feedback,
       referenceMetrics,
       drift: { ...(req.drift ?? {}), ...(req.preset ? { preset: req.preset } : {}) },
       ...(req.quality ? { quality: req.quality } : {}),
       now,
-    });
-    if (this.opts.explanations === undefined) return report;
-    const explanations = await this.opts.explanations(v).catch(() => null);
-    return { ...report, explanations };
+    };
+    return { version: v, base, current, feedback, win, description };
   }
 }
 

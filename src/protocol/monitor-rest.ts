@@ -14,7 +14,9 @@ type NameP = { Params: { name: string } };
 /**
  * Monitoring over HTTP: ground truth for earlier predictions
  * (`POST /v1/deployments/{name}/feedback`) and reports of a window of traffic
- * (`GET /v1/deployments/{name}/monitor?window=1h&format=html`).
+ * (`GET /v1/deployments/{name}/monitor?window=1h&format=html`), the same cut into time buckets
+ * (`…/monitor/timeline`), the newest logged requests (`…/requests`) and a version's reference
+ * profile as histograms (`GET /v1/models/{name}/versions/{version}/reference`).
  *
  * @example
  * // curl -X POST localhost:8080/v1/deployments/credit/feedback -d '{"request_id": "3f2a…", "label": 1}'
@@ -50,32 +52,7 @@ export function registerMonitorRoutes(app: FastifyInstance, opts: MonitorRestOpt
   app.get<NameP>('/v1/deployments/:name/monitor', async (req, reply) =>
     send(req, reply, async () => {
       const name = assertName('deployment', req.params.name);
-      const q = (req.query ?? {}) as Record<string, unknown>;
-      const known = ['window', 'against', 'version', 'preset', 'format'];
-      for (const k of Object.keys(q)) {
-        if (!known.includes(k)) throw invalid(k, `one of the parameters ${known.join(', ')}`, 'an unknown parameter');
-      }
-      const r: ReportRequest = {};
-      const str = (k: string): string | undefined => {
-        const v = q[k];
-        if (v === undefined) return undefined;
-        if (typeof v !== 'string' || v === '') throw invalid(k, 'one value', v);
-        return v;
-      };
-      const window = str('window');
-      if (window !== undefined) r.window = window;
-      const against = str('against');
-      if (against !== undefined) r.against = against;
-      const version = str('version');
-      if (version !== undefined) {
-        if (!/^[1-9][0-9]{0,8}$/.test(version)) throw invalid('version', 'a version number (1, 2, …)', version);
-        r.version = Number(version);
-      }
-      const preset = str('preset');
-      if (preset !== undefined) {
-        if (!(DRIFT_PRESETS as readonly string[]).includes(preset)) throw invalid('preset', `one of ${DRIFT_PRESETS.join(', ')}`, preset);
-        r.preset = preset as DriftPreset;
-      }
+      const { r, str } = reportQuery(req.query, ['format']);
       const format = str('format') ?? 'json';
       if (format !== 'json' && format !== 'html') throw invalid('format', 'json or html', format);
       const report = await monitor.report(name, r);
@@ -85,6 +62,69 @@ export function registerMonitorRoutes(app: FastifyInstance, opts: MonitorRestOpt
       return report;
     }),
   );
+
+  app.get<NameP>('/v1/deployments/:name/monitor/timeline', async (req, reply) =>
+    send(req, reply, async () => {
+      const name = assertName('deployment', req.params.name);
+      const { r, str } = reportQuery(req.query, ['points']);
+      return monitor.timeline(name, { ...r, points: intParam('points', str('points'), 2, 200, 24) });
+    }),
+  );
+
+  app.get<NameP>('/v1/deployments/:name/requests', async (req, reply) =>
+    send(req, reply, async () => {
+      const name = assertName('deployment', req.params.name);
+      const q = (req.query ?? {}) as Record<string, unknown>;
+      for (const k of Object.keys(q)) if (k !== 'limit') throw invalid(k, 'the parameter limit', 'an unknown parameter');
+      const limit = q['limit'];
+      if (limit !== undefined && typeof limit !== 'string') throw invalid('limit', 'one value', limit);
+      return monitor.requests(name, intParam('limit', limit, 1, 1000, 20));
+    }),
+  );
+
+  app.get<{ Params: { name: string; version: string } }>('/v1/models/:name/versions/:version/reference', async (req, reply) =>
+    send(req, reply, async () => monitor.referenceView(assertName('model', req.params.name), versionNumber('version', req.params.version))),
+  );
+}
+
+/** The query of a report or a timeline: window, against, version, preset (and `extra` names, read by the caller). */
+function reportQuery(query: unknown, extra: string[]): { r: ReportRequest; str: (k: string) => string | undefined } {
+  const q = (query ?? {}) as Record<string, unknown>;
+  const known = ['window', 'against', 'version', 'preset', ...extra];
+  for (const k of Object.keys(q)) {
+    if (!known.includes(k)) throw invalid(k, `one of the parameters ${known.join(', ')}`, 'an unknown parameter');
+  }
+  const r: ReportRequest = {};
+  const str = (k: string): string | undefined => {
+    const v = q[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v === '') throw invalid(k, 'one value', v);
+    return v;
+  };
+  const window = str('window');
+  if (window !== undefined) r.window = window;
+  const against = str('against');
+  if (against !== undefined) r.against = against;
+  const version = str('version');
+  if (version !== undefined) r.version = versionNumber('version', version);
+  const preset = str('preset');
+  if (preset !== undefined) {
+    if (!(DRIFT_PRESETS as readonly string[]).includes(preset)) throw invalid('preset', `one of ${DRIFT_PRESETS.join(', ')}`, preset);
+    r.preset = preset as DriftPreset;
+  }
+  return { r, str };
+}
+
+function versionNumber(field: string, v: string): number {
+  if (!/^[1-9][0-9]{0,8}$/.test(v)) throw invalid(field, 'a version number (1, 2, …)', v);
+  return Number(v);
+}
+
+/** An integer query parameter within [min, max], or `fallback` when absent. */
+function intParam(field: string, v: string | undefined, min: number, max: number, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!/^[0-9]{1,6}$/.test(v) || Number(v) < min || Number(v) > max) throw invalid(field, `an integer from ${min} to ${max}`, v);
+  return Number(v);
 }
 
 function invalid(field: string, expected: string, got: unknown): BerthError {

@@ -1365,6 +1365,65 @@ function buildPaths(): Record<string, Json> {
         errors: [404, 422],
       }),
     },
+    '/v1/deployments/{name}/monitor/timeline': {
+      get: op({
+        id: 'monitorTimeline', tag: 'monitoring', summary: "a window of the deployment's traffic cut into time buckets, each with its drift per column, data quality and errors against the report's reference (the dashboard's heatmap)",
+        params: [
+          p.deployment,
+          { name: 'window', in: 'query', description: '15m, 2h, 7d, FROM..TO (ISO 8601) or all (default 24h); row counts are refused', schema: str() },
+          { name: 'points', in: 'query', description: 'how many buckets, 2 to 200 (default 24)', schema: str(undefined, { pattern: '^[0-9]+$' }) },
+          { name: 'against', in: 'query', description: 'compare with this earlier window instead of the reference profile', schema: str() },
+          { name: 'version', in: 'query', description: 'only traffic answered by this version', schema: str(undefined, { pattern: '^[1-9][0-9]*$' }) },
+          { name: 'preset', in: 'query', description: 'drift tests and thresholds: berth (default) or evidently', schema: str(undefined, { enum: ['berth', 'evidently'] }) },
+        ],
+        ok: {
+          '200': json('the timeline', obj({
+            format: str(), deployment: str(), model: str(), generatedAt: iso(),
+            window: obj({ from: iso(), to: iso(), description: str() }),
+            bucketSeconds: num(),
+            reference: nullable(obj({ kind: str(undefined, { enum: ['profile', 'window'] }), version: int(), description: str(), rows: int() }, ['kind', 'rows'])),
+            columns: arr(obj({ name: str(), kind: str(undefined, { enum: ['numeric', 'categorical'] }), role: str(undefined, { enum: ['feature', 'prediction'] }) })),
+            buckets: arr(obj({
+              from: iso(), to: iso(), rows: num(), requests: int(), errorRate: nullable(num()), p99Ms: nullable(num()), driftShare: nullable(num()), datasetDrift: nullable(bool()),
+              missingShare: nullable(num()), rejectedShare: nullable(num()), findings: map(int()),
+              drift: map(obj({ score: num(), threshold: num(), test: str(), drifted: bool(), verdict: str() })),
+            })),
+          })),
+        },
+        errors: [400, 404],
+      }),
+    },
+    '/v1/deployments/{name}/requests': {
+      get: op({
+        id: 'loggedRequests', tag: 'monitoring', summary: 'the newest requests the deployment logged, newest first, with each row\'s features and prediction (the dashboard\'s "pick a logged request")',
+        params: [p.deployment, { name: 'limit', in: 'query', description: 'how many requests, 1 to 1000 (default 20)', schema: str(undefined, { pattern: '^[0-9]+$' }) }],
+        ok: {
+          '200': json('the requests', obj({
+            deployment: str(),
+            requests: arr(obj({ requestId: str(), at: iso(), version: int(), status: str(), rows: arr(obj({ features: map({}), prediction: map({}) })) })),
+          })),
+        },
+        errors: [400, 404],
+      }),
+    },
+    '/v1/models/{name}/versions/{version}/reference': {
+      get: op({
+        id: 'referenceHistograms', tag: 'monitoring', summary: "a version's reference profile as a histogram per monitored column (20 equal-width bins, a small domain's values, or the top categories), with quantiles to re-bin two versions onto common edges",
+        params: [p.model, { name: 'version', in: 'path', required: true, description: 'the version number', schema: str(undefined, { pattern: '^[1-9][0-9]*$' }) } as Param],
+        ok: {
+          '200': json('the reference', obj({
+            model: str(), version: int(), rows: int(), source: nullable(str()), createdAt: iso(),
+            columns: arr(obj({
+              name: str(), kind: str(undefined, { enum: ['numeric', 'categorical'] }), role: str(undefined, { enum: ['feature', 'prediction'] }), count: num(), missing: num(),
+              min: nullable(num()), max: nullable(num()), mean: nullable(num()), std: nullable(num()), discrete: bool(), distinct: nullable(int()),
+              histogram: obj({ labels: arr(str()), edges: arr(num()), shares: arr(num()) }),
+              cdf: obj({ q: arr(num()), x: arr(num()) }),
+            }, ['name', 'kind', 'role', 'count', 'missing', 'histogram'])),
+          })),
+        },
+        errors: [400, 404],
+      }),
+    },
     '/v1/deployments/{name}/traffic': {
       get: op({
         id: 'deploymentTraffic', tag: 'monitoring', summary: "this replica's last hour (or less) of the deployment's traffic in 10 s buckets, and the rows per runtime call of its versions (the dashboard's live charts)",

@@ -78,6 +78,10 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'GET /v1/deployments/:name': READ,
   'GET /v1/deployments/:name/history': READ,
   'GET /v1/deployments/:name/monitor': READ,
+  'GET /v1/deployments/:name/monitor/timeline': READ,
+  // logged feature values one request at a time: more than the aggregates of a report
+  'GET /v1/deployments/:name/requests': DEPLOY,
+  'GET /v1/models/:name/versions/:version/reference': READ,
   'GET /v1/deployments/:name/rollout': READ,
   'GET /v1/deployments/:name/rollouts': READ,
   'GET /v1/rollouts': READ_ALL,

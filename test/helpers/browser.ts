@@ -47,3 +47,30 @@ export function writePerf(file: string, perf: Record<string, number>): void {
   writeFileSync(path.join(UI_ARTIFACTS, file), JSON.stringify(perf, null, 2) + '\n');
   console.log(`dashboard ${file}: ${JSON.stringify(perf)}`);
 }
+
+/**
+ * Elements that stick out past the right edge of the viewport (outside any sideways-scrolling box),
+ * as `tag.class` strings: empty when the page fits a phone's width.
+ */
+export async function overflowing(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    if (document.documentElement.scrollWidth <= width) return [];
+    const out: string[] = [];
+    const scrolls = (el: Element | null): boolean => {
+      for (let e = el; e && e !== document.body; e = e.parentElement) {
+        const o = getComputedStyle(e).overflowX;
+        if (o === 'auto' || o === 'scroll' || o === 'hidden') return true;
+      }
+      return false;
+    };
+    for (const el of Array.from(document.body.querySelectorAll('*'))) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || r.right <= width + 1) continue;
+      // an absolutely positioned element escapes a scrolling box unless that box is positioned
+      if (scrolls(el.parentElement) && getComputedStyle(el).position !== 'absolute') continue;
+      out.push(`${el.tagName.toLowerCase()}${el.className && typeof el.className === 'string' ? `.${el.className.split(' ').join('.')}` : ''}${el.getAttribute('data-testid') ? `[${el.getAttribute('data-testid')}]` : ''}`);
+    }
+    return out.length > 0 ? out : [`the page is ${document.documentElement.scrollWidth}px wide in a ${width}px viewport`];
+  });
+}

@@ -18,7 +18,7 @@ export interface TestServer {
 /** A real Berth server on 127.0.0.1, port 0, with a temp data dir. */
 export async function startServer(
   layer: ConfigLayer = {},
-  opts: { example?: boolean; dataDir?: string; rolloutClock?: Clock; adminToken?: string; pollMs?: number; jobTimings?: { pollMs?: number; heartbeatMs?: number; leaseMs?: number } } = {},
+  opts: { example?: boolean; dataDir?: string; clock?: Clock; rolloutClock?: Clock; adminToken?: string; pollMs?: number; jobTimings?: { pollMs?: number; heartbeatMs?: number; leaseMs?: number } } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'berth-test-'));
   // tests run in dev mode (no authentication) unless they configure auth themselves
@@ -32,6 +32,7 @@ export async function startServer(
     logger: silentLogger,
     example: opts.example ?? false,
     pollMs: opts.pollMs ?? 0,
+    ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.rolloutClock ? { rolloutClock: opts.rolloutClock } : {}),
     ...(opts.adminToken !== undefined ? { adminToken: opts.adminToken } : {}),
     ...(opts.jobTimings !== undefined ? { jobTimings: opts.jobTimings } : {}),

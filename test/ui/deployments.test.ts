@@ -82,6 +82,14 @@ describe.skipIf(missing !== null)('deployments and rollouts in the dashboard', (
     expect(series.points.reduce((s, p) => s + p.requests, 0)).toBe(60);
     const rps = await page.getByRole('img', { name: /^Requests per second;/ }).getAttribute('aria-label');
     expect(rps).toMatch(/peak all [1-9]/);
+    // both versions of the canary are loaded, as the server's status says
+    const status = (await (await fetch(`${ts.url}/v1/status`)).json()) as { loaded: { model: string; version: number; state: string }[] };
+    const loaded = page.getByTestId('loaded-versions').locator('tbody tr');
+    await expect.poll(() => loaded.count()).toBe(status.loaded.filter((m) => m.model === 'bc').length);
+    expect((await loaded.allInnerTexts()).map((r) => r.split('\t').slice(0, 2).join(' '))).toEqual(
+      status.loaded.filter((m) => m.model === 'bc').sort((a, b) => b.version - a.version).map((m) => `v${m.version} ${m.state}`),
+    );
+    expect(status.loaded.filter((m) => m.model === 'bc').map((m) => m.version).sort()).toEqual([1, 2]);
     await shoot(page, 'deployment-canary');
     expect(errors).toEqual([]);
     await page.close();

@@ -3,17 +3,28 @@ import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { WhoAmI } from '../../sdk/types.js';
 import { api, ApiError, storeToken, storedToken, UNAUTHENTICATED_EVENT } from './api.js';
 import { ErrorBox, Loading } from './components/common.js';
+import { Alerts } from './pages/Alerts.js';
+import { Audit } from './pages/Audit.js';
 import { Deployment } from './pages/Deployment.js';
 import { Deployments } from './pages/Deployments.js';
+import { Job, Jobs } from './pages/Jobs.js';
 import { Model } from './pages/Model.js';
 import { Models } from './pages/Models.js';
+import { Monitor } from './pages/Monitor.js';
+import { Playground } from './pages/Playground.js';
+import { Run, Runs, RunsCompare } from './pages/Runs.js';
 import { SignIn } from './pages/SignIn.js';
-import { href, useRoute } from './router.js';
+import { VersionCompare } from './pages/VersionCompare.js';
+import { href, useRoute, type Route } from './router.js';
 import { allows, SessionContext, type Session } from './session.js';
 
 const NAV: { path: string; label: string }[] = [
   { path: 'models', label: 'Models' },
   { path: 'deployments', label: 'Deployments' },
+  { path: 'alerts', label: 'Alerts' },
+  { path: 'jobs', label: 'Jobs' },
+  { path: 'runs', label: 'Runs' },
+  { path: 'audit', label: 'Audit' },
 ];
 
 /** Signs in (or finds dev mode), then shows the page the hash names. */
@@ -80,8 +91,7 @@ export function App(): JSX.Element {
 
 function Shell(): JSX.Element {
   const route = useRoute();
-  const [first, second, third, fourth] = route.parts;
-  const section = first ?? 'models';
+  const section = route.parts[0] ?? 'models';
   return (
     <div className="shell">
       <a className="skip" href="#main">
@@ -105,14 +115,48 @@ function Shell(): JSX.Element {
         <Who />
       </header>
       <main id="main" tabIndex={-1}>
-        {section === 'models' && second === undefined ? <Models /> : null}
-        {section === 'models' && second !== undefined ? <Model name={second} version={third === 'versions' && fourth !== undefined ? Number(fourth) : null} /> : null}
-        {section === 'deployments' && second === undefined ? <Deployments /> : null}
-        {section === 'deployments' && second !== undefined ? <Deployment key={second} name={second} /> : null}
+        <Page route={route} />
         {!NAV.some((n) => n.path === section) ? <p>Nothing here. <a href={href('models')}>Models</a></p> : null}
       </main>
     </div>
   );
+}
+
+/**
+ * The page a route names:
+ * `#/models`, `#/models/NAME`, `#/models/NAME/versions/V`, `#/models/NAME/compare?a=V&b=V`,
+ * `#/deployments`, `#/deployments/NAME`, `#/deployments/NAME/monitor`, `#/deployments/NAME/playground`,
+ * `#/alerts`, `#/jobs`, `#/jobs/ID`, `#/runs`, `#/runs/ID`, `#/runs/compare?ids=1,2`, `#/audit`.
+ */
+function Page({ route }: { route: Route }): JSX.Element | null {
+  const [section = 'models', second, third, fourth] = route.parts;
+  switch (section) {
+    case 'models':
+      if (second === undefined) return <Models />;
+      if (third === 'compare') return <VersionCompare key={second} name={second} a={numberParam(route.query.get('a'))} b={numberParam(route.query.get('b'))} />;
+      return <Model name={second} version={third === 'versions' && fourth !== undefined ? Number(fourth) : null} />;
+    case 'deployments':
+      if (second === undefined) return <Deployments />;
+      if (third === 'monitor') return <Monitor key={second} name={second} />;
+      if (third === 'playground') return <Playground key={second} name={second} />;
+      return <Deployment key={second} name={second} />;
+    case 'alerts':
+      return <Alerts />;
+    case 'jobs':
+      return second === undefined ? <Jobs /> : <Job key={second} id={second} />;
+    case 'runs':
+      if (second === undefined) return <Runs />;
+      if (second === 'compare') return <RunsCompare ids={(route.query.get('ids') ?? '').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0)} />;
+      return <Run key={second} id={Number(second)} />;
+    case 'audit':
+      return <Audit />;
+    default:
+      return null;
+  }
+}
+
+function numberParam(v: string | null): number | null {
+  return v !== null && /^[1-9][0-9]*$/.test(v) ? Number(v) : null;
 }
 
 function Who(): JSX.Element {

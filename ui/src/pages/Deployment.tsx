@@ -3,7 +3,8 @@ import type { DeploymentView, RolloutRecord } from '../../../sdk/types.js';
 import { api, ApiError, path } from '../api.js';
 import { Bars, LineChart, TrafficSplit } from '../components/charts.js';
 import { ConfirmButton } from '../components/confirm.js';
-import { Badge, DetailHead, ErrorBox, Loading, When } from '../components/common.js';
+import { Badge, DetailHead, ErrorBox, formatBytes, Loading, When } from '../components/common.js';
+import { DeploymentTabs } from '../components/tabs.js';
 import { useApi } from '../hooks.js';
 import { href } from '../router.js';
 import { useSession } from '../session.js';
@@ -13,6 +14,20 @@ interface TrafficSeries {
   bucketSeconds: number;
   points: { t: string; requests: number; errors: number; rps: number; p50Ms: number | null; p99Ms: number | null; byVersion: Record<string, number> }[];
   batchSizes: { model: string; version: number; bins: { upTo: number; batches: number }[] }[];
+}
+
+/** One model version this server holds (`GET /v1/status` → `loaded`). */
+interface LoadedModel {
+  model: string;
+  version: number;
+  state: string;
+  memoryBytes: number;
+  queueDepth: number;
+  inflight: number;
+  loadedAt: string | null;
+  lastUsedAt: string | null;
+  loadMs: number;
+  error?: string;
 }
 
 interface Decision {
@@ -48,6 +63,7 @@ export function Deployment({ name }: { name: string }): JSX.Element {
       <DetailHead section="Deployments" sectionHref={href('deployments')} name={name} titleId="deployment-title">
         {live?.state ? <Badge tone={live.state === 'ready' ? 'good' : 'info'}>{live.state}</Badge> : null}
       </DetailHead>
+      <DeploymentTabs name={name} current="overview" />
       {view.error ? <ErrorBox error={view.error} onRetry={view.reload} /> : null}
       {view.loading && !d ? <Loading what="the deployment" /> : null}
       {d ? (
@@ -73,6 +89,7 @@ export function Deployment({ name }: { name: string }): JSX.Element {
             ) : null}
           </dl>
           <TrafficSplit arms={armsOf(d)} />
+          <LoadedVersions model={d.deployment.model} />
           <RolloutPanel name={name} onChange={() => { view.reload(); traffic.reload(); }} />
         </>
       ) : null}
@@ -94,6 +111,61 @@ export function Deployment({ name }: { name: string }): JSX.Element {
         </div>
       ) : null}
     </section>
+  );
+}
+
+/** The versions of the deployment's model this server has loaded: state, memory, queue, last use. */
+function LoadedVersions({ model }: { model: string }): JSX.Element | null {
+  const status = useApi<{ loaded: LoadedModel[] }>('/v1/status', { refreshMs: 10_000 });
+  // a token limited to some deployments cannot read the server's status: leave the table out
+  if (status.error instanceof ApiError && status.error.status === 403) return null;
+  if (status.error) return <ErrorBox error={status.error} onRetry={status.reload} />;
+  const loaded = (status.data?.loaded ?? []).filter((m) => m.model === model).sort((a, b) => b.version - a.version);
+  if (!status.data) return null;
+  return (
+    <div className="table-wrap">
+      <table className="table compact" data-testid="loaded-versions">
+        <caption>Loaded on this server</caption>
+        <thead>
+          <tr>
+            <th scope="col">version</th>
+            <th scope="col">state</th>
+            <th scope="col">memory</th>
+            <th scope="col">queue</th>
+            <th scope="col">in flight</th>
+            <th scope="col">load time</th>
+            <th scope="col">last used</th>
+          </tr>
+        </thead>
+        <tbody>
+          {loaded.length === 0 ? (
+            <tr>
+              <td colSpan={7} className="muted">
+                No version of {model} is loaded (it loads on the first request).
+              </td>
+            </tr>
+          ) : null}
+          {loaded.map((m) => (
+            <tr key={m.version}>
+              <td>
+                <a href={href('models', m.model, 'versions', m.version)}>v{m.version}</a>
+              </td>
+              <td>
+                <Badge tone={m.state === 'ready' ? 'good' : m.state === 'failed' ? 'bad' : 'info'}>{m.state}</Badge>
+                {m.error ? <span className="muted small"> {m.error}</span> : null}
+              </td>
+              <td className="num">{formatBytes(m.memoryBytes)}</td>
+              <td className="num">{m.queueDepth}</td>
+              <td className="num">{m.inflight}</td>
+              <td className="num">{m.loadMs.toFixed(0)} ms</td>
+              <td>
+                <When iso={m.lastUsedAt} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 

@@ -80,8 +80,24 @@ export function Model({ name, version }: { name: string; version: number | null 
           </table>
         </div>
       ) : null}
+      {selected !== null && list.length > 1 ? <CompareLink name={name} versions={list.map((x) => x.version)} selected={selected} /> : null}
       {selected !== null && list.length > 0 ? <VersionDetail v={list.find((x) => x.version === selected) ?? null} name={name} number={selected} /> : null}
     </section>
+  );
+}
+
+/** A link to compare the selected version with the one before it (the first version: with the next). */
+function CompareLink({ name, versions, selected }: { name: string; versions: number[]; selected: number }): JSX.Element {
+  const others = versions.filter((n) => n !== selected).sort((x, y) => x - y);
+  const other = others.filter((n) => n < selected).pop() ?? others[0]!;
+  const [a, b] = other < selected ? [other, selected] : [selected, other];
+  return (
+    <p>
+      <a href={`${href('models', name, 'compare')}?a=${a}&b=${b}`} data-testid="compare-link">
+        Compare version {a} with {b}
+      </a>{' '}
+      <span className="muted small">(metrics, signature, reference data; pick any two there)</span>
+    </p>
   );
 }
 
