@@ -1,7 +1,10 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ROOT } from './dist.js';
+
+const require = createRequire(import.meta.url);
 
 /** Debian's Chromium, driven by playwright-core (never a downloaded browser). */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -20,9 +23,15 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-background-networking'] });
 }
 
-/** Full-page screenshots at desktop (1280×800) and phone (390×844) sizes. */
+/**
+ * Full-page screenshots at desktop (1280×800) and phone (390×844) sizes, after checking the page
+ * with axe-core against WCAG 2.1 A/AA: any violation fails the test that took the screenshot, so
+ * every page a test looks at is checked.
+ */
 export async function shoot(page: Page, name: string): Promise<void> {
   mkdirSync(UI_ARTIFACTS, { recursive: true });
+  const violations = await axeViolations(page);
+  if (violations.length > 0) throw new Error(`${name}: accessibility violations (axe-core, WCAG 2.1 AA):\n${violations.join('\n')}`);
   for (const [label, size] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]] as const) {
     await page.setViewportSize(size);
     await page.screenshot({ path: path.join(UI_ARTIFACTS, `${name}-${label}.png`), fullPage: true });
@@ -72,5 +81,20 @@ export async function overflowing(page: Page): Promise<string[]> {
       out.push(`${el.tagName.toLowerCase()}${el.className && typeof el.className === 'string' ? `.${el.className.split(' ').join('.')}` : ''}${el.getAttribute('data-testid') ? `[${el.getAttribute('data-testid')}]` : ''}`);
     }
     return out.length > 0 ? out : [`the page is ${document.documentElement.scrollWidth}px wide in a ${width}px viewport`];
+  });
+}
+
+/**
+ * Accessibility problems on the page as axe-core (a real rules engine, run inside the page) finds
+ * them against WCAG 2.1 A and AA: `rule-id: N elements (first: selector)` per violated rule.
+ */
+export async function axeViolations(page: Page): Promise<string[]> {
+  const source = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  // evaluated through the debugging protocol, so the page's Content-Security-Policy does not apply
+  await page.evaluate(source);
+  return page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }, resultTypes: ['violations'] });
+    return r.violations.map((v) => `${v.id}: ${v.nodes.length} elements (first: ${v.nodes[0]?.target.join(' ')})`);
   });
 }

@@ -46,6 +46,7 @@ beforeAll(async () => {
   await registerVersion(ts, 'bc', { fixture: 'breast-cancer-gbt' });
   await startRollout('bc-promote');
   await startRollout('bc-abort');
+  await startRollout('bc-keys');
   await traffic('bc-promote', 60);
   browser = await launchChromium();
 }, 120_000);
@@ -109,6 +110,53 @@ describe.skipIf(missing !== null)('deployments and rollouts in the dashboard', (
     expect(audit.length).toBe(1);
     await page.getByRole('button', { name: 'Rollback' }).waitFor();
     await shoot(page, 'deployment-promoted');
+    await page.close();
+  });
+
+  it('works from the keyboard alone: skip link, section links, a deployment, Pause through its dialog', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(`${ts.url}/ui/#/models`);
+    await page.getByTestId('models-table').waitFor();
+    // the first Tab reaches "Skip to content", which moves focus to the page's content
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+    expect(page.url()).toMatch(/#\/models$/);
+    // from the top of a fresh load: the skip link, the brand, then the sections in order
+    await page.reload();
+    await page.getByTestId('models-table').waitFor();
+    const order: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await page.evaluate(() => document.activeElement?.textContent ?? ''));
+    }
+    expect(order).toEqual(['Skip to content', 'Berth', 'Models', 'Deployments', 'Alerts', 'Jobs', 'Runs', 'Audit']);
+    for (let i = 0; i < 4; i++) await page.keyboard.press('Shift+Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Deployments');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('deployments-table').waitFor();
+    // tab until the bc-keys link has focus, open it, then tab to Pause and confirm with the keyboard
+    for (let i = 0; i < 40 && (await page.evaluate(() => document.activeElement?.textContent)) !== 'bc-keys'; i++) await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('rollout-actions').waitFor();
+    for (let i = 0; i < 40 && (await page.evaluate(() => document.activeElement?.textContent)) !== 'Pause'; i++) await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Pause');
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Pause' });
+    await dialog.waitFor();
+    // Escape closes the dialog and changes nothing
+    await page.keyboard.press('Escape');
+    await expect.poll(() => dialog.isVisible()).toBe(false);
+    expect((await ts.server.registry.audit({ action: 'rollout.pause' })).length).toBe(0);
+    await page.getByRole('button', { name: 'Pause' }).focus();
+    await page.keyboard.press('Enter');
+    await dialog.waitFor();
+    // the dialog takes focus; Tab reaches its confirm button
+    for (let i = 0; i < 5 && !(await page.evaluate(() => document.activeElement?.textContent ?? '')).startsWith('Yes'); i++) await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByTestId('rollout-panel').locator('h2').innerText()).toContain('paused');
+    expect((await ts.server.registry.audit({ action: 'rollout.pause' })).length).toBe(1);
     await page.close();
   });
 

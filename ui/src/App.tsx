@@ -94,7 +94,15 @@ function Shell(): JSX.Element {
   const section = route.parts[0] ?? 'models';
   return (
     <div className="shell">
-      <a className="skip" href="#main">
+      {/* the hash is the route: move focus without changing it */}
+      <a
+        className="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header className="topbar">

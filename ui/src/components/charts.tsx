@@ -100,7 +100,8 @@ export function Bars({ title, rows, unit = '' }: { title: string; rows: { label:
 
 /** Who gets what share of the traffic, as one stacked bar with a legend. */
 export function TrafficSplit({ arms, compact = false }: { arms: { label: string; percent: number; kind: 'target' | 'split' | 'shadow' | 'preview' }[]; compact?: boolean }): JSX.Element {
-  const colors = ['#1f6feb', '#bf8700', '#8250df', '#1a7f37', '#cf222e'];
+  // white labels on each: every colour keeps a contrast of 4.5:1 or more
+  const colors = ['#0969da', '#8a5a00', '#8250df', '#1a7f37', '#cf222e'];
   const live = arms.filter((a) => a.kind === 'target' || a.kind === 'split');
   const extra = arms.filter((a) => a.kind === 'shadow' || a.kind === 'preview');
   return (

@@ -149,7 +149,7 @@ function Comparison({ name, a, b, aliases }: { name: string; a: VersionRecord; b
     <>
       {a.version === b.version ? <p className="muted">Both sides are the same version: pick another above.</p> : null}
       <h2>Facts</h2>
-      <div className="table-wrap">
+      <div className="table-wrap" tabIndex={0} role="region" aria-label="facts of both versions">
         <table className="table compact compare-facts" data-testid="compare-facts">
           <thead>
             <tr>
@@ -237,7 +237,7 @@ function Metrics({ A, B, a, b }: { A: string; B: string; a: Record<string, numbe
       {names.length === 0 ? (
         <Empty>Neither card states metrics. A card's <code>metrics:</code> section (accuracy, rmse, …) is compared here.</Empty>
       ) : (
-        <div className="table-wrap">
+        <div className="table-wrap" tabIndex={0} role="region" aria-label="metrics of both versions">
           <table className="table compact compare-metrics" data-testid="compare-metrics">
             <thead>
               <tr>
@@ -350,7 +350,7 @@ function SignatureDiff({ A, B, a, b }: { A: string; B: string; a: VersionRecord;
 
 function SignatureTable({ title, A, B, rows }: { title: string; A: string; B: string; rows: TensorDiff[] }): JSX.Element {
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" tabIndex={0} role="region" aria-label={`${title} of both versions`}>
       <table className="table compact signature-diff" data-testid={`signature-diff-${title}`}>
         <caption>{title}</caption>
         <thead>
