@@ -812,6 +812,7 @@ try {
   else if (sub === 'jobs') process.exitCode = await (await import('./jobs.js')).jobs(rest);
   else if (sub === 'explain') process.exitCode = await (await import('./explain.js')).explain(rest);
   else if (sub === 'pipelines') process.exitCode = await (await import('./pipelines.js')).pipelines(rest);
+  else if (sub === 'ui') process.exitCode = await (await import('./ui.js')).ui(rest);
   else {
     process.stdout.write(`${usage()}\n`);
     process.exitCode = sub === undefined || sub === 'help' || sub === '--help' || sub === '-h' ? 0 : 2;
