@@ -17,7 +17,7 @@ import type { Calibration } from './performance.js';
 import { parseProfile, serializeProfile, type DatasetProfile } from './profile/index.js';
 import type { QualityOptions } from './quality.js';
 import { buildReferenceProfile, type PredictFn } from './reference.js';
-import { buildReport, type MonitorReport, type ReportExplanations, type ReportInput } from './report.js';
+import { buildReport, numericColumn, type MonitorReport, type ReportExplanations, type ReportInput } from './report.js';
 import { PREDICTION_COLUMN, SCORE_COLUMN, monitoringSchema, probaColumn, type MonitoringSchema } from './schema.js';
 import { buildTimeline, loggedRequests, referenceView, type LoggedRequest, type MonitorTimeline, type ReferenceView } from './views.js';
 import { parseWindow, type ResolvedWindow } from './window.js';
@@ -210,8 +210,8 @@ export class MonitorService {
     }
     const points = req.points ?? 24;
     const w = await this.readWindow(deployment, req, win, false);
-    const ts = w.current?.columns.find((c) => c.name === LOG_TS);
-    const first = ts && ts.type !== 'string' && ts.type !== 'binary' && ts.values.length > 0 ? ts.values[0]! : now - 3_600_000;
+    const ts = w.current ? numericColumn(w.current, LOG_TS) : null;
+    const first = ts && ts.length > 0 ? ts[0]! : now - 3_600_000;
     const to = win.to ?? now;
     const from = Math.min(win.from ?? first, to - points);
     return buildTimeline({ base: w.base, current: w.current, from, to, description: w.description, points });

@@ -481,7 +481,8 @@ function summarize(r: MonitorReport): string[] {
   return out;
 }
 
-function numericColumn(t: Table, name: string): Float64Array | null {
+/** The values of a numeric column, or null when the table has no such numeric column. */
+export function numericColumn(t: Table, name: string): Float64Array | null {
   const c = t.columns.find((x) => x.name === name);
   return c && isNumericColumn(c) ? c.values : null;
 }

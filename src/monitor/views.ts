@@ -3,12 +3,12 @@
  * reference profile as histograms, a window cut into time buckets with drift and quality per
  * bucket, and the newest logged requests with their features and predictions.
  */
-import { sliceTable, stringValues, type Column, type Table } from '../data/index.js';
+import { findColumn, sliceTable, stringValues, type Column, type Table } from '../data/index.js';
 import type { DriftVerdict } from './drift.js';
 import { LOG_REQUEST_ID, LOG_ROW, LOG_STATUS, LOG_TS, LOG_VERSION } from './inference-log/segment.js';
 import type { ColumnProfile, DatasetProfile } from './profile/index.js';
 import { numericSummary } from './profile/index.js';
-import { buildReport, type ReportInput } from './report.js';
+import { buildReport, numericColumn, type ReportInput } from './report.js';
 import { PREDICTION_COLUMN, SCORE_COLUMN, probaColumn, profileColumns, type MonitoringSchema } from './schema.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ export interface TimelineInput {
 export function buildTimeline(input: TimelineInput): MonitorTimeline {
   const { base, current, from, to, points } = input;
   const width = Math.max(1, Math.ceil((to - from) / points));
-  const ts = current ? numbers(current, LOG_TS) : null;
+  const ts = current ? numericColumn(current, LOG_TS) : null;
   const buckets: TimelineBucket[] = [];
   let start = 0;
   for (let b = 0; b < points; b++) {
@@ -255,20 +255,20 @@ export interface LoggedRequest {
 /** The requests of a window (the newest N, oldest first from the reader), newest first, each with its rows. */
 export function loggedRequests(t: Table | null, schema: MonitoringSchema): LoggedRequest[] {
   if (!t || t.rows === 0) return [];
-  const ids = column(t, LOG_REQUEST_ID);
-  const ts = numbers(t, LOG_TS);
-  const ver = numbers(t, LOG_VERSION);
-  const row = numbers(t, LOG_ROW);
-  const status = column(t, LOG_STATUS);
+  const ids = findColumn(t, LOG_REQUEST_ID);
+  const ts = numericColumn(t, LOG_TS);
+  const ver = numericColumn(t, LOG_VERSION);
+  const row = numericColumn(t, LOG_ROW);
+  const status = findColumn(t, LOG_STATUS);
   const none = (): LoggedValue => null;
   const features = schema.features.map((f) => {
-    const c = column(t, f.name);
+    const c = findColumn(t, f.name);
     return [f.name, c ? reader(c) : none] as const;
   });
   const preds: (readonly [string, (i: number) => LoggedValue])[] = [];
   const { classes, classNames } = schema.prediction;
   for (const n of [PREDICTION_COLUMN, SCORE_COLUMN, ...classes.map(probaColumn)]) {
-    const c = column(t, n);
+    const c = findColumn(t, n);
     if (!c) continue;
     const read = reader(c);
     // the log keeps the class label; people read the card's class name (as /predict answers it)
@@ -301,15 +301,6 @@ export function loggedRequests(t: Table | null, schema: MonitoringSchema): Logge
   }
   for (const r of out) r.rows = r.rows.filter((x) => x !== undefined);
   return out.reverse();
-}
-
-function column(t: Table, name: string): Column | null {
-  return t.columns.find((c) => c.name === name) ?? null;
-}
-
-function numbers(t: Table, name: string): Float64Array | null {
-  const c = column(t, name);
-  return c && c.type !== 'string' && c.type !== 'binary' ? c.values : null;
 }
 
 function reader(c: Column): (i: number) => LoggedValue {

@@ -54,14 +54,15 @@ export function When({ iso }: { iso: string | null | undefined }): JSX.Element {
   if (!iso) return <span className="muted">—</span>;
   return (
     <time dateTime={iso} title={iso}>
-      {WHEN.format(new Date(iso))}
+      {DATE_TIME.format(new Date(iso))}
     </time>
   );
 }
 
-// one formatter for every <When>: building one per call (what toLocaleString does) costs about a
-// millisecond, which a list of 100 rows pays 100 times
-const WHEN = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+// formatters built once for every page: building one per call (what toLocaleString with options
+// does) costs about a millisecond, which a list of 100 rows pays 100 times
+export const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+export const TIME_OF_DAY = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

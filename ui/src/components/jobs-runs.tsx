@@ -1,6 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState, type JSX, type ReactNode } from 'react';
 import { api, ApiError } from '../api.js';
 import { fmt } from './charts.js';
+import { DATE_TIME, TIME_OF_DAY } from './common.js';
 import './jobs-runs.css';
 
 /**
@@ -263,7 +264,5 @@ export function clock(iso: string): string {
   return Number.isNaN(d.getTime()) ? iso : LOG_TIME.format(d);
 }
 
-// formatters built once: a toLocale…String call with options builds a new one each time (≈ 1 ms)
-const TIME_OF_DAY = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+// built once, like the shared ones in common.tsx
 const LOG_TIME = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });

@@ -2,7 +2,7 @@ import type { FormEvent, JSX } from 'react';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { DeploymentTarget, ModelList } from '../../../sdk/types.js';
 import { ApiError, storedToken, UNAUTHENTICATED_EVENT } from '../api.js';
-import { Badge, Empty, ErrorBox, formatBytes, Loading } from '../components/common.js';
+import { Badge, Empty, ErrorBox, formatBytes, Loading, TIME_OF_DAY } from '../components/common.js';
 import { VirtualList } from '../components/virtual-list.js';
 import { useApi } from '../hooks.js';
 import { href, useRoute } from '../router.js';
@@ -125,7 +125,6 @@ function localInput(iso: string): string {
 type Item = { kind: 'day'; key: string; label: string; count: number } | { kind: 'entry'; key: string; e: AuditEntry };
 
 const DAY_FORMAT = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
-const TIME_FORMAT = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
 /** Newest first, with a header for each local day. */
 function groupByDay(entries: readonly AuditEntry[]): Item[] {
@@ -289,7 +288,7 @@ function Row({ e, height, tabbable, open, onToggle, onFilter }: { e: AuditEntry;
     <div className={open ? 'audit-entry open' : 'audit-entry'} data-testid="audit-row" data-id={e.id} data-action={e.action}>
       <button type="button" className="audit-row" style={{ height: `${height}px` }} aria-expanded={open} tabIndex={tabbable ? 0 : -1} onClick={onToggle} title={`${e.at} · ${e.actor} · ${e.action} · ${e.target}`}>
         <time className="audit-time" dateTime={e.at}>
-          {TIME_FORMAT.format(e.atMs)}
+          {TIME_OF_DAY.format(e.atMs)}
         </time>
         <span className="audit-action">
           <Badge tone={toneOf(e.action)}>{e.action}</Badge>
